@@ -1,0 +1,33 @@
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+S = TypeVar("S", bound=BaseModel)
+C = TypeVar("C", bound=BaseModel)
+E = TypeVar("E", bound=BaseModel)
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Decider(Generic[S, C, E]):
+    """An aggregate as pure functions: what the command pipeline and the store need to know of it.
+
+    `category` prefixes the aggregate's stream ids (`account-<uuid>`); `event_types` are the events it
+    stores, each with a `schema_version`; `upcasters` turn stored data of an older schema version of a
+    type into the next version's, keyed by (type name, that older version).
+    """
+
+    category: str
+    initial: S
+    evolve: Callable[[S, E], S]
+    decide: Callable[[S, C], list[E]]
+    state_type: type[S]
+    event_types: Sequence[type[E]]
+    upcasters: Mapping[tuple[str, int], Upcaster] = field(default_factory=dict)
+
+    def fold(self, state: S, events: Sequence[E]) -> S:
+        return reduce(self.evolve, events, state)

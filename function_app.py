@@ -1,0 +1,249 @@
+"""Where Azure calls in. Each function parses its input, calls the service, and maps the result."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+import azure.functions as func
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.accounts import Account, CloseAccount, DepositMoney, OpenAccount, WithdrawMoney
+from infra import bootstrap, cloud_events, http
+from infra.bootstrap import AccountsService
+from infra.commands import Outcome
+from infra.settings import (
+    ACCOUNTS_EVENTS_CONTAINER,
+    ACCOUNTS_HUB,
+    ACCOUNTS_READMODELS_CONSUMER_GROUP,
+    ACCOUNTS_RELAY_LEASE_PREFIX,
+    COSMOS_CONNECTION,
+    COSMOS_DATABASE,
+    EVENTHUB_CONNECTION,
+    LEASES_CONTAINER,
+)
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+log = logging.getLogger("eventbank.functions")
+
+ACCOUNT_COMMANDS = DepositMoney | WithdrawMoney | CloseAccount
+
+
+def accounts() -> AccountsService:
+    return bootstrap.root().accounts
+
+
+# --- commands ---
+
+
+@app.route(route="accounts", methods=["POST"])
+@http.handles_problems
+def open_account(req: func.HttpRequest) -> func.HttpResponse:
+    command = http.parse_body(req, OpenAccount)
+    idempotency = http.idempotency(req, command.model_dump(mode="json"))
+    service = accounts()
+    scope = None if idempotency is None else f"{http.actor(req)}\n{idempotency.key}"
+    stream_id = service.commands.new_stream_id(scope)
+    outcome = service.commands.handle(
+        stream_id,
+        command,
+        http.metadata(req, idempotency),
+        expected_version=0,
+        idempotency=idempotency,
+    )
+    account_id = stream_id.removeprefix("account-")
+    return _command_response(outcome, status=201, extra_headers={"Location": f"/api/accounts/{account_id}"})
+
+
+@app.route(route="accounts/{id}/deposits", methods=["POST"])
+@http.handles_problems
+def deposit(req: func.HttpRequest) -> func.HttpResponse:
+    return _account_command(req, http.parse_body(req, DepositMoney))
+
+
+@app.route(route="accounts/{id}/withdrawals", methods=["POST"])
+@http.handles_problems
+def withdraw(req: func.HttpRequest) -> func.HttpResponse:
+    return _account_command(req, http.parse_body(req, WithdrawMoney))
+
+
+@app.route(route="accounts/{id}/close", methods=["POST"])
+@http.handles_problems
+def close_account(req: func.HttpRequest) -> func.HttpResponse:
+    return _account_command(req, http.parse_body(req, CloseAccount, allow_empty=True))
+
+
+def _account_command(req: func.HttpRequest, command: ACCOUNT_COMMANDS) -> func.HttpResponse:
+    stream_id = f"account-{http.route_uuid(req)}"
+    idempotency = http.idempotency(req, command.model_dump(mode="json"))
+    outcome = accounts().commands.handle(
+        stream_id,
+        command,
+        http.metadata(req, idempotency),
+        expected_version=http.expected_version(req),
+        idempotency=idempotency,
+    )
+    return _command_response(outcome)
+
+
+def _command_response(
+    outcome: Outcome[Account], status: int = 200, extra_headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    headers = {"ETag": f'"{outcome.version}"', **(extra_headers or {})}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return http.json_response(
+        _account_body(outcome.stream_id, outcome.version, outcome.state), status, headers
+    )
+
+
+def _account_body(stream_id: str, version: int, state: Account) -> dict[str, object]:
+    return {
+        "id": stream_id.removeprefix("account-"),
+        "version": version,
+        "status": state.status.value,
+        "owner": None if state.owner_name is None else {"name": state.owner_name, "email": state.owner_email},
+        "currency": state.currency,
+        "balance": state.balance,
+    }
+
+
+# --- queries ---
+
+
+@app.route(route="accounts/{id}", methods=["GET"])
+@http.handles_problems
+def get_account(req: func.HttpRequest) -> func.HttpResponse:
+    """The account summary read model: eventually consistent with the event store."""
+    summary = accounts().summaries.get(f"account-{http.route_uuid(req)}")
+    if summary is None:
+        raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
+    return http.json_response(summary.model_dump(mode="json"), headers={"ETag": f'"{summary.version}"'})
+
+
+class HistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    from_version: int = Field(default=1, ge=1)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+@app.route(route="accounts/{id}/events", methods=["GET"])
+@http.handles_problems
+def account_history(req: func.HttpRequest) -> func.HttpResponse:
+    """The audit trail: every event of the account with its metadata, oldest first, paged."""
+    account_id = http.route_uuid(req)
+    query = http.parse_query(req, HistoryQuery)
+    stream_id = f"account-{account_id}"
+    events = accounts().commands.store.read(
+        stream_id, from_version=query.from_version, to_version=query.from_version + query.limit
+    )
+    if not events and query.from_version == 1:
+        raise http.Problem(404, "Account not found", "no account has this id")
+    page, more = events[: query.limit], len(events) > query.limit
+    body = {
+        "id": str(account_id),
+        "events": [event.model_dump(mode="json") for event in page],
+        "next": (
+            f"/api/accounts/{account_id}/events?from_version={page[-1].version + 1}&limit={query.limit}"
+            if more
+            else None
+        ),
+    }
+    return http.json_response(body)
+
+
+class StateQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: int | None = Field(default=None, ge=1)
+    at: AwareDatetime | None = None
+
+
+@app.route(route="accounts/{id}/state", methods=["GET"])
+@http.handles_problems
+def account_state(req: func.HttpRequest) -> func.HttpResponse:
+    """Time travel: the account rebuilt from its events up to a version (?version=N) or a time (?at=...)."""
+    account_id = http.route_uuid(req)
+    query = http.parse_query(req, StateQuery)
+    if query.version is not None and query.at is not None:
+        raise http.Problem(422, "Invalid query", "give either version or at, not both")
+    stream_id = f"account-{account_id}"
+    state, version = accounts().commands.load(stream_id, to_version=query.version, until=query.at)
+    if version == 0:
+        raise http.Problem(404, "Account not found", "the account did not exist at that point")
+    if query.version is not None and version < query.version:
+        raise http.Problem(
+            404, "Version not found", f"the account has {version} versions", current_version=version
+        )
+    body = _account_body(stream_id, version, state) | {"as_of": _as_of(query.version, query.at)}
+    return http.json_response(body, headers={"ETag": f'"{version}"'})
+
+
+def _as_of(version: int | None, at: datetime | None) -> dict[str, object]:
+    if version is not None:
+        return {"version": version}
+    if at is not None:
+        return {"at": at.isoformat()}
+    return {"latest": True}
+
+
+@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http.handles_problems
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    service = accounts()
+    service.commands.store.read(f"account-{uuid.UUID(int=0)}")
+    return http.json_response({"status": "ok", "backend": bootstrap.root().settings.backend})
+
+
+# --- the relay: Cosmos DB change feed -> Event Hubs ---
+
+
+@app.function_name("relay_account_events")
+@app.cosmos_db_trigger(
+    arg_name="documents",
+    connection=COSMOS_CONNECTION,
+    database_name=COSMOS_DATABASE,
+    container_name=ACCOUNTS_EVENTS_CONTAINER,
+    lease_container_name=LEASES_CONTAINER,
+    lease_container_prefix=ACCOUNTS_RELAY_LEASE_PREFIX,
+    max_items_per_invocation=100,
+    feed_poll_delay=1000,
+    # The first start of a deployment must relay the events written before it; the SDK's v4
+    # overload annotates this flag as `time`, but the binding takes a bool.
+    start_from_beginning=True,  # type: ignore[arg-type]
+)
+@app.retry(
+    strategy="exponential_backoff",
+    max_retry_count="-1",
+    minimum_interval="00:00:01",
+    maximum_interval="00:01:00",
+)
+def relay_account_events(documents: func.DocumentList) -> None:
+    """Publishes new events as CloudEvents; any failure raises so the whole batch is retried."""
+    published = accounts().relay.relay([document.to_dict() for document in documents])
+    log.info("relayed %d events", published)
+
+
+# --- the projector: Event Hubs -> read models ---
+
+
+@app.function_name("project_account_summaries")
+@app.event_hub_message_trigger(
+    arg_name="messages",
+    connection=EVENTHUB_CONNECTION,
+    event_hub_name=ACCOUNTS_HUB,
+    consumer_group=ACCOUNTS_READMODELS_CONSUMER_GROUP,
+    cardinality="many",
+)
+@app.retry(
+    strategy="exponential_backoff",
+    max_retry_count="-1",
+    minimum_interval="00:00:01",
+    maximum_interval="00:01:00",
+)
+def project_account_summaries(messages: list[func.EventHubEvent]) -> None:
+    """Applies a batch to the account summaries: duplicates are no-ops, gaps are filled from the store."""
+    applied = accounts().summaries.apply(cloud_events.decode(message.get_body()) for message in messages)
+    log.info("applied %d of %d events", applied, len(messages))

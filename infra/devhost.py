@@ -1,0 +1,357 @@
+"""The dev host: runs function_app.py's functions the way the Functions host does, on embedded backends.
+
+HTTP functions are served by uvicorn at the same port and route prefix as `func start`; the Cosmos DB
+trigger is fed from the embedded change feed, the Event Hubs trigger from the embedded hub. Checkpoints
+(the change-feed lease, the hub's per-partition checkpoints) move only after a function returned.
+
+    python -m infra.devhost [--port 7071] [--data-dir .data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import uvicorn
+from azure.functions.decorators.cosmosdb import CosmosDBTrigger
+from azure.functions.decorators.eventhub import EventHubTrigger
+from azure.functions.decorators.function_app import Function
+from azure.functions.decorators.http import HttpTrigger
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from infra import bootstrap
+from infra.documents import to_document
+from infra.embedded_hub import EmbeddedHub
+from infra.sqlite_store import SqliteEventStore
+
+log = logging.getLogger("eventbank.devhost")
+MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's own limit
+DEFAULT_POLL_SECONDS = 0.02
+
+
+# --- invoking a function the way the host does ---
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A function's @app.retry policy. Unlike Azure, the dev host never moves a checkpoint past a
+    failed batch: once the policy's retries are spent it keeps retrying at the longest interval."""
+
+    strategy: str = "fixed_delay"
+    max_retry_count: int = 0
+    delay: float = 1.0
+    minimum: float = 1.0
+    maximum: float = 60.0
+
+    @classmethod
+    def of(cls, function: Function) -> RetryPolicy:
+        setting = function.get_settings_dict("retry_policy")
+        if not setting:
+            return cls()
+        return cls(
+            strategy=setting["strategy"],
+            max_retry_count=int(setting["max_retry_count"]),
+            delay=_seconds(setting.get("delay_interval"), 1.0),
+            minimum=_seconds(setting.get("minimum_interval"), 1.0),
+            maximum=_seconds(setting.get("maximum_interval"), 60.0),
+        )
+
+    def delays(self) -> Iterator[float]:
+        attempt = 0
+        while True:
+            within_policy = self.max_retry_count < 0 or attempt < self.max_retry_count
+            if self.strategy == "exponential_backoff":
+                yield min(self.minimum * 2**attempt, self.maximum) if within_policy else self.maximum
+            else:
+                yield self.delay if within_policy else max(self.delay, self.maximum)
+            attempt += 1
+
+
+def _seconds(interval: str | None, default: float) -> float:
+    if not interval:
+        return default
+    hours, minutes, seconds = interval.split(":")
+    return timedelta(hours=int(hours), minutes=int(minutes), seconds=float(seconds)).total_seconds()
+
+
+class Invoker:
+    def __init__(self, function: Function, stop: threading.Event) -> None:
+        self.function = function
+        self.name = function.get_function_name() or "function"
+        trigger = function.get_trigger()
+        assert trigger is not None
+        self.arg_name = trigger.name
+        self.retry = RetryPolicy.of(function)
+        self.stop = stop
+
+    def __call__(self, argument: Any, reason: str) -> bool:
+        """Invoke until the function returns, retrying per its policy; False only if stopped first."""
+        for delay in self.retry.delays():
+            if self._invoke_once(argument, reason):
+                return True
+            log.warning("Retrying 'Functions.%s' in %.1fs", self.name, delay)
+            if self.stop.wait(delay):
+                return False
+        return False  # pragma: no cover - delays() never ends
+
+    def _invoke_once(self, argument: Any, reason: str) -> bool:
+        invocation = uuid.uuid4()
+        started = time.perf_counter()
+        log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", self.name, reason, invocation)
+        try:
+            self.function.get_user_function()(**{self.arg_name: argument})
+        except Exception:
+            log.exception("Executed 'Functions.%s' (Failed, Id=%s)", self.name, invocation)
+            return False
+        log.info(
+            "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
+            self.name,
+            invocation,
+            (time.perf_counter() - started) * 1000,
+        )
+        return True
+
+
+# --- the non-HTTP triggers ---
+
+
+class ChangeFeedPump(threading.Thread):
+    """Feeds the Cosmos DB trigger from the embedded store's change feed, from a durable lease."""
+
+    def __init__(
+        self, invoker: Invoker, store: SqliteEventStore, lease: str, max_items: int, poll_seconds: float
+    ) -> None:
+        super().__init__(name=f"changefeed-{invoker.name}", daemon=True)
+        self.invoker, self.store, self.lease = invoker, store, lease
+        self.max_items, self.poll_seconds = max_items, poll_seconds
+
+    def run(self) -> None:
+        stop = self.invoker.stop
+        while not stop.is_set():
+            changes = self.store.read_all(self.store.lease(self.lease), self.max_items)
+            if not changes:
+                stop.wait(self.poll_seconds)
+                continue
+            documents = func.DocumentList(
+                [func.Document.from_dict(to_document(event)) for _, event in changes]
+            )
+            if self.invoker(documents, f"New changes on container {self.lease}"):
+                self.store.renew_lease(self.lease, changes[-1][0])
+
+
+class HubPartitionPump(threading.Thread):
+    """Feeds an Event Hubs trigger from one partition of the embedded hub, for one consumer group."""
+
+    def __init__(
+        self,
+        invoker: Invoker,
+        hub: EmbeddedHub,
+        consumer_group: str,
+        partition: int,
+        max_batch: int,
+        many: bool,
+        poll_seconds: float,
+    ) -> None:
+        super().__init__(name=f"hub-{invoker.name}-{partition}", daemon=True)
+        self.invoker, self.hub, self.consumer_group, self.partition = invoker, hub, consumer_group, partition
+        self.max_batch = max_batch if many else 1
+        self.many, self.poll_seconds = many, poll_seconds
+
+    def run(self) -> None:
+        stop = self.invoker.stop
+        while not stop.is_set():
+            received = self.hub.receive(self.consumer_group, self.partition, self.max_batch)
+            if not received:
+                stop.wait(self.poll_seconds)
+                continue
+            events = [
+                func.EventHubEvent(
+                    body=message.body,
+                    enqueued_time=message.enqueued_time,
+                    partition_key=message.partition_key,
+                    sequence_number=message.sequence_number,
+                    offset=str(message.sequence_number),
+                )
+                for message in received
+            ]
+            argument: Any = events if self.many else events[0]
+            if self.invoker(argument, f"New events on partition {self.partition}"):
+                self.hub.checkpoint(self.consumer_group, self.partition, received[-1].sequence_number)
+
+
+# --- the host ---
+
+
+class DevHost:
+    def __init__(self, app: func.FunctionApp, host_json: dict[str, Any], poll_seconds: float) -> None:
+        self.functions = app.get_functions()
+        self.extensions = host_json.get("extensions", {})
+        self.route_prefix = str(self.extensions.get("http", {}).get("routePrefix", "api")).strip("/")
+        self.poll_seconds = poll_seconds
+        self.stop = threading.Event()
+        self.workers: list[threading.Thread] = []
+
+    def routes(self) -> list[Route]:
+        routes = []
+        for function in self.functions:
+            trigger = function.get_trigger()
+            if not isinstance(trigger, HttpTrigger):
+                continue
+            path = "/" + "/".join(part for part in (self.route_prefix, _resolve(trigger.route)) if part)
+            methods = [str(method.value) for method in trigger.methods] if trigger.methods else ["GET", "POST"]
+            routes.append(Route(path, self._endpoint(function), methods=methods))
+            log.info("  %s: [%s] %s", function.get_function_name(), ",".join(methods), path)
+        return routes
+
+    def _endpoint(self, function: Function) -> Callable[[Request], Any]:
+        name = function.get_function_name()
+        user_function = function.get_user_function()
+
+        async def endpoint(request: Request) -> Response:
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+                return Response(status_code=413)
+            body = await request.body()
+            req = func.HttpRequest(
+                method=request.method,
+                url=str(request.url),
+                headers=dict(request.headers),
+                params=dict(request.query_params),
+                route_params={key: str(value) for key, value in request.path_params.items()},
+                body=body,
+            )
+            started = time.perf_counter()
+            resp: func.HttpResponse = await run_in_threadpool(user_function, req)
+            log.info(
+                "Executed 'Functions.%s' (%s %s -> %d, Duration=%dms)",
+                name,
+                request.method,
+                request.url.path,
+                resp.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
+            headers = {key: value for key, value in resp.headers.items() if key.lower() != "content-type"}
+            headers["content-type"] = (
+                resp.headers.get("content-type") or f"{resp.mimetype}; charset={resp.charset}"
+            )
+            return Response(resp.get_body(), status_code=resp.status_code, headers=headers)
+
+        return endpoint
+
+    def start_triggers(self) -> None:
+        root = bootstrap.root()
+        batch_size = int(self.extensions.get("eventHubs", {}).get("maxEventBatchSize", 100))
+        for function in self.functions:
+            trigger = function.get_trigger()
+            if isinstance(trigger, CosmosDBTrigger):
+                container = _resolve(trigger.container_name)
+                lease = _resolve(
+                    f"{trigger.lease_container_prefix or ''}{trigger.lease_container_name or 'leases'}"
+                )
+                pump: threading.Thread = ChangeFeedPump(
+                    Invoker(function, self.stop),
+                    root.events_container(container),
+                    lease,
+                    int(trigger.max_items_per_invocation or 100),
+                    self.poll_seconds,
+                )
+                log.info(
+                    "  %s: cosmosDBTrigger <- embedded change feed of %s",
+                    function.get_function_name(),
+                    container,
+                )
+                self.workers.append(pump)
+            elif isinstance(trigger, EventHubTrigger):
+                hub_name, group = (
+                    _resolve(trigger.event_hub_name),
+                    _resolve(trigger.consumer_group or "$Default"),
+                )
+                hub = root.event_hub(hub_name)
+                many = str(getattr(trigger.cardinality, "value", trigger.cardinality)).lower() == "many"
+                for partition in range(hub.partition_count):
+                    self.workers.append(
+                        HubPartitionPump(
+                            Invoker(function, self.stop),
+                            hub,
+                            group,
+                            partition,
+                            batch_size,
+                            many,
+                            self.poll_seconds,
+                        )
+                    )
+                log.info(
+                    "  %s: eventHubTrigger <- embedded hub %s, consumer group %s",
+                    function.get_function_name(),
+                    hub_name,
+                    group,
+                )
+        for worker in self.workers:
+            worker.start()
+
+    def stop_triggers(self) -> None:
+        self.stop.set()
+        for worker in self.workers:
+            worker.join(timeout=10)
+        bootstrap.reset()
+
+    def asgi(self) -> Starlette:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            self.start_triggers()
+            try:
+                yield
+            finally:
+                self.stop_triggers()
+                log.info("Dev host stopped; checkpoints are saved, the next start resumes from them.")
+
+        return Starlette(routes=self.routes(), lifespan=lifespan)
+
+
+def _resolve(value: str | None) -> str:
+    """Binding expressions %NAME% are app settings, resolved from the environment like the host does."""
+    return re.sub(r"%([^%]+)%", lambda match: os.environ[match.group(1)], value or "")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m infra.devhost", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("DATA_DIR") or os.environ.get("EVENTBANK_DATA_DIR", ".data")
+    )
+    parser.add_argument("--app-dir", default=".", help="the folder holding function_app.py and host.json")
+    parser.add_argument("--poll-ms", type=float, default=DEFAULT_POLL_SECONDS * 1000)
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ["EVENTBANK_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    app_dir = Path(args.app_dir).resolve()
+    host_json = json.loads((app_dir / "host.json").read_text())
+    app = importlib.import_module("function_app").app
+    log.info("eventbank dev host: data in %s", os.environ["EVENTBANK_DATA_DIR"])
+    log.info("Functions:")
+    host = DevHost(app, host_json, args.poll_ms / 1000)
+    uvicorn.run(host.asgi(), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The event store port: the one envelope every backend stores, and the narrow interface to it.
+
+Events are appended and read, never updated or deleted: the port has no such operation.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+# `<category>-<uuid>`: lower-case letters and digits, then a canonical lower-case UUID. Never / \ ? #.
+STREAM_ID_PATTERN = re.compile(
+    r"^[a-z][a-z0-9]{0,31}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+# A Cosmos DB transactional batch holds at most 100 operations: the events plus the idempotency record.
+MAX_EVENTS_PER_APPEND = 99
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+class StoredEvent(BaseModel):
+    """One event as every backend stores it. `version` is 1-based and dense within its stream."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: uuid.UUID
+    stream_id: str
+    version: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: Metadata
+    recorded_at: datetime
+
+
+class IdempotencyRecord(BaseModel):
+    """What a command with an Idempotency-Key produced, stored in the same transaction as its events."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str
+    fingerprint: str
+    result: dict[str, Any]
+    recorded_at: datetime
+
+
+class StoreError(Exception):
+    pass
+
+
+class ConcurrencyError(StoreError):
+    """The stream was not at the expected version (or the idempotency key was taken) when appending."""
+
+    def __init__(self, stream_id: str, expected_version: int, actual_version: int | None = None) -> None:
+        super().__init__(
+            f"stream {stream_id} is not at version {expected_version}"
+            + ("" if actual_version is None else f" (it is at {actual_version})")
+        )
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+
+
+class InvalidStreamId(StoreError, ValueError):
+    pass
+
+
+class AppendTooLarge(StoreError, ValueError):
+    pass
+
+
+class EventStore(Protocol):
+    """An append-only log of streams with optimistic concurrency."""
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: Metadata,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> int:
+        """Append `events` if the stream is at `expected_version` (0: a new stream); return the new version.
+
+        Raises ConcurrencyError when it is not, or when `idempotency`'s key is already recorded for the
+        stream. The events and the idempotency record commit together or not at all.
+        """
+        ...
+
+    def read(
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[StoredEvent]:
+        """The stream's events in version order, from `from_version` up to `to_version` inclusive,
+        and only those recorded at or before `until`."""
+        ...
+
+    def find_idempotency(self, stream_id: str, key: str) -> IdempotencyRecord | None:
+        """The record a command with this Idempotency-Key left on the stream, if any."""
+        ...
+
+
+def validate_stream_id(stream_id: str) -> str:
+    if not STREAM_ID_PATTERN.fullmatch(stream_id):
+        raise InvalidStreamId(f"invalid stream id {stream_id!r}: expected <category>-<lowercase uuid>")
+    return stream_id
+
+
+def validate_append(stream_id: str, expected_version: int, events: Sequence[NewEvent]) -> None:
+    validate_stream_id(stream_id)
+    if expected_version < 0:
+        raise ValueError("expected_version must be 0 or more")
+    if len(events) > MAX_EVENTS_PER_APPEND:
+        raise AppendTooLarge(f"{len(events)} events in one append; at most {MAX_EVENTS_PER_APPEND}")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

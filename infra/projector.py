@@ -1,0 +1,101 @@
+"""The projection runner: applies delivered events to a read model exactly once and in stream order."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from infra.codec import EventCodec
+from infra.eventstore import StoredEvent
+from infra.readmodels import ReadModelConflict, ReadModelStore, ViewDocument
+from projections.projection import Fact, Projection
+
+E = TypeVar("E", bound=BaseModel)
+V = TypeVar("V", bound=BaseModel)
+
+
+class EventReader(Protocol):
+    def read(
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[StoredEvent]: ...
+
+
+class GapNotFilled(Exception):
+    """Events between the read model's version and a delivered one are missing from the store too."""
+
+
+class ProjectionRunner(Generic[E, V]):
+    """Folds delivered events into a projection's documents.
+
+    The document records the last version it applied per stream, written with the update under an
+    etag condition: a duplicate or stale delivery is a no-op, and a delivery that skips versions is
+    completed from the event store before it is applied, so no event is ever skipped or applied twice.
+    """
+
+    def __init__(
+        self,
+        projection: Projection[E, V],
+        codec: EventCodec[E],
+        store: ReadModelStore,
+        events: EventReader,
+        max_attempts: int = 10,
+    ) -> None:
+        self.projection = projection
+        self.codec = codec
+        self.store = store
+        self.events = events
+        self.max_attempts = max_attempts
+
+    def apply(self, delivered: Iterable[StoredEvent]) -> int:
+        """Apply a batch of delivered events (any order, duplicates allowed); return how many were new."""
+        by_stream: dict[str, dict[int, StoredEvent]] = defaultdict(dict)
+        prefix = f"{self.projection.category}-"
+        for event in delivered:
+            if event.stream_id.startswith(prefix):
+                by_stream[event.stream_id][event.version] = event
+        return sum(self._apply_stream(stream_id, events) for stream_id, events in by_stream.items())
+
+    def get(self, stream_id: str) -> V | None:
+        document = self.store.get(self.projection.name, self.projection.document_id(stream_id))
+        return None if document is None else self.projection.view_type.model_validate(document.view)
+
+    def _apply_stream(self, stream_id: str, delivered: dict[int, StoredEvent]) -> int:
+        document_id = self.projection.document_id(stream_id)
+        for _ in range(self.max_attempts):
+            document = self.store.get(self.projection.name, document_id)
+            applied = document.versions.get(stream_id, 0) if document else 0
+            last = max(delivered)
+            if last <= applied:
+                return 0
+            pending = [delivered[v] for v in range(applied + 1, last + 1) if v in delivered]
+            if len(pending) != last - applied:
+                pending = self.events.read(stream_id, from_version=applied + 1, to_version=last)
+                if [event.version for event in pending] != list(range(applied + 1, last + 1)):
+                    raise GapNotFilled(
+                        f"{stream_id}: versions {applied + 1}..{last} are not all in the store"
+                    )
+            view = None if document is None else self.projection.view_type.model_validate(document.view)
+            for event in pending:
+                fact = Fact(event.stream_id, event.version, event.recorded_at, self.codec.decode(event))
+                view = self.projection.evolve(view, fact)
+            assert view is not None
+            updated = ViewDocument(
+                id=document_id,
+                view=view.model_dump(mode="json"),
+                versions={**(document.versions if document else {}), stream_id: last},
+                etag=document.etag if document else None,
+            )
+            try:
+                self.store.put(self.projection.name, updated)
+            except ReadModelConflict:
+                continue
+            return len(pending)
+        raise ReadModelConflict(f"{self.projection.name}/{document_id} kept changing")

@@ -1,0 +1,81 @@
+"""Account summary: one document per account with its owner, currency, balance and status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import assert_never
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.accounts import (
+    AccountClosed,
+    AccountEvent,
+    AccountOpened,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    Status,
+    decider,
+)
+from projections.projection import Fact, Projection
+
+
+class Owner(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    email: str
+
+
+class AccountSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    owner: Owner | None
+    currency: str | None
+    balance: int
+    status: Status
+    version: int
+    updated_at: datetime
+
+
+def account_id(stream_id: str) -> str:
+    return stream_id.removeprefix(f"{decider.category}-")
+
+
+def evolve(summary: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountSummary:
+    current = summary or AccountSummary(
+        id=account_id(fact.stream_id),
+        owner=None,
+        currency=None,
+        balance=0,
+        status=Status.UNOPENED,
+        version=0,
+        updated_at=fact.recorded_at,
+    )
+    moved = {"version": fact.version, "updated_at": fact.recorded_at}
+    event = fact.event
+    match event:
+        case AccountOpened():
+            return current.model_copy(
+                update={
+                    **moved,
+                    "owner": Owner(name=event.owner_name, email=event.owner_email),
+                    "currency": event.currency,
+                    "status": Status.OPEN,
+                }
+            )
+        case MoneyDeposited() | MoneyWithdrawn():
+            return current.model_copy(update={**moved, "balance": event.balance_after})
+        case AccountClosed():
+            return current.model_copy(update={**moved, "status": Status.CLOSED})
+        case _:
+            assert_never(event)
+
+
+projection: Projection[AccountEvent, AccountSummary] = Projection(
+    name="account-summary",
+    category=decider.category,
+    document_id=account_id,
+    view_type=AccountSummary,
+    evolve=evolve,
+)
