@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar, assert_never
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic_extra_types.currency_code import ISO4217
 
 from domain.decider import Decider, Upcaster
@@ -23,6 +23,15 @@ MAX_BALANCE = 10**15
 Amount = Annotated[int, Field(strict=True, ge=MIN_AMOUNT, le=MAX_AMOUNT)]
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=140)]
 OwnerName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _upper_case_code(value: object) -> object:
+    if isinstance(value, str) and not (len(value) == 3 and value.isascii() and value.isupper()):
+        raise ValueError("a currency is an ISO 4217 code in upper case, such as EUR")
+    return value
+
+
+Currency = Annotated[ISO4217, BeforeValidator(_upper_case_code)]
 
 
 # --- events -----------------------------------------------------------------------------------------
@@ -118,7 +127,7 @@ class Command(BaseModel):
 class OpenAccount(Command):
     owner_name: OwnerName
     owner_email: EmailStr
-    currency: ISO4217
+    currency: Currency
 
 
 class DepositMoney(Command):

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+import function_app
+from infra import bootstrap
+from infra.documents import to_document
+
+
+@pytest.fixture(autouse=True)
+def embedded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[bootstrap.Root]:
+    monkeypatch.setenv("EVENTBANK_DATA_DIR", str(tmp_path / "data"))
+    bootstrap.reset()
+    yield bootstrap.root()
+    bootstrap.reset()
+
+
+def request(
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    route_params: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> func.HttpRequest:
+    content = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+    default_headers = {"content-type": "application/json"} if body is not None else {}
+    return func.HttpRequest(
+        method=method,
+        url=f"http://localhost:7071{path}",
+        headers={**default_headers, **(headers or {})},
+        params=params or {},
+        route_params=route_params or {},
+        body=content,
+    )
+
+
+def json_of(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())
+
+
+def open_account(
+    fields: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    body = {
+        "owner_name": "Ada Lovelace",
+        "owner_email": "ada@example.com",
+        "currency": "EUR",
+        **(fields or {}),
+    }
+    response: func.HttpResponse = function_app.open_account(
+        request("POST", "/api/accounts", body, headers=headers)
+    )
+    return response
+
+
+def opened_account_id() -> str:
+    response = open_account()
+    assert response.status_code == 201
+    return str(json_of(response)["id"])
+
+
+def account_command(
+    kind: str,
+    account_id: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> func.HttpResponse:
+    handler = {
+        "deposits": function_app.deposit,
+        "withdrawals": function_app.withdraw,
+        "close": function_app.close_account,
+    }[kind]
+    path = f"/api/accounts/{account_id}/{kind}"
+    response: func.HttpResponse = handler(
+        request("POST", path, body, headers=headers, route_params={"id": account_id}, raw=raw)
+    )
+    return response
+
+
+def deliver_everything(root: bootstrap.Root) -> None:
+    """Runs the relay and projector functions over everything pending, the way the dev host would."""
+    changes = root.events.read_all(root.events.lease("test"), 10_000)
+    if changes:
+        function_app.relay_account_events(
+            func.DocumentList([func.Document.from_dict(to_document(event)) for _, event in changes])
+        )
+        root.events.renew_lease("test", changes[-1][0])
+    for partition in range(root.hub.partition_count):
+        received = root.hub.receive("test", partition, 10_000)
+        if received:
+            function_app.project_account_summaries(
+                [
+                    func.EventHubEvent(body=message.body, sequence_number=message.sequence_number)
+                    for message in received
+                ]
+            )
+            root.hub.checkpoint("test", partition, received[-1].sequence_number)

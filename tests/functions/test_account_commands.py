@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import function_app
+from infra import bootstrap
+from tests.functions.conftest import (
+    account_command,
+    deliver_everything,
+    json_of,
+    open_account,
+    opened_account_id,
+    request,
+)
+
+
+def test_opening_an_account_answers_201_with_its_location_and_version() -> None:
+    response = open_account()
+
+    body = json_of(response)
+    assert response.status_code == 201
+    assert response.headers["Location"] == f"/api/accounts/{body['id']}"
+    assert response.headers["ETag"] == '"1"'
+    assert body == {
+        "id": body["id"],
+        "version": 1,
+        "status": "open",
+        "owner": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "currency": "EUR",
+        "balance": 0,
+    }
+
+
+def test_deposits_and_withdrawals_answer_the_new_balance_and_version() -> None:
+    account_id = opened_account_id()
+
+    deposited = account_command("deposits", account_id, {"amount": 10_000, "reference": "salary"})
+    withdrawn = account_command("withdrawals", account_id, {"amount": 2_500})
+
+    assert deposited.status_code == 200
+    assert json_of(deposited)["balance"] == 10_000
+    assert withdrawn.status_code == 200
+    assert json_of(withdrawn)["balance"] == 7_500
+    assert json_of(withdrawn)["version"] == 3
+    assert withdrawn.headers["ETag"] == '"3"'
+
+
+def test_closing_an_empty_account_closes_it_and_closing_again_changes_nothing() -> None:
+    account_id = opened_account_id()
+
+    first = account_command("close", account_id)
+    second = account_command("close", account_id, {})
+
+    assert (first.status_code, json_of(first)["status"], json_of(first)["version"]) == (200, "closed", 2)
+    assert (second.status_code, json_of(second)["version"]) == (200, 2)
+
+
+def test_a_command_with_the_current_version_in_if_match_is_applied() -> None:
+    account_id = opened_account_id()
+
+    response = account_command("deposits", account_id, {"amount": 5}, headers={"If-Match": '"1"'})
+
+    assert response.status_code == 200
+    assert json_of(response)["version"] == 2
+
+
+def test_the_account_summary_shows_what_the_projector_applied(embedded_backend: bootstrap.Root) -> None:
+    account_id = opened_account_id()
+    account_command("deposits", account_id, {"amount": 700})
+    deliver_everything(embedded_backend)
+
+    response = function_app.get_account(
+        request("GET", f"/api/accounts/{account_id}", route_params={"id": account_id})
+    )
+
+    summary = json_of(response)
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"2"'
+    assert {key: summary[key] for key in ("id", "owner", "currency", "balance", "status", "version")} == {
+        "id": account_id,
+        "owner": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "currency": "EUR",
+        "balance": 700,
+        "status": "open",
+        "version": 2,
+    }
+    assert datetime.fromisoformat(summary["updated_at"]).tzinfo is not None
+
+
+def test_an_account_not_yet_projected_is_not_found_in_the_read_model() -> None:
+    account_id = opened_account_id()
+
+    response = function_app.get_account(
+        request("GET", f"/api/accounts/{account_id}", route_params={"id": account_id})
+    )
+
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+
+
+def test_the_history_lists_every_event_with_its_metadata_in_pages() -> None:
+    account_id = opened_account_id()
+    for amount in (1, 2, 3):
+        account_command(
+            "deposits", account_id, {"amount": amount}, headers={"X-Correlation-ID": f"corr-{amount}"}
+        )
+    path = f"/api/accounts/{account_id}/events"
+
+    first = json_of(
+        function_app.account_history(
+            request("GET", path, route_params={"id": account_id}, params={"limit": "3"})
+        )
+    )
+    second = json_of(
+        function_app.account_history(
+            request("GET", path, route_params={"id": account_id}, params={"from_version": "4", "limit": "3"})
+        )
+    )
+
+    assert [event["version"] for event in first["events"]] == [1, 2, 3]
+    assert first["next"] == f"{path}?from_version=4&limit=3"
+    assert [event["version"] for event in second["events"]] == [4]
+    assert second["next"] is None
+    deposit = second["events"][0]
+    assert deposit["type"] == "MoneyDeposited"
+    assert deposit["data"] == {"amount": 3, "balance_after": 6}
+    assert deposit["metadata"]["correlation_id"] == "corr-3"
+    assert deposit["metadata"]["causation_id"]
+
+
+def test_time_travel_rebuilds_the_state_at_a_version() -> None:
+    account_id = opened_account_id()
+    account_command("deposits", account_id, {"amount": 100})
+    account_command("withdrawals", account_id, {"amount": 40})
+
+    response = function_app.account_state(
+        request(
+            "GET",
+            f"/api/accounts/{account_id}/state",
+            route_params={"id": account_id},
+            params={"version": "2"},
+        )
+    )
+
+    assert response.status_code == 200
+    assert json_of(response)["balance"] == 100
+    assert json_of(response)["version"] == 2
+    assert json_of(response)["as_of"] == {"version": 2}
+
+
+def test_time_travel_rebuilds_the_state_at_a_moment() -> None:
+    account_id = opened_account_id()
+    account_command("deposits", account_id, {"amount": 100})
+    between = datetime.now(UTC)
+    account_command("withdrawals", account_id, {"amount": 40})
+    path = f"/api/accounts/{account_id}/state"
+
+    then = json_of(
+        function_app.account_state(
+            request("GET", path, route_params={"id": account_id}, params={"at": between.isoformat()})
+        )
+    )
+    before_opening = function_app.account_state(
+        request(
+            "GET",
+            path,
+            route_params={"id": account_id},
+            params={"at": (between - timedelta(days=1)).isoformat()},
+        )
+    )
+
+    assert (then["balance"], then["version"]) == (100, 2)
+    assert before_opening.status_code == 404
+
+
+def test_time_travel_to_a_version_that_does_not_exist_is_not_found() -> None:
+    account_id = opened_account_id()
+
+    response = function_app.account_state(
+        request(
+            "GET",
+            f"/api/accounts/{account_id}/state",
+            route_params={"id": account_id},
+            params={"version": "9"},
+        )
+    )
+
+    assert response.status_code == 404
+    assert json_of(response)["current_version"] == 1
+
+
+def test_health_reports_the_backend() -> None:
+    response = function_app.health(request("GET", "/api/health"))
+
+    assert response.status_code == 200
+    assert json_of(response) == {"status": "ok", "backend": "embedded"}

@@ -1,0 +1,94 @@
+"""The bindings, host.json and the example settings agree with each other and with the code's names."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from infra.settings import (
+    ACCOUNTS_EVENTS_CONTAINER,
+    ACCOUNTS_HUB,
+    ACCOUNTS_READMODELS_CONSUMER_GROUP,
+    COSMOS_CONNECTION,
+    EVENTHUB_CONNECTION,
+)
+from tests.conftest import app_functions
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bindings() -> list[dict[str, Any]]:
+    return [json.loads(raw) for function in app_functions() for raw in function.get_raw_bindings()]
+
+
+def example_settings() -> dict[str, str]:
+    values: dict[str, str] = json.loads((REPO / "local.settings.example.json").read_text())["Values"]
+    return values
+
+
+def test_every_binding_connection_and_setting_expression_is_defined_in_the_example_settings() -> None:
+    defined = example_settings()
+    for binding in bindings():
+        if "connection" in binding:
+            assert binding["connection"] in defined, binding
+        for value in binding.values():
+            for setting in re.findall(r"%([^%]+)%", str(value)):
+                assert setting in defined, (setting, binding)
+
+
+def test_the_triggers_name_the_containers_hub_and_consumer_group_the_code_uses() -> None:
+    by_type = {binding["type"]: binding for binding in bindings()}
+
+    assert by_type["cosmosDBTrigger"]["containerName"] == ACCOUNTS_EVENTS_CONTAINER
+    assert by_type["cosmosDBTrigger"]["connection"] == COSMOS_CONNECTION
+    assert by_type["cosmosDBTrigger"]["leaseContainerName"] == "leases"
+    assert by_type["eventHubTrigger"]["eventHubName"] == ACCOUNTS_HUB
+    assert by_type["eventHubTrigger"]["consumerGroup"] == ACCOUNTS_READMODELS_CONSUMER_GROUP
+    assert by_type["eventHubTrigger"]["connection"] == EVENTHUB_CONNECTION
+    assert by_type["eventHubTrigger"]["cardinality"] == "MANY"
+
+
+def test_every_non_http_function_has_a_retry_policy_so_a_failed_batch_is_not_skipped() -> None:
+    for function in app_functions():
+        if function.get_trigger().get_binding_name() != "httpTrigger":  # type: ignore[union-attr]
+            assert function.get_settings_dict("retry_policy"), function.get_function_name()
+
+
+def test_http_functions_need_a_function_key_except_health() -> None:
+    levels = {
+        function.get_function_name(): binding.get("authLevel")
+        for function in app_functions()
+        for binding in map(json.loads, function.get_raw_bindings())
+        if binding["type"] == "httpTrigger"
+    }
+
+    assert levels.pop("health") == "ANONYMOUS"
+    assert set(levels.values()) == {"FUNCTION"}
+
+
+def test_host_json_sets_the_route_prefix_bundle_and_batch_size() -> None:
+    host = json.loads((REPO / "host.json").read_text())
+
+    assert host["version"] == "2.0"
+    assert host["extensions"]["http"]["routePrefix"] == "api"
+    assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"
+    assert host["extensions"]["eventHubs"]["maxEventBatchSize"] == 100
+
+
+def test_importing_function_app_builds_no_clients_or_files(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import function_app, infra.bootstrap as b; print(b._root is None)"],
+        cwd=REPO,
+        env={"EVENTBANK_DATA_DIR": str(tmp_path / "data"), "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout.strip() == "True"
+    assert not (tmp_path / "data").exists()

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from pathlib import Path
+
+import azure.functions as func
+
+from infra.devhost import ChangeFeedPump, HubPartitionPump, Invoker, RetryPolicy
+from infra.embedded_hub import EmbeddedHub
+from infra.eventstore import Metadata, NewEvent
+from infra.publisher import OutgoingMessage
+from infra.sqlite_store import SqliteEventStore
+
+
+def function_of(app: func.FunctionApp) -> func.decorators.function_app.Function:
+    (function,) = app.get_functions()
+    return function
+
+
+def test_an_exponential_policy_doubles_from_the_minimum_up_to_the_maximum() -> None:
+    policy = RetryPolicy("exponential_backoff", max_retry_count=-1, minimum=1, maximum=10)
+
+    assert list(itertools.islice(policy.delays(), 6)) == [1, 2, 4, 8, 10, 10]
+
+
+def test_a_spent_finite_policy_keeps_retrying_at_the_longest_interval_instead_of_moving_on() -> None:
+    policy = RetryPolicy("fixed_delay", max_retry_count=2, delay=5, maximum=60)
+
+    assert list(itertools.islice(policy.delays(), 4)) == [5, 5, 60, 60]
+
+
+def test_the_policy_is_read_from_the_functions_retry_decorator() -> None:
+    app = func.FunctionApp()
+
+    @app.event_hub_message_trigger(arg_name="events", connection="C", event_hub_name="h", cardinality="many")
+    @app.retry(
+        strategy="exponential_backoff",
+        max_retry_count="7",
+        minimum_interval="00:00:02",
+        maximum_interval="00:01:30",
+    )
+    def handler(events: list[func.EventHubEvent]) -> None:
+        pass
+
+    assert RetryPolicy.of(function_of(app)) == RetryPolicy("exponential_backoff", 7, 1.0, 2.0, 90.0)
+
+
+def flaky_change_feed_app(failures: int, seen: list[list[int]]) -> func.FunctionApp:
+    app = func.FunctionApp()
+    remaining = [failures]
+
+    @app.cosmos_db_trigger(
+        arg_name="documents",
+        connection="C",
+        database_name="d",
+        container_name="c",
+        lease_container_name="leases",
+    )
+    @app.retry(strategy="fixed_delay", max_retry_count="-1", delay_interval="00:00:00.01")
+    def handler(documents: func.DocumentList) -> None:
+        seen.append([document["version"] for document in documents])
+        if remaining[0] > 0:
+            remaining[0] -= 1
+            raise RuntimeError("publish failed")
+
+    return app
+
+
+def test_the_change_feed_lease_moves_only_after_the_function_succeeds(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.sqlite")
+    stream = f"account-{uuid.uuid4()}"
+    store.append(stream, 0, [NewEvent("E", 1, {}), NewEvent("E", 1, {})], Metadata())
+    seen: list[list[int]] = []
+    stop = threading.Event()
+    pump = ChangeFeedPump(
+        Invoker(function_of(flaky_change_feed_app(2, seen)), stop), store, "lease", 100, 0.01
+    )
+
+    pump.start()
+    deadline = threading.Event()
+    for _ in range(500):
+        if store.lease("lease") == 2:
+            break
+        deadline.wait(0.01)
+    stop.set()
+    pump.join()
+
+    assert seen[:3] == [[1, 2], [1, 2], [1, 2]]  # the same batch again after each failure
+    assert store.lease("lease") == 2
+    store.close()
+
+
+def test_a_stopped_host_leaves_a_failing_batch_unacknowledged(tmp_path: Path) -> None:
+    hub = EmbeddedHub(tmp_path / "hub.sqlite", partition_count=1)
+    hub.publish([OutgoingMessage("k", b"one"), OutgoingMessage("k", b"two")])
+    app = func.FunctionApp()
+    attempts = threading.Semaphore(0)
+
+    @app.event_hub_message_trigger(arg_name="events", connection="C", event_hub_name="h", cardinality="many")
+    @app.retry(strategy="fixed_delay", max_retry_count="-1", delay_interval="00:00:00.01")
+    def handler(events: list[func.EventHubEvent]) -> None:
+        attempts.release()
+        raise RuntimeError("always fails")
+
+    stop = threading.Event()
+    pump = HubPartitionPump(Invoker(function_of(app), stop), hub, "group", 0, 100, True, 0.01)
+    pump.start()
+    assert attempts.acquire(timeout=5)
+    assert attempts.acquire(timeout=5)
+    stop.set()
+    pump.join()
+
+    assert [message.body for message in hub.receive("group", 0, 10)] == [b"one", b"two"]
+    hub.close()
