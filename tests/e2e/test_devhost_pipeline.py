@@ -30,14 +30,17 @@ def free_port() -> int:
 
 @contextmanager
 def dev_host(data_dir: Path) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
+    """The dev host in a subprocess on a free port, logging to data_dir/devhost.log."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.devhost", "--port", str(port), "--data-dir", str(data_dir)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "devhost.log").open("a") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.devhost", "--port", str(port), "--data-dir", str(data_dir)],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}/api", timeout=10)
     try:
         wait_until(lambda: _healthy(client), what="the dev host to answer /api/health")
@@ -66,9 +69,11 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = 20) -> 
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def stop(process: subprocess.Popen[str]) -> str:
+def stop(process: subprocess.Popen[str], data_dir: Path) -> str:
+    """Stops the host as Ctrl+C does; it must exit cleanly. Returns its log."""
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=20)
+    process.wait(timeout=20)
+    output = (data_dir / "devhost.log").read_text()
     assert process.returncode == 0, output
     return output
 
@@ -105,7 +110,7 @@ def test_commands_flow_through_relay_and_projector_to_the_read_model(tmp_path: P
         ]
         past = client.get(f"/accounts/{account_id}/state", params={"version": 2}).json()
         assert past["balance"] == 10_000
-        output = stop(process)
+        output = stop(process, tmp_path)
 
     assert "Executed 'Functions.relay_account_events' (Succeeded" in output
     assert "Executed 'Functions.project_account_summaries' (Succeeded" in output
@@ -118,12 +123,12 @@ def test_a_restarted_host_resumes_from_its_checkpoints_without_relaying_again(tm
         ).json()["id"]
         client.post(f"/accounts/{account_id}/deposits", json={"amount": 300})
         wait_until(lambda: balance_is(client, account_id, 300), what="the first deposit to be projected")
-        stop(process)
+        stop(process, tmp_path)
 
     with dev_host(tmp_path) as (client, process):
         client.post(f"/accounts/{account_id}/deposits", json={"amount": 200})
         wait_until(lambda: balance_is(client, account_id, 500), what="the deposit after the restart")
-        stop(process)
+        stop(process, tmp_path)
 
     store = SqliteEventStore(tmp_path / "accounts" / "events.sqlite")
     hub = EmbeddedHub(tmp_path / "accounts" / "hub.sqlite")

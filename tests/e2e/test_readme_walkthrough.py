@@ -1,0 +1,52 @@
+"""The README's curl walkthrough, run as written against the dev host (only the port differs)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_devhost_pipeline import REPO, dev_host
+
+pytestmark = pytest.mark.e2e
+
+
+def walkthrough() -> str:
+    readme = (REPO / "README.md").read_text()
+    match = re.search(r"<!-- walkthrough:.*?-->\s*```bash\n(.*?)```", readme, re.DOTALL)
+    assert match, "the README has no walkthrough block"
+    return match.group(1)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
+    with dev_host(tmp_path) as (client, _):
+        base = str(client.base_url).rstrip("/").removesuffix("/api")
+        script = walkthrough().replace("http://localhost:7071", base)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    account_id, deposit, withdrawal, refused, history, past, summary = lines[0], *map(json.loads, lines[1:])
+    assert re.fullmatch(r"[0-9a-f-]{36}", account_id)
+    assert (deposit["balance"], deposit["version"]) == (10_000, 2)
+    assert (withdrawal["balance"], withdrawal["version"]) == (7_500, 3)
+    assert (refused["status"], refused["type"]) == (409, "urn:eventbank:problem:insufficient-funds")
+    assert [event["type"] for event in history["events"]] == [
+        "AccountOpened",
+        "MoneyDeposited",
+        "MoneyWithdrawn",
+    ]
+    assert history["events"][1]["metadata"]["idempotency_key"] == "salary-2026-11"
+    assert (past["balance"], past["version"]) == (10_000, 2)
+    assert (summary["id"], summary["balance"], summary["version"]) == (account_id, 7_500, 3)
