@@ -216,7 +216,8 @@ class DevHost:
             if not isinstance(trigger, HttpTrigger):
                 continue
             path = "/" + "/".join(part for part in (self.route_prefix, _resolve(trigger.route)) if part)
-            methods = [str(method.value) for method in trigger.methods] if trigger.methods else ["GET", "POST"]
+            declared = trigger.methods or []
+            methods = [str(method.value) for method in declared] or ["GET", "POST"]
             routes.append(Route(path, self._endpoint(function), methods=methods))
             log.info("  %s: [%s] %s", function.get_function_name(), ",".join(methods), path)
         return routes
