@@ -201,8 +201,11 @@ class HubPartitionPump(threading.Thread):
 
 
 class DevHost:
-    def __init__(self, app: func.FunctionApp, host_json: dict[str, Any], poll_seconds: float) -> None:
+    def __init__(
+        self, app: func.FunctionApp, host_json: dict[str, Any], poll_seconds: float, base_url: str = ""
+    ) -> None:
         self.functions = app.get_functions()
+        self.base_url = base_url
         self.extensions = host_json.get("extensions", {})
         self.route_prefix = str(self.extensions.get("http", {}).get("routePrefix", "api")).strip("/")
         self.poll_seconds = poll_seconds
@@ -219,7 +222,7 @@ class DevHost:
             declared = trigger.methods or []
             methods = [str(method.value) for method in declared] or ["GET", "POST"]
             routes.append(Route(path, self._endpoint(function), methods=methods))
-            log.info("  %s: [%s] %s", function.get_function_name(), ",".join(methods), path)
+            log.info("  %s: [%s] %s%s", function.get_function_name(), ",".join(methods), self.base_url, path)
         return routes
 
     def _endpoint(self, function: Function) -> Callable[[Request], Any]:
@@ -350,7 +353,8 @@ def main(argv: list[str] | None = None) -> None:
     app = importlib.import_module("function_app").app
     log.info("eventbank dev host: data in %s", os.environ["EVENTBANK_DATA_DIR"])
     log.info("Functions:")
-    host = DevHost(app, host_json, args.poll_ms / 1000)
+    shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
+    host = DevHost(app, host_json, args.poll_ms / 1000, base_url=f"http://{shown_host}:{args.port}")
     uvicorn.run(host.asgi(), host=args.host, port=args.port, log_level="warning")
 
 
