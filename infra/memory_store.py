@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -48,7 +49,7 @@ class InMemoryEventStore:
                     version=expected_version + offset,
                     type=event.type,
                     schema_version=event.schema_version,
-                    data=event.data,
+                    data=copy.deepcopy(event.data),
                     metadata=metadata,
                     recorded_at=recorded_at,
                 )
@@ -73,7 +74,8 @@ class InMemoryEventStore:
         selected = stream[max(from_version, 1) - 1 : max(last, 0)]
         if until is not None:
             selected = [event for event in selected if event.recorded_at <= until]
-        return selected
+        # copies, so no caller can change what is stored
+        return [event.model_copy(update={"data": copy.deepcopy(event.data)}) for event in selected]
 
     def find_idempotency(self, stream_id: str, key: str) -> IdempotencyRecord | None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ class InMemoryReadModelStore:
 
     def get(self, model: str, document_id: str) -> ViewDocument | None:
         with self._lock:
-            return self._documents.get((model, document_id))
+            return copy.deepcopy(self._documents.get((model, document_id)))
 
     def put(self, model: str, document: ViewDocument) -> str:
         with self._lock:
@@ -56,7 +57,7 @@ class InMemoryReadModelStore:
             self._writes += 1
             etag = str(self._writes)
             self._documents[(model, document.id)] = ViewDocument(
-                document.id, dict(document.view), dict(document.versions), etag
+                document.id, copy.deepcopy(document.view), dict(document.versions), etag
             )
             return etag
 
