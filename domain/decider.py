@@ -18,7 +18,8 @@ class Decider(Generic[S, C, E]):
 
     `category` prefixes the aggregate's stream ids (`account-<uuid>`); `event_types` are the events it
     stores, each with a `schema_version`; `upcasters` turn stored data of an older schema version of a
-    type into the next version's, keyed by (type name, that older version).
+    type into the next version's, keyed by (type name, that older version); `state_version` versions
+    the state's shape for snapshots.
     """
 
     category: str
@@ -28,6 +29,9 @@ class Decider(Generic[S, C, E]):
     state_type: type[S]
     event_types: Sequence[type[E]]
     upcasters: Mapping[tuple[str, int], Upcaster] = field(default_factory=dict)
+    # The shape of the state: bump it whenever the state model changes, so stored snapshots of the old
+    # shape are ignored (and the state is replayed from the events) instead of misread.
+    state_version: int = 1
 
     def fold(self, state: S, events: Sequence[E]) -> S:
         return reduce(self.evolve, events, state)

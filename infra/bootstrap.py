@@ -21,6 +21,7 @@ from infra.settings import (
     Settings,
     load_settings,
 )
+from infra.snapshots import SqliteSnapshotStore
 from infra.sqlite_store import SqliteEventStore
 from projections import account_summary
 
@@ -42,7 +43,14 @@ class Root:
         self.events = SqliteEventStore(service_dir / "events.sqlite")
         self.hub = EmbeddedHub(service_dir / "hub.sqlite", partition_count=settings.hub_partitions)
         self.read_models = SqliteReadModelStore(service_dir / "readmodels.sqlite")
-        commands = CommandHandler(self.events, accounts.decider)
+        self.snapshots = SqliteSnapshotStore(service_dir / "snapshots.sqlite")
+        commands = CommandHandler(
+            self.events,
+            accounts.decider,
+            snapshots=self.snapshots,
+            snapshot_every=settings.snapshot_every,
+            cache_size=settings.state_cache_size,
+        )
         self.accounts = AccountsService(
             commands=commands,
             summaries=ProjectionRunner(
@@ -67,6 +75,7 @@ class Root:
         self.events.close()
         self.hub.close()
         self.read_models.close()
+        self.snapshots.close()
 
 
 _lock = threading.Lock()

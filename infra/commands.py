@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from cachetools import LRUCache
 from pydantic import BaseModel
 
 from domain.decider import Decider
+from domain.errors import DomainError
 from infra.codec import EventCodec
 from infra.eventstore import ConcurrencyError, EventStore, IdempotencyRecord, Metadata, utc_now
+from infra.snapshots import Snapshot, SnapshotStore
 
 S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=BaseModel)
 E = TypeVar("E", bound=BaseModel)
 
+log = logging.getLogger("eventbank.commands")
 # Identifies idempotency-keyed stream ids: the same actor and key always name the same new stream.
 IDEMPOTENT_STREAM_NAMESPACE = uuid.UUID("6f1c1f7e-52a4-4f43-9a4b-0d8c1c3f3e21")
 
@@ -72,16 +78,34 @@ class Outcome(Generic[S]):
 class CommandHandler(Generic[S, C, E]):
     """Handles commands for one aggregate type over an event store.
 
-    On a ConcurrencyError it reloads and decides again, up to `max_attempts` times; with an expected
-    version pinned by the caller it does not retry. With an idempotency key, a repeat of a command that
-    was recorded returns the recorded outcome and writes nothing.
+    It decides on the stream's current state and appends at the version it was decided on. The state
+    comes from a bounded in-process cache when it is warm (a command then costs one write), else from
+    the latest snapshot and the events after it. Anything that may come from a stale cache (a refusal,
+    a conflict) is checked again on a fresh load. On a ConcurrencyError it reloads and decides again, up
+    to `max_attempts` times; with an expected version pinned by the caller it does not retry.
+
+    With an idempotency key, the key is recorded with the events in one transaction; a repeat of a
+    recorded command (seen when the store refuses the key again, or when the repeat would be refused)
+    returns the recorded outcome and writes nothing.
     """
 
-    def __init__(self, store: EventStore, decider: Decider[S, C, E], max_attempts: int = 5) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        decider: Decider[S, C, E],
+        max_attempts: int = 5,
+        snapshots: SnapshotStore | None = None,
+        snapshot_every: int = 100,
+        cache_size: int = 10_000,
+    ) -> None:
         self.store = store
         self.decider = decider
         self.codec: EventCodec[E] = EventCodec(decider.event_types, decider.upcasters)
         self.max_attempts = max_attempts
+        self.snapshots = snapshots
+        self.snapshot_every = snapshot_every
+        self._cache: LRUCache[str, tuple[int, S]] = LRUCache(maxsize=cache_size)
+        self._cache_lock = threading.Lock()
 
     def new_stream_id(self, idempotency_scope: str | None = None) -> str:
         """A fresh stream id; for an idempotent create, the same one for the same actor and key."""
@@ -92,6 +116,10 @@ class CommandHandler(Generic[S, C, E]):
     def load(
         self, stream_id: str, to_version: int | None = None, until: datetime | None = None
     ) -> tuple[S, int]:
+        """The stream's state and version: now, or as it was at `to_version` or at `until` (time travel)."""
+        if to_version is None and until is None:
+            state, version, _ = self._current(stream_id, use_cache=False)
+            return state, version
         stored = self.store.read(stream_id, to_version=to_version, until=until)
         state = self.decider.fold(self.decider.initial, [self.codec.decode(event) for event in stored])
         return state, (stored[-1].version if stored else 0)
@@ -104,14 +132,22 @@ class CommandHandler(Generic[S, C, E]):
         expected_version: int | None = None,
         idempotency: Idempotency | None = None,
     ) -> Outcome[S]:
-        if idempotency is not None and (recorded := self._recorded(stream_id, idempotency)) is not None:
-            return recorded
+        use_cache = True
         for _ in range(self.max_attempts):
-            state, version = self.load(stream_id)
-            if expected_version is not None and version != expected_version:
-                raise VersionMismatch(expected_version, version)
-            events = self.decider.decide(state, command)
-            outcome = Outcome(stream_id, version + len(events), self.decider.fold(state, events), len(events))
+            state, version, cached = self._current(stream_id, use_cache)
+            use_cache = False
+            try:
+                if expected_version is not None and version != expected_version:
+                    raise VersionMismatch(expected_version, version)
+                events = self.decider.decide(state, command)
+            except (DomainError, VersionMismatch):
+                if cached:
+                    continue  # perhaps only the cache was behind: decide again on a fresh load
+                if idempotency is not None and (recorded := self._recorded(stream_id, idempotency)):
+                    return recorded
+                raise
+            new_state = self.decider.fold(state, events)
+            outcome = Outcome(stream_id, version + len(events), new_state, len(events))
             if not events and idempotency is None:
                 return outcome
             record = None if idempotency is None else self._record(idempotency, outcome)
@@ -120,16 +156,62 @@ class CommandHandler(Generic[S, C, E]):
                     stream_id, version, [self.codec.encode(event) for event in events], metadata, record
                 )
             except ConcurrencyError:
-                if (
-                    idempotency is not None
-                    and (recorded := self._recorded(stream_id, idempotency)) is not None
-                ):
+                self._forget(stream_id)
+                if idempotency is not None and (recorded := self._recorded(stream_id, idempotency)):
                     return recorded
                 if expected_version is not None:
                     raise VersionMismatch(expected_version, None) from None
                 continue
+            self._remember(stream_id, outcome.version, new_state)
+            self._snapshot_if_due(stream_id, version, outcome.version, new_state)
             return outcome
         raise ConcurrencyExhausted(f"{stream_id} kept changing; gave up after {self.max_attempts} attempts")
+
+    # --- loading state ---
+
+    def _current(self, stream_id: str, use_cache: bool) -> tuple[S, int, bool]:
+        if use_cache:
+            with self._cache_lock:
+                hit = self._cache.get(stream_id)
+            if hit is not None:
+                return hit[1], hit[0], True
+        state, version = self.decider.initial, 0
+        snapshot = None if self.snapshots is None else self.snapshots.get(stream_id)
+        if snapshot is not None and snapshot.state_version == self.decider.state_version:
+            state, version = self.decider.state_type.model_validate(snapshot.state), snapshot.version
+        tail = self.store.read(stream_id, from_version=version + 1)
+        state = self.decider.fold(state, [self.codec.decode(event) for event in tail])
+        version = tail[-1].version if tail else version
+        if version:
+            self._remember(stream_id, version, state)
+        return state, version, False
+
+    def _remember(self, stream_id: str, version: int, state: S) -> None:
+        if self._cache.maxsize:
+            with self._cache_lock:
+                self._cache[stream_id] = (version, state)
+
+    def _forget(self, stream_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(stream_id, None)
+
+    def _snapshot_if_due(self, stream_id: str, old_version: int, new_version: int, state: S) -> None:
+        if self.snapshots is None or new_version // self.snapshot_every == old_version // self.snapshot_every:
+            return
+        snapshot = Snapshot(
+            stream_id=stream_id,
+            version=new_version,
+            state_version=self.decider.state_version,
+            state=state.model_dump(mode="json"),
+        )
+        try:
+            self.snapshots.put(snapshot)
+        except Exception:  # the events are committed; a missing snapshot only costs a longer replay
+            log.warning(
+                "could not write the snapshot of %s at version %d", stream_id, new_version, exc_info=True
+            )
+
+    # --- idempotency ---
 
     def _record(self, idempotency: Idempotency, outcome: Outcome[S]) -> IdempotencyRecord:
         result: dict[str, Any] = {

@@ -55,13 +55,27 @@ class ProjectionRunner(Generic[E, V]):
         self.max_attempts = max_attempts
 
     def apply(self, delivered: Iterable[StoredEvent]) -> int:
-        """Apply a batch of delivered events (any order, duplicates allowed); return how many were new."""
+        """Apply a batch of delivered events (any order, duplicates allowed); return how many were new.
+
+        Each stream is applied on its own; if any fails, the others are still applied and then an
+        ExceptionGroup is raised, so the batch is delivered again (the applied streams are no-ops then).
+        """
         by_stream: dict[str, dict[int, StoredEvent]] = defaultdict(dict)
         prefix = f"{self.projection.category}-"
         for event in delivered:
             if event.stream_id.startswith(prefix):
                 by_stream[event.stream_id][event.version] = event
-        return sum(self._apply_stream(stream_id, events) for stream_id, events in by_stream.items())
+        applied, failures = 0, []
+        for stream_id, events in by_stream.items():
+            try:
+                applied += self._apply_stream(stream_id, events)
+            except Exception as error:  # one stream's failure must not hold back the others in the batch
+                failures.append(error)
+        if failures:
+            raise ExceptionGroup(
+                f"{len(failures)} of {len(by_stream)} streams could not be applied", failures
+            )
+        return applied
 
     def get(self, stream_id: str) -> V | None:
         document = self.store.get(self.projection.name, self.projection.document_id(stream_id))

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     backend: Literal["embedded"] = "embedded"
     data_dir: Path = Path(".data")
     hub_partitions: int = Field(default=4, ge=1, le=32)
+    snapshot_every: int = Field(default=100, ge=1)
+    state_cache_size: int = Field(default=10_000, ge=0)
 
 
 def load_settings() -> Settings:

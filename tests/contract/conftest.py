@@ -12,11 +12,13 @@ import pytest
 from infra.eventstore import EventStore
 from infra.memory_store import InMemoryEventStore
 from infra.readmodels import InMemoryReadModelStore, ReadModelStore, SqliteReadModelStore
+from infra.snapshots import InMemorySnapshotStore, SnapshotStore, SqliteSnapshotStore
 from infra.sqlite_store import SqliteEventStore
 
 # Add an adapter here (and a branch in its factory) and it runs through the whole contract suite.
 EVENT_STORES = ["memory", "sqlite"]
 READ_MODEL_STORES = ["memory", "sqlite"]
+SNAPSHOT_STORES = ["memory", "sqlite"]
 
 
 class FakeClock:
@@ -63,6 +65,21 @@ def open_read_model_store(kind: str, directory: Path) -> Iterator[ReadModelStore
         raise ValueError(f"no read model store adapter called {kind!r}")
 
 
+@contextmanager
+def open_snapshot_store(kind: str, directory: Path) -> Iterator[SnapshotStore]:
+    """The one factory of snapshot-store adapters under contract."""
+    if kind == "memory":
+        yield InMemorySnapshotStore()
+    elif kind == "sqlite":
+        store = SqliteSnapshotStore(directory / "snapshots.db")
+        try:
+            yield store
+        finally:
+            store.close()
+    else:
+        raise ValueError(f"no snapshot store adapter called {kind!r}")
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2024, 5, 17, 9, 30, 0, 123456, tzinfo=UTC))
@@ -77,4 +94,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> I
 @pytest.fixture(params=READ_MODEL_STORES)
 def read_models(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadModelStore]:
     with open_read_model_store(request.param, tmp_path) as adapter:
+        yield adapter
+
+
+@pytest.fixture(params=SNAPSHOT_STORES)
+def snapshots(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SnapshotStore]:
+    with open_snapshot_store(request.param, tmp_path) as adapter:
         yield adapter
