@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from infra.eventstore import Metadata, StoredEvent
@@ -31,8 +31,13 @@ def to_document(event: StoredEvent) -> dict[str, Any]:
         "schemaVersion": event.schema_version,
         "data": event.data,
         "metadata": event.metadata.model_dump(mode="json", by_alias=True),
-        "recordedAt": event.recorded_at.isoformat(),
+        "recordedAt": format_time(event.recorded_at),
     }
+
+
+def format_time(moment: datetime) -> str:
+    """UTC with microseconds, always the same width, so the strings sort as the times do."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def is_event_document(document: Mapping[str, Any]) -> bool:

@@ -82,6 +82,17 @@ class ConcurrencyError(StoreError):
         self.actual_version = actual_version
 
 
+class StoreUnavailable(StoreError):
+    """The backend is throttling or unreachable after its own retries; the caller may retry later.
+
+    The write may or may not have happened: a retry with the same Idempotency-Key is always safe.
+    """
+
+    def __init__(self, detail: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class InvalidStreamId(StoreError, ValueError):
     pass
 

@@ -26,7 +26,7 @@ from infra.commands import (
     VersionMismatch,
     canonical_json,
 )
-from infra.eventstore import AppendTooLarge, Metadata
+from infra.eventstore import AppendTooLarge, Metadata, StoreUnavailable
 
 MAX_BODY_BYTES = 64 * 1024
 PROBLEM_JSON = "application/problem+json"
@@ -81,6 +81,13 @@ def to_problem(error: Exception) -> Problem | None:
             return Problem(409, _title(error), str(error))
         case AppendTooLarge():
             return Problem(413, "Command too large", str(error))
+        case StoreUnavailable():
+            return Problem(
+                503,
+                "Service unavailable",
+                "the store is busy or unreachable; retry later with the same Idempotency-Key",
+                retry_after=error.retry_after_seconds,
+            )
         case _:
             return None
 
@@ -104,7 +111,13 @@ def handles_problems(
 
 
 def problem_response(problem: Problem) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(problem.body()), status_code=problem.status, mimetype=PROBLEM_JSON)
+    retry_after = problem.extensions.get("retry_after")
+    return func.HttpResponse(
+        json.dumps(problem.body()),
+        status_code=problem.status,
+        mimetype=PROBLEM_JSON,
+        headers=None if retry_after is None else {"Retry-After": str(retry_after)},
+    )
 
 
 def json_response(

@@ -11,7 +11,8 @@ import pytest
 
 import function_app
 from infra import bootstrap
-from infra.http import MAX_BODY_BYTES
+from infra.eventstore import StoreUnavailable
+from infra.http import MAX_BODY_BYTES, handles_problems
 from tests.functions.conftest import account_command, open_account, opened_account_id, request
 
 
@@ -248,3 +249,15 @@ def test_queries_for_an_unknown_account_are_404s(
     assert_problem(
         lambda: endpoint(request("GET", f"/api/accounts/{unknown}", route_params={"id": unknown})), 404
     )
+
+
+def test_an_unavailable_store_is_a_503_with_retry_after() -> None:
+    @handles_problems
+    def busy(req: func.HttpRequest) -> func.HttpResponse:
+        raise StoreUnavailable("throttled", retry_after_seconds=3)
+
+    response = busy(request("POST", "/api/accounts", {}))
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "3"
+    assert json.loads(response.get_body())["retry_after"] == 3
