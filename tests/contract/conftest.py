@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from infra.cosmos import CosmosContainer
+from infra.cosmos_store import EVENTS_INDEXING_POLICY, EVENTS_PARTITION_KEY_PATH, CosmosEventStore
+from infra.cosmos_views import (
+    READMODELS_PARTITION_KEY_PATH,
+    SNAPSHOTS_PARTITION_KEY_PATH,
+    CosmosReadModelStore,
+    CosmosSnapshotStore,
+)
 from infra.eventstore import EventStore
 from infra.memory_store import InMemoryEventStore
 from infra.readmodels import InMemoryReadModelStore, ReadModelStore, SqliteReadModelStore
 from infra.snapshots import InMemorySnapshotStore, SnapshotStore, SqliteSnapshotStore
 from infra.sqlite_store import SqliteEventStore
+from tests.fakes.cosmos import FakeContainer
+
+if TYPE_CHECKING:
+    from azure.cosmos import DatabaseProxy
+
+# A real Cosmos DB emulator, when one is configured: every contract test then runs against it too. When it
+# is not, those runs are left out, and test_cosmos_emulator.py reports the skip with its reason.
+COSMOS_EMULATOR_ENDPOINT = os.environ.get("COSMOS_EMULATOR_ENDPOINT", "").strip()
+COSMOS_EMULATOR_KEY = os.environ.get("COSMOS_EMULATOR_KEY", "").strip() or (
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+)
+needs_cosmos_emulator = pytest.mark.skipif(
+    not COSMOS_EMULATOR_ENDPOINT,
+    reason="COSMOS_EMULATOR_ENDPOINT is not set: start a Cosmos DB emulator (docker compose up -d cosmos) "
+    "and set it to the emulator's endpoint, for example https://localhost:8081/, to run these",
+)
 
 # Add an adapter here (and a branch in its factory) and it runs through the whole contract suite.
-EVENT_STORES = ["memory", "sqlite"]
-READ_MODEL_STORES = ["memory", "sqlite"]
-SNAPSHOT_STORES = ["memory", "sqlite"]
+EMULATED = ["cosmos-emulator"] if COSMOS_EMULATOR_ENDPOINT else []
+EVENT_STORES = ["memory", "sqlite", "cosmos", *EMULATED]
+READ_MODEL_STORES = ["memory", "sqlite", "cosmos", *EMULATED]
+SNAPSHOT_STORES = ["memory", "sqlite", "cosmos", *EMULATED]
 
 
 class FakeClock:
@@ -36,7 +64,9 @@ class FakeClock:
 
 
 @contextmanager
-def open_event_store(kind: str, directory: Path, clock: FakeClock) -> Iterator[EventStore]:
+def open_event_store(
+    kind: str, directory: Path, clock: FakeClock, emulator: DatabaseProxy | None = None
+) -> Iterator[EventStore]:
     """The one factory of event-store adapters under contract."""
     if kind == "memory":
         yield InMemoryEventStore(clock)
@@ -46,12 +76,19 @@ def open_event_store(kind: str, directory: Path, clock: FakeClock) -> Iterator[E
             yield store
         finally:
             store.close()
+    elif kind == "cosmos":
+        yield CosmosEventStore(FakeContainer(EVENTS_PARTITION_KEY_PATH), clock)
+    elif kind == "cosmos-emulator" and emulator is not None:
+        with emulator_container(emulator, EVENTS_PARTITION_KEY_PATH, EVENTS_INDEXING_POLICY) as container:
+            yield CosmosEventStore(container, clock)
     else:
         raise ValueError(f"no event store adapter called {kind!r}")
 
 
 @contextmanager
-def open_read_model_store(kind: str, directory: Path) -> Iterator[ReadModelStore]:
+def open_read_model_store(
+    kind: str, directory: Path, emulator: DatabaseProxy | None = None
+) -> Iterator[ReadModelStore]:
     """The one factory of read-model-store adapters under contract."""
     if kind == "memory":
         yield InMemoryReadModelStore()
@@ -61,12 +98,19 @@ def open_read_model_store(kind: str, directory: Path) -> Iterator[ReadModelStore
             yield store
         finally:
             store.close()
+    elif kind == "cosmos":
+        yield CosmosReadModelStore(FakeContainer(READMODELS_PARTITION_KEY_PATH))
+    elif kind == "cosmos-emulator" and emulator is not None:
+        with emulator_container(emulator, READMODELS_PARTITION_KEY_PATH) as container:
+            yield CosmosReadModelStore(container)
     else:
         raise ValueError(f"no read model store adapter called {kind!r}")
 
 
 @contextmanager
-def open_snapshot_store(kind: str, directory: Path) -> Iterator[SnapshotStore]:
+def open_snapshot_store(
+    kind: str, directory: Path, emulator: DatabaseProxy | None = None
+) -> Iterator[SnapshotStore]:
     """The one factory of snapshot-store adapters under contract."""
     if kind == "memory":
         yield InMemorySnapshotStore()
@@ -76,8 +120,58 @@ def open_snapshot_store(kind: str, directory: Path) -> Iterator[SnapshotStore]:
             yield store
         finally:
             store.close()
+    elif kind == "cosmos":
+        yield CosmosSnapshotStore(FakeContainer(SNAPSHOTS_PARTITION_KEY_PATH))
+    elif kind == "cosmos-emulator" and emulator is not None:
+        with emulator_container(emulator, SNAPSHOTS_PARTITION_KEY_PATH) as container:
+            yield CosmosSnapshotStore(container)
     else:
         raise ValueError(f"no snapshot store adapter called {kind!r}")
+
+
+@contextmanager
+def emulator_container(
+    database: DatabaseProxy, partition_key_path: str, indexing_policy: dict[str, Any] | None = None
+) -> Iterator[CosmosContainer]:
+    """A container of its own on the emulator, deleted afterwards."""
+    from azure.cosmos import PartitionKey
+
+    options: dict[str, Any] = {} if indexing_policy is None else {"indexing_policy": indexing_policy}
+    name = f"contract-{uuid.uuid4().hex[:12]}"
+    container = database.create_container(name, PartitionKey(path=partition_key_path), **options)
+    try:
+        yield container
+    finally:
+        database.delete_container(name)
+
+
+@pytest.fixture(scope="session")
+def cosmos_emulator() -> Iterator[DatabaseProxy]:
+    """A database of its own on the emulator (COSMOS_EMULATOR_ENDPOINT), deleted after the session."""
+    from azure.cosmos import CosmosClient
+
+    if not COSMOS_EMULATOR_ENDPOINT:
+        pytest.skip(needs_cosmos_emulator.kwargs["reason"])
+    client = CosmosClient(
+        COSMOS_EMULATOR_ENDPOINT,
+        credential=COSMOS_EMULATOR_KEY,
+        connection_verify=False,  # the emulator's certificate is self-signed
+        enable_endpoint_discovery=False,  # and it advertises addresses only reachable inside its container
+    )
+    name = f"eventbank-contract-{uuid.uuid4().hex[:12]}"
+    database = client.create_database(name)
+    try:
+        yield database
+    finally:
+        client.delete_database(name)
+        client.close()
+
+
+def emulator_for(request: pytest.FixtureRequest) -> DatabaseProxy | None:
+    if request.param != "cosmos-emulator":
+        return None
+    database: DatabaseProxy = request.getfixturevalue("cosmos_emulator")
+    return database
 
 
 @pytest.fixture
@@ -87,17 +181,17 @@ def clock() -> FakeClock:
 
 @pytest.fixture(params=EVENT_STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[EventStore]:
-    with open_event_store(request.param, tmp_path, clock) as adapter:
+    with open_event_store(request.param, tmp_path, clock, emulator_for(request)) as adapter:
         yield adapter
 
 
 @pytest.fixture(params=READ_MODEL_STORES)
 def read_models(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadModelStore]:
-    with open_read_model_store(request.param, tmp_path) as adapter:
+    with open_read_model_store(request.param, tmp_path, emulator_for(request)) as adapter:
         yield adapter
 
 
 @pytest.fixture(params=SNAPSHOT_STORES)
 def snapshots(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SnapshotStore]:
-    with open_snapshot_store(request.param, tmp_path) as adapter:
+    with open_snapshot_store(request.param, tmp_path, emulator_for(request)) as adapter:
         yield adapter

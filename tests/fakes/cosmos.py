@@ -1,0 +1,323 @@
+"""FakeContainer: the slice of `azure.cosmos.ContainerProxy` the Cosmos adapters use, in memory, with the
+service's semantics and the SDK's own exceptions.
+
+- Items are keyed by (partition key value, id); an id is unique within its logical partition.
+- Every write sets a new `_etag` and `_ts`; reads return copies, as the SDK returns freshly parsed JSON.
+- A transactional batch is atomic. A failing operation carries its own status, the others 424, raised as
+  the SDK raises it (azure/cosmos/_cosmos_client_connection.py, `Batch`).
+- Queries: exactly the adapters' query texts, single-partition, evaluated in Python.
+- The change feed: the latest version of each item, in the order of their last writes, across partitions.
+
+Anything else raises NotImplementedError rather than pretend.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.paging import ItemPaged
+from azure.core.utils import CaseInsensitiveDict
+from azure.cosmos._constants import _Constants
+from azure.cosmos.exceptions import (
+    CosmosAccessConditionFailedError,
+    CosmosBatchOperationError,
+    CosmosHttpResponseError,
+    CosmosResourceExistsError,
+    CosmosResourceNotFoundError,
+)
+
+from infra.cosmos import BatchOperation
+from infra.cosmos_store import READ_EVENTS_QUERY
+
+MAX_BATCH_OPERATIONS = 100
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+MAX_ID_BYTES = 1023
+FORBIDDEN_IN_IDS = frozenset("/\\?#")
+CONTINUATION_PREFIX = "fake-change-feed:"
+SUPPORTED_QUERIES = frozenset({READ_EVENTS_QUERY})
+
+Key = tuple[str, str]
+
+
+class FakeClientConnection:
+    def __init__(self) -> None:
+        self.last_response_headers: dict[str, str] = {}
+
+
+class FakeContainer:
+    """One container, partitioned by a top-level `partition_key_path`; safe to share between threads."""
+
+    def __init__(self, partition_key_path: str = "/id") -> None:
+        if not partition_key_path.startswith("/") or "/" in partition_key_path[1:]:
+            raise NotImplementedError(f"partition key path {partition_key_path!r}: only top-level paths")
+        self.partition_key_path = partition_key_path
+        self.client_connection = FakeClientConnection()
+        self._lock = threading.Lock()
+        self._items: dict[Key, dict[str, Any]] = {}
+        self._positions: dict[Key, int] = {}  # the change-feed position of each item's last write
+        self._last_position = 0
+
+    # --- point operations ---
+
+    def read_item(self, item: str, partition_key: str) -> dict[str, Any]:
+        with self._lock:
+            stored = self._items.get((partition_key, item))
+            if stored is None:
+                raise _not_found(item)
+            return copy.deepcopy(stored)
+
+    def create_item(self, body: dict[str, Any]) -> dict[str, Any]:
+        document = _as_sent(body)
+        key = self._key_of(document)
+        with self._lock:
+            if key in self._items:
+                raise _exists(key[1])
+            return copy.deepcopy(self._write(key, document))
+
+    def replace_item(
+        self,
+        item: str,
+        body: dict[str, Any],
+        *,
+        etag: str | None = None,
+        match_condition: MatchConditions | None = None,
+    ) -> dict[str, Any]:
+        if match_condition not in (None, MatchConditions.IfNotModified):
+            raise NotImplementedError(f"match condition {match_condition}")
+        document = _as_sent(body)
+        if document.get("id") != item:
+            raise _bad_request("the body's id differs from the id of the item replaced")
+        key = self._key_of(document)
+        with self._lock:
+            stored = self._items.get(key)
+            if stored is None:
+                raise _not_found(item)
+            if match_condition is MatchConditions.IfNotModified and stored["_etag"] != etag:
+                raise cosmos_error(
+                    CosmosAccessConditionFailedError,
+                    412,
+                    "Operation cannot be performed because one of the specified precondition is not met.",
+                )
+            return copy.deepcopy(self._write(key, document))
+
+    # --- the transactional batch ---
+
+    def execute_item_batch(
+        self, batch_operations: Sequence[BatchOperation], partition_key: str
+    ) -> list[dict[str, Any]]:
+        if len(batch_operations) > MAX_BATCH_OPERATIONS:
+            raise _bad_request("Batch request has more operations than what is supported.")
+        if _size(list(batch_operations)) > MAX_REQUEST_BYTES:
+            raise cosmos_error(CosmosHttpResponseError, 413, "Request size is too large.")
+        with self._lock:
+            staged = dict(self._items)
+            outcomes: list[tuple[int, dict[str, Any]]] = []
+            for index, (operation, args, options) in enumerate(batch_operations):
+                if options:
+                    raise NotImplementedError(f"batch operation options {sorted(options)}")
+                status, document = self._stage(operation.lower(), args, partition_key, staged)
+                if status >= 400:
+                    raise batch_error(index, status, len(batch_operations))
+                outcomes.append((status, document))
+            responses = []
+            for status, document in outcomes:  # every operation succeeded: commit them all
+                if status == 201:
+                    document = self._write((partition_key, document["id"]), document)
+                responses.append(
+                    {
+                        "statusCode": status,
+                        "requestCharge": 1.0,
+                        "eTag": document.get("_etag"),
+                        "resourceBody": copy.deepcopy(document),
+                    }
+                )
+            return responses
+
+    def _stage(
+        self, operation: str, args: tuple[Any, ...], partition_key: str, staged: dict[Key, dict[str, Any]]
+    ) -> tuple[int, dict[str, Any]]:
+        if operation == "create":
+            document = _as_sent(args[0])
+            key = self._key_of(document)
+            if key[0] != partition_key:
+                return 400, {}  # the service refuses an item of another partition
+            if key in staged:
+                return 409, {}
+            if _size(document) > MAX_REQUEST_BYTES:
+                return 413, {}
+            staged[key] = document
+            return 201, document
+        if operation == "read":
+            found = staged.get((partition_key, args[0]))
+            return (404, {}) if found is None else (200, copy.deepcopy(found))
+        raise NotImplementedError(f"batch operation {operation!r}")
+
+    # --- queries ---
+
+    def query_items(
+        self, query: str, parameters: list[dict[str, object]] | None = None, partition_key: str | None = None
+    ) -> list[dict[str, Any]]:
+        if query not in SUPPORTED_QUERIES:
+            raise NotImplementedError(f"query {query!r}: the fake knows only the adapters' queries")
+        if partition_key is None:
+            raise NotImplementedError("cross-partition queries")
+        values = {str(parameter["name"]): parameter["value"] for parameter in parameters or []}
+        with self._lock:
+            found = [
+                copy.deepcopy(document)
+                for (pk, _), document in self._items.items()
+                if pk == partition_key and _matches_read_events(document, values)
+            ]
+        return sorted(found, key=lambda document: int(document["version"]))
+
+    # --- the change feed (pull model) ---
+
+    def query_items_change_feed(
+        self,
+        *,
+        max_item_count: int | None = None,
+        start_time: str | None = None,
+        continuation: str | None = None,
+    ) -> ItemPaged[dict[str, Any]]:
+        if continuation is not None:
+            start = _position(continuation)
+        elif start_time == "Beginning":
+            start = 0
+        else:
+            raise NotImplementedError(f"change feed from start_time={start_time!r}")
+        page_size = max_item_count or 100
+
+        def get_next(token: str | None) -> list[tuple[int, dict[str, Any]]]:
+            after = start if token is None else _position(token)
+            with self._lock:
+                changed = sorted(
+                    (position, copy.deepcopy(self._items[key]))
+                    for key, position in self._positions.items()
+                    if position > after
+                )[:page_size]
+                reached = changed[-1][0] if changed else after
+                self.client_connection.last_response_headers = {"etag": f"{CONTINUATION_PREFIX}{reached}"}
+            if not changed:
+                raise StopIteration  # as the SDK's change-feed iterable ends on 304 Not Modified
+            return changed
+
+        def extract_data(
+            page: list[tuple[int, dict[str, Any]]],
+        ) -> tuple[str, Iterator[dict[str, Any]]]:
+            return f"{CONTINUATION_PREFIX}{page[-1][0]}", iter([document for _, document in page])
+
+        feed: ItemPaged[dict[str, Any]] = ItemPaged(get_next, extract_data)
+        return feed
+
+    # --- internals ---
+
+    def _key_of(self, document: dict[str, Any]) -> Key:
+        item_id = document.get("id")
+        if not isinstance(item_id, str) or not item_id:
+            raise _bad_request("an item needs a string id")
+        if FORBIDDEN_IN_IDS.intersection(item_id) or len(item_id.encode()) > MAX_ID_BYTES:
+            raise _bad_request(f"the id {item_id!r} is invalid")
+        partition_key = document.get(self.partition_key_path[1:])
+        if not isinstance(partition_key, str):
+            raise NotImplementedError("items whose partition key is missing or not a string")
+        return partition_key, item_id
+
+    def _write(self, key: Key, document: dict[str, Any]) -> dict[str, Any]:
+        if _size(document) > MAX_REQUEST_BYTES:
+            raise cosmos_error(CosmosHttpResponseError, 413, "Request size is too large.")
+        self._last_position += 1
+        stored = {**document, "_etag": f'"{uuid.uuid4()}"', "_ts": int(time.time())}
+        self._items[key] = stored
+        self._positions[key] = self._last_position
+        return stored
+
+
+def _matches_read_events(document: dict[str, Any], values: dict[str, object]) -> bool:
+    version, recorded_at = document.get("version"), document.get("recordedAt")
+    from_version, to_version, until = values["@fromVersion"], values["@toVersion"], values["@until"]
+    assert isinstance(from_version, int)
+    assert isinstance(to_version, int)
+    assert isinstance(until, str)
+    return (
+        document.get("kind") == values["@kind"]
+        and isinstance(version, int)
+        and from_version <= version <= to_version
+        and isinstance(recorded_at, str)
+        and recorded_at <= until
+    )
+
+
+def batch_error(index: int, status: int, count: int) -> CosmosBatchOperationError:
+    """What the SDK raises for a batch of `count` operations whose operation `index` failed with `status`."""
+    return CosmosBatchOperationError(  # type: ignore[no-untyped-call]
+        error_index=index,
+        headers={},
+        status_code=status,
+        message=f"There was an error in the transactional batch on index {index}. "
+        f"Error message: {_Constants.ERROR_TRANSLATIONS.get(status)}",
+        operation_responses=[
+            {"statusCode": status if position == index else 424, "requestCharge": 0.0}
+            for position in range(count)
+        ],
+    )
+
+
+def _as_sent(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as the service receives it: JSON, so tuples become lists and no caller object is kept."""
+    sent: dict[str, Any] = json.loads(json.dumps(body))
+    return sent
+
+
+def _size(value: object) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _position(continuation: str) -> int:
+    if not continuation.startswith(CONTINUATION_PREFIX):
+        raise ValueError(f"not a continuation of this change feed: {continuation!r}")
+    return int(continuation.removeprefix(CONTINUATION_PREFIX))
+
+
+def _not_found(item: str) -> CosmosResourceNotFoundError:
+    return cosmos_error(
+        CosmosResourceNotFoundError, 404, f"Entity with the specified id does not exist in the system: {item}"
+    )
+
+
+def _exists(item: str) -> CosmosResourceExistsError:
+    return cosmos_error(
+        CosmosResourceExistsError, 409, f"Entity with the specified id already exists in the system: {item}"
+    )
+
+
+def _bad_request(message: str) -> CosmosHttpResponseError:
+    return cosmos_error(CosmosHttpResponseError, 400, message)
+
+
+E = TypeVar("E", bound=CosmosHttpResponseError)
+
+
+def cosmos_error(kind: type[E], status_code: int, message: str, headers: dict[str, str] | None = None) -> E:
+    """An SDK error as the SDK builds it from a response: with `headers`, they come from the response."""
+    response = None if headers is None else ErrorResponse(status_code, headers)
+    return kind(status_code=status_code, message=message, response=response)
+
+
+class ErrorResponse:
+    """The attributes of a transport response that the SDK's exceptions read."""
+
+    def __init__(self, status_code: int, headers: dict[str, str]) -> None:
+        self.status_code = status_code
+        self.reason = HTTPStatus(status_code).phrase
+        self.headers = CaseInsensitiveDict(headers)
+
+    def text(self) -> str:
+        return ""
