@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 7071
 DATA_DIR ?= .data
 
-.PHONY: run test lint unit e2e clean
+.PHONY: run run-azure test lint unit e2e clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 run: $(STAMP)  ## the app on the embedded default: http://localhost:$(PORT)/api
 	$(PY) -m infra.devhost --port $(PORT) --data-dir $(DATA_DIR)
+
+run-azure: $(STAMP)  ## the same functions on Cosmos DB and Event Hubs (emulators or real), settings from local.settings.json
+	$(PY) -m infra.devhost --backend azure --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

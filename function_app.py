@@ -17,11 +17,11 @@ from infra.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_HUB,
     ACCOUNTS_READMODELS_CONSUMER_GROUP,
-    ACCOUNTS_RELAY_LEASE_PREFIX,
     COSMOS_CONNECTION,
     COSMOS_DATABASE,
     EVENTHUB_CONNECTION,
     LEASES_CONTAINER,
+    RELAY_LEASE_PREFIX_SETTING,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -207,7 +207,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     database_name=COSMOS_DATABASE,
     container_name=ACCOUNTS_EVENTS_CONTAINER,
     lease_container_name=LEASES_CONTAINER,
-    lease_container_prefix=ACCOUNTS_RELAY_LEASE_PREFIX,
+    lease_container_prefix=f"%{RELAY_LEASE_PREFIX_SETTING}%",
     max_items_per_invocation=100,
     feed_poll_delay=1000,
     # The first start of a deployment must relay the events written before it; the SDK's v4

@@ -1,29 +1,43 @@
 """The composition root: the one place that builds stores, clients and services from settings.
 
-Nothing is built at import time. `root()` builds once per worker process, on first use.
+Nothing is built at import time. `root()` builds once per worker process, on first use; the Azure SDKs
+are imported only when the Azure backend is chosen.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from domain import accounts
 from infra.commands import CommandHandler
 from infra.embedded_hub import EmbeddedHub
+from infra.eventstore import EventStore
 from infra.projector import ProjectionRunner
-from infra.readmodels import SqliteReadModelStore
+from infra.publisher import Publisher
+from infra.readmodels import ReadModelStore, SqliteReadModelStore
 from infra.relay import Relay
 from infra.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_HUB,
     ACCOUNTS_SOURCE,
+    READMODELS_CONTAINER,
+    SNAPSHOTS_CONTAINER,
     Settings,
+    cosmos_connection,
+    eventhub_connection,
     load_settings,
 )
-from infra.snapshots import SqliteSnapshotStore
+from infra.snapshots import SnapshotStore, SqliteSnapshotStore
 from infra.sqlite_store import SqliteEventStore
 from projections import account_summary
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.cosmos import ContainerProxy, CosmosClient
+    from azure.eventhub import EventHubProducerClient
 
 
 @dataclass(frozen=True)
@@ -33,49 +47,138 @@ class AccountsService:
     relay: Relay
 
 
+@dataclass(frozen=True)
+class Backend:
+    """What one service's functions need, whatever it runs on."""
+
+    events: EventStore
+    snapshots: SnapshotStore
+    read_models: ReadModelStore
+    publisher: Publisher
+
+
+class EmbeddedBackend:
+    """SQLite files under the data folder: the event log, snapshots, read models and the hub."""
+
+    def __init__(self, settings: Settings) -> None:
+        service_dir = settings.data_dir / "accounts"
+        self.events = SqliteEventStore(service_dir / "events.sqlite")
+        self.snapshots = SqliteSnapshotStore(service_dir / "snapshots.sqlite")
+        self.read_models = SqliteReadModelStore(service_dir / "readmodels.sqlite")
+        self.hub = EmbeddedHub(service_dir / "hub.sqlite", partition_count=settings.hub_partitions)
+
+    def backend(self) -> Backend:
+        return Backend(self.events, self.snapshots, self.read_models, self.hub)
+
+    def close(self) -> None:
+        for closeable in (self.events, self.snapshots, self.read_models, self.hub):
+            closeable.close()
+
+
+class AzureBackend:
+    """Cosmos DB and Event Hubs, reached with the settings the trigger bindings use."""
+
+    def __init__(self, settings: Settings) -> None:
+        from infra.cosmos_store import CosmosEventStore
+        from infra.cosmos_views import CosmosReadModelStore, CosmosSnapshotStore
+        from infra.eventhubs import EventHubsPublisher
+
+        self.cosmos = _cosmos_client()
+        database = self.cosmos.get_database_client(settings.cosmos_database)
+        self.events_container = database.get_container_client(ACCOUNTS_EVENTS_CONTAINER)
+        self.producer = _producer(ACCOUNTS_HUB)
+        self.events = CosmosEventStore(self.events_container)
+        self.snapshots = CosmosSnapshotStore(database.get_container_client(SNAPSHOTS_CONTAINER))
+        self.read_models = CosmosReadModelStore(database.get_container_client(READMODELS_CONTAINER))
+        self.publisher = EventHubsPublisher(self.producer)
+
+    def backend(self) -> Backend:
+        return Backend(self.events, self.snapshots, self.read_models, self.publisher)
+
+    def container(self, name: str) -> ContainerProxy:
+        """The events container a change-feed trigger names (for the dev host's Azure mode)."""
+        if name != ACCOUNTS_EVENTS_CONTAINER:
+            raise LookupError(f"no events container named {name!r}")
+        return self.events_container
+
+    def close(self) -> None:
+        self.producer.close()
+        self.cosmos.close()
+
+
+def credential_for() -> TokenCredential:
+    from azure.identity import DefaultAzureCredential
+
+    # AZURE_CLIENT_ID, when set, selects the app's user-assigned managed identity.
+    return DefaultAzureCredential()
+
+
+def _cosmos_client() -> CosmosClient:
+    from azure.cosmos import CosmosClient
+
+    connection = cosmos_connection(os.environ)
+    if connection.connection_string is not None:
+        if "localhost" in connection.connection_string or "127.0.0.1" in connection.connection_string:
+            # The emulators serve a self-signed certificate and advertise container addresses.
+            return CosmosClient.from_connection_string(
+                connection.connection_string, connection_verify=False, enable_endpoint_discovery=False
+            )
+        return CosmosClient.from_connection_string(connection.connection_string)
+    assert connection.endpoint is not None
+    return CosmosClient(connection.endpoint, credential=credential_for())
+
+
+def _producer(hub: str) -> EventHubProducerClient:
+    from infra.eventhubs import producer_from_settings
+
+    connection = eventhub_connection(os.environ)
+    if connection.connection_string is not None:
+        return producer_from_settings(connection.connection_string, hub)
+    assert connection.endpoint is not None
+    return producer_from_settings(connection.endpoint, hub, credential=credential_for())
+
+
 class Root:
-    """Everything one worker needs, built from settings. The embedded pieces are also what the dev
-    host drives the change-feed and hub triggers from."""
+    """Everything one worker needs, built from settings."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        service_dir = settings.data_dir / "accounts"
-        self.events = SqliteEventStore(service_dir / "events.sqlite")
-        self.hub = EmbeddedHub(service_dir / "hub.sqlite", partition_count=settings.hub_partitions)
-        self.read_models = SqliteReadModelStore(service_dir / "readmodels.sqlite")
-        self.snapshots = SqliteSnapshotStore(service_dir / "snapshots.sqlite")
+        self.embedded = EmbeddedBackend(settings) if settings.backend == "embedded" else None
+        self.azure = AzureBackend(settings) if settings.backend == "azure" else None
+        built = self.embedded or self.azure
+        assert built is not None
+        backend = built.backend()
         commands = CommandHandler(
-            self.events,
+            backend.events,
             accounts.decider,
-            snapshots=self.snapshots,
+            snapshots=backend.snapshots,
             snapshot_every=settings.snapshot_every,
             cache_size=settings.state_cache_size,
         )
         self.accounts = AccountsService(
             commands=commands,
             summaries=ProjectionRunner(
-                account_summary.projection, commands.codec, self.read_models, self.events
+                account_summary.projection, commands.codec, backend.read_models, backend.events
             ),
-            relay=Relay(self.hub, ACCOUNTS_SOURCE),
+            relay=Relay(backend.publisher, ACCOUNTS_SOURCE),
         )
 
     def events_container(self, name: str) -> SqliteEventStore:
         """The embedded store behind the events container a change-feed trigger names."""
-        if name != ACCOUNTS_EVENTS_CONTAINER:
-            raise LookupError(f"no events container named {name!r}")
-        return self.events
+        if self.embedded is None or name != ACCOUNTS_EVENTS_CONTAINER:
+            raise LookupError(f"no embedded events container named {name!r}")
+        return self.embedded.events
 
     def event_hub(self, name: str) -> EmbeddedHub:
         """The embedded hub behind the event hub a trigger names."""
-        if name != ACCOUNTS_HUB:
-            raise LookupError(f"no event hub named {name!r}")
-        return self.hub
+        if self.embedded is None or name != ACCOUNTS_HUB:
+            raise LookupError(f"no embedded event hub named {name!r}")
+        return self.embedded.hub
 
     def close(self) -> None:
-        self.events.close()
-        self.hub.close()
-        self.read_models.close()
-        self.snapshots.close()
+        for built in (self.embedded, self.azure):
+            if built is not None:
+                built.close()
 
 
 _lock = threading.Lock()

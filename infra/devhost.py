@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import azure.functions as func
 import uvicorn
@@ -38,9 +38,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from infra import bootstrap
-from infra.documents import to_document
-from infra.embedded_hub import EmbeddedHub
-from infra.sqlite_store import SqliteEventStore
+from infra.devhost_sources import (
+    ChangeFeedSource,
+    CosmosChangeFeed,
+    EmbeddedChangeFeed,
+    EmbeddedPartition,
+    PartitionSource,
+    event_hub_partitions,
+)
+from infra.settings import BINDING_SETTING_DEFAULTS
 
 log = logging.getLogger("eventbank.devhost")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's own limit
@@ -134,51 +140,46 @@ class Invoker:
 
 
 class ChangeFeedPump(threading.Thread):
-    """Feeds the Cosmos DB trigger from the embedded store's change feed, from a durable lease."""
+    """Feeds a Cosmos DB trigger from a change-feed source, committing its position after success."""
 
     def __init__(
-        self, invoker: Invoker, store: SqliteEventStore, lease: str, max_items: int, poll_seconds: float
+        self, invoker: Invoker, source: ChangeFeedSource, max_items: int, poll_seconds: float
     ) -> None:
         super().__init__(name=f"changefeed-{invoker.name}", daemon=True)
-        self.invoker, self.store, self.lease = invoker, store, lease
-        self.max_items, self.poll_seconds = max_items, poll_seconds
+        self.invoker, self.source, self.max_items, self.poll_seconds = (
+            invoker,
+            source,
+            max_items,
+            poll_seconds,
+        )
 
     def run(self) -> None:
         stop = self.invoker.stop
         while not stop.is_set():
-            changes = self.store.read_all(self.store.lease(self.lease), self.max_items)
-            if not changes:
+            page = _guarded(self.source.description, lambda: self.source.next_page(self.max_items))
+            if page is None:
                 stop.wait(self.poll_seconds)
                 continue
-            documents = func.DocumentList(
-                [func.Document.from_dict(to_document(event)) for _, event in changes]
-            )
-            if self.invoker(documents, f"New changes on container {self.lease}"):
-                self.store.renew_lease(self.lease, changes[-1][0])
+            documents = func.DocumentList([func.Document.from_dict(document) for document in page.documents])
+            if self.invoker(documents, f"New changes on the {self.source.description}"):
+                self.source.commit(page)
 
 
 class HubPartitionPump(threading.Thread):
-    """Feeds an Event Hubs trigger from one partition of the embedded hub, for one consumer group."""
+    """Feeds an Event Hubs trigger from one partition source, checkpointing after success."""
 
     def __init__(
-        self,
-        invoker: Invoker,
-        hub: EmbeddedHub,
-        consumer_group: str,
-        partition: int,
-        max_batch: int,
-        many: bool,
-        poll_seconds: float,
+        self, invoker: Invoker, source: PartitionSource, max_batch: int, many: bool, poll_seconds: float
     ) -> None:
-        super().__init__(name=f"hub-{invoker.name}-{partition}", daemon=True)
-        self.invoker, self.hub, self.consumer_group, self.partition = invoker, hub, consumer_group, partition
+        super().__init__(name=f"hub-{invoker.name}-{source.description}", daemon=True)
+        self.invoker, self.source = invoker, source
         self.max_batch = max_batch if many else 1
         self.many, self.poll_seconds = many, poll_seconds
 
     def run(self) -> None:
         stop = self.invoker.stop
         while not stop.is_set():
-            received = self.hub.receive(self.consumer_group, self.partition, self.max_batch)
+            received = _guarded(self.source.description, lambda: self.source.receive(self.max_batch)) or []
             if not received:
                 stop.wait(self.poll_seconds)
                 continue
@@ -193,8 +194,20 @@ class HubPartitionPump(threading.Thread):
                 for message in received
             ]
             argument: Any = events if self.many else events[0]
-            if self.invoker(argument, f"New events on partition {self.partition}"):
-                self.hub.checkpoint(self.consumer_group, self.partition, received[-1].sequence_number)
+            if self.invoker(argument, f"New events on the {self.source.description}"):
+                self.source.checkpoint(received[-1].sequence_number)
+
+
+T = TypeVar("T")
+
+
+def _guarded(description: str, read: Callable[[], T]) -> T | None:
+    """A read of a trigger's source; a failure (a backend away) is logged and retried by the caller."""
+    try:
+        return read()
+    except Exception:
+        log.exception("reading the %s failed; retrying", description)
+        return None
 
 
 # --- the host ---
@@ -270,41 +283,43 @@ class DevHost:
                 lease = _resolve(
                     f"{trigger.lease_container_prefix or ''}{trigger.lease_container_name or 'leases'}"
                 )
-                pump: threading.Thread = ChangeFeedPump(
+                feed: ChangeFeedSource
+                if root.azure is not None:
+                    checkpoints = root.settings.data_dir / "devhost" / "checkpoints.sqlite"
+                    feed = CosmosChangeFeed(root.azure.container(container), checkpoints, lease)
+                else:
+                    feed = EmbeddedChangeFeed(root.events_container(container), lease)
+                pump = ChangeFeedPump(
                     Invoker(function, self.stop),
-                    root.events_container(container),
-                    lease,
+                    feed,
                     int(trigger.max_items_per_invocation or 100),
                     self.poll_seconds,
                 )
-                log.info(
-                    "  %s: cosmosDBTrigger <- embedded change feed of %s",
-                    function.get_function_name(),
-                    container,
-                )
+                log.info("  %s: cosmosDBTrigger <- %s", function.get_function_name(), feed.description)
                 self.workers.append(pump)
             elif isinstance(trigger, EventHubTrigger):
                 hub_name, group = (
                     _resolve(trigger.event_hub_name),
                     _resolve(trigger.consumer_group or "$Default"),
                 )
-                hub = root.event_hub(hub_name)
                 many = str(getattr(trigger.cardinality, "value", trigger.cardinality)).lower() == "many"
-                for partition in range(hub.partition_count):
+                partitions: list[PartitionSource]
+                if root.azure is not None:
+                    checkpoints = root.settings.data_dir / "devhost" / "checkpoints.sqlite"
+                    partitions = list(event_hub_partitions(hub_name, group, checkpoints, wait_seconds=1.0))
+                else:
+                    hub = root.event_hub(hub_name)
+                    partitions = [EmbeddedPartition(hub, group, p) for p in range(hub.partition_count)]
+                for source in partitions:
                     self.workers.append(
                         HubPartitionPump(
-                            Invoker(function, self.stop),
-                            hub,
-                            group,
-                            partition,
-                            batch_size,
-                            many,
-                            self.poll_seconds,
+                            Invoker(function, self.stop), source, batch_size, many, self.poll_seconds
                         )
                     )
                 log.info(
-                    "  %s: eventHubTrigger <- embedded hub %s, consumer group %s",
+                    "  %s: eventHubTrigger <- %d partitions of %s (%s)",
                     function.get_function_name(),
+                    len(partitions),
                     hub_name,
                     group,
                 )
@@ -332,7 +347,21 @@ class DevHost:
 
 def _resolve(value: str | None) -> str:
     """Binding expressions %NAME% are app settings, resolved from the environment like the host does."""
-    return re.sub(r"%([^%]+)%", lambda match: os.environ[match.group(1)], value or "")
+
+    def setting(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return os.environ.get(name) or BINDING_SETTING_DEFAULTS[name]
+
+    return re.sub(r"%([^%]+)%", setting, value or "")
+
+
+def _load_local_settings(path: Path) -> None:
+    """The Values of a local.settings.json, unless the environment already sets them (as func start does)."""
+    if not path.exists():
+        log.warning("%s not found: the Azure settings must come from the environment", path)
+        return
+    for name, value in json.loads(path.read_text()).get("Values", {}).items():
+        os.environ.setdefault(name, str(value))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -344,10 +373,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--app-dir", default=".", help="the folder holding function_app.py and host.json")
     parser.add_argument("--poll-ms", type=float, default=DEFAULT_POLL_SECONDS * 1000)
+    parser.add_argument(
+        "--backend",
+        choices=["embedded", "azure"],
+        default="embedded",
+        help="azure: Cosmos DB and Event Hubs (real or emulated) instead of the embedded SQLite files",
+    )
+    parser.add_argument(
+        "--settings",
+        default="local.settings.json",
+        help="with --backend azure: the file whose Values are loaded into the environment",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every request at INFO
     os.environ["EVENTBANK_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    if args.backend == "azure":
+        _load_local_settings(Path(args.settings))
+    os.environ["EVENTBANK_BACKEND"] = args.backend
     app_dir = Path(args.app_dir).resolve()
     host_json = json.loads((app_dir / "host.json").read_text())
     app = importlib.import_module("function_app").app

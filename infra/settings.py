@@ -3,6 +3,9 @@ and the names of the resources the bindings and the code share."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -14,8 +17,16 @@ COSMOS_CONNECTION = "COSMOS_CONNECTION"
 EVENTHUB_CONNECTION = "EVENTHUB_CONNECTION"
 COSMOS_DATABASE = "eventbank"
 LEASES_CONTAINER = "leases"
+SNAPSHOTS_CONTAINER = "snapshots"
+READMODELS_CONTAINER = "readmodels"
 ACCOUNTS_EVENTS_CONTAINER = "accounts-events"
+# The relay's lease prefix is an app setting, so a local run against the deployed account takes its own
+# leases instead of stealing the deployed app's (see the deployment's post-provision step).
+RELAY_LEASE_PREFIX_SETTING = "RELAY_LEASE_PREFIX"
 ACCOUNTS_RELAY_LEASE_PREFIX = "accounts-relay-"
+# Values of the %SETTING% binding expressions when the environment does not set them (the dev host only;
+# the Functions host requires each to be an app setting).
+BINDING_SETTING_DEFAULTS = {RELAY_LEASE_PREFIX_SETTING: ACCOUNTS_RELAY_LEASE_PREFIX}
 ACCOUNTS_HUB = "accounts"
 ACCOUNTS_READMODELS_CONSUMER_GROUP = "accounts-readmodels"
 ACCOUNTS_SOURCE = "/eventbank/accounts"
@@ -30,19 +41,88 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    backend: Literal["embedded"] = "embedded"
+    # None: "azure" when a Cosmos DB connection is configured, else "embedded"
+    backend: Literal["embedded", "azure"] | None = None
     data_dir: Path = Path(".data")
     hub_partitions: int = Field(default=4, ge=1, le=32)
     snapshot_every: int = Field(default=100, ge=1)
     state_cache_size: int = Field(default=10_000, ge=0)
+    cosmos_database: str = Field(default=COSMOS_DATABASE, min_length=1)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach one Azure service, from the same settings the trigger bindings read.
+
+    The exact-match setting (`COSMOS_CONNECTION`) is a connection string (the emulators, locally);
+    otherwise `<NAME>__accountEndpoint` / `<NAME>__fullyQualifiedNamespace` names the service, reached
+    with the managed identity (DefaultAzureCredential, which honours AZURE_CLIENT_ID).
+    """
+
+    setting: str
+    connection_string: str | None = None
+    endpoint: str | None = None
+
+
+def cosmos_connection(env: Mapping[str, str]) -> Connection:
+    return _connection(env, COSMOS_CONNECTION, "accountEndpoint", _check_cosmos)
+
+
+def eventhub_connection(env: Mapping[str, str]) -> Connection:
+    return _connection(env, EVENTHUB_CONNECTION, "fullyQualifiedNamespace", _check_eventhub)
+
+
+def azure_configured(env: Mapping[str, str]) -> bool:
+    return any(name == COSMOS_CONNECTION or name.startswith(f"{COSMOS_CONNECTION}__") for name in env)
+
+
+def _connection(
+    env: Mapping[str, str], name: str, endpoint_key: str, check: Callable[[str, str, bool], None]
+) -> Connection:
+    if value := env.get(name, "").strip():
+        check(name, value, True)
+        return Connection(name, connection_string=value)
+    endpoint_setting = f"{name}__{endpoint_key}"
+    if value := env.get(endpoint_setting, "").strip():
+        check(endpoint_setting, value, False)
+        return Connection(name, endpoint=value)
+    raise SettingsError(f"missing setting: set {name} (a connection string) or {endpoint_setting}")
+
+
+def _check_cosmos(setting: str, value: str, is_connection_string: bool) -> None:
+    if is_connection_string:
+        parts = _parts(value)
+        if not parts.get("accountendpoint", "").startswith(("https://", "http://")) or not parts.get(
+            "accountkey"
+        ):
+            raise SettingsError(f"{setting} must look like AccountEndpoint=https://...;AccountKey=...;")
+    elif not value.startswith("https://"):
+        raise SettingsError(f"{setting} must be the account's https:// endpoint, not {value[:40]!r}")
+
+
+def _check_eventhub(setting: str, value: str, is_connection_string: bool) -> None:
+    if is_connection_string:
+        if not _parts(value).get("endpoint", "").startswith("sb://"):
+            raise SettingsError(f"{setting} must look like Endpoint=sb://...;SharedAccessKeyName=...;")
+    elif "://" in value or "/" in value or "." not in value:
+        raise SettingsError(f"{setting} must be a host name such as <namespace>.servicebus.windows.net")
+
+
+def _parts(connection_string: str) -> dict[str, str]:
+    pairs = (part.split("=", 1) for part in connection_string.split(";") if "=" in part)
+    return {key.strip().lower(): value.strip() for key, value in pairs}
 
 
 def load_settings() -> Settings:
     """The settings, or a SettingsError that names each missing or malformed setting."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:
         problems = "; ".join(
             f"{ENV_PREFIX}{str(detail['loc'][0]).upper()}: {detail['msg']}" for detail in error.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from None
+    if settings.backend is None:
+        backend: Literal["embedded", "azure"] = "azure" if azure_configured(os.environ) else "embedded"
+        settings = settings.model_copy(update={"backend": backend})
+    return settings

@@ -14,10 +14,12 @@ from infra.documents import to_document
 
 
 @pytest.fixture(autouse=True)
-def embedded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[bootstrap.Root]:
+def embedded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[bootstrap.EmbeddedBackend]:
     monkeypatch.setenv("EVENTBANK_DATA_DIR", str(tmp_path / "data"))
     bootstrap.reset()
-    yield bootstrap.root()
+    embedded = bootstrap.root().embedded
+    assert embedded is not None
+    yield embedded
     bootstrap.reset()
 
 
@@ -86,7 +88,7 @@ def account_command(
     return response
 
 
-def deliver_everything(root: bootstrap.Root) -> None:
+def deliver_everything(root: bootstrap.EmbeddedBackend) -> None:
     """Runs the relay and projector functions over everything pending, the way the dev host would."""
     changes = root.events.read_all(root.events.lease("test"), 10_000)
     if changes:

@@ -64,7 +64,9 @@ def test_a_command_with_the_current_version_in_if_match_is_applied() -> None:
     assert json_of(response)["version"] == 2
 
 
-def test_the_account_summary_shows_what_the_projector_applied(embedded_backend: bootstrap.Root) -> None:
+def test_the_account_summary_shows_what_the_projector_applied(
+    embedded_backend: bootstrap.EmbeddedBackend,
+) -> None:
     account_id = opened_account_id()
     account_command("deposits", account_id, {"amount": 700})
     deliver_everything(embedded_backend)

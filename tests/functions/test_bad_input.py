@@ -13,6 +13,7 @@ import function_app
 from infra import bootstrap
 from infra.eventstore import StoreUnavailable
 from infra.http import MAX_BODY_BYTES, handles_problems
+from infra.settings import ACCOUNTS_EVENTS_CONTAINER
 from tests.functions.conftest import account_command, open_account, opened_account_id, request
 
 
@@ -22,7 +23,7 @@ def account_id() -> str:
 
 
 def event_count() -> int:
-    return len(bootstrap.root().events.read_all(0, 1_000_000))
+    return len(bootstrap.root().events_container(ACCOUNTS_EVENTS_CONTAINER).read_all(0, 1_000_000))
 
 
 def assert_problem(call: Callable[[], func.HttpResponse], status: int) -> dict[str, object]:

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from infra.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_HUB,
@@ -92,3 +94,45 @@ def test_importing_function_app_builds_no_clients_or_files(tmp_path: Path) -> No
 
     assert result.stdout.strip() == "True"
     assert not (tmp_path / "data").exists()
+
+
+def test_the_event_hubs_emulator_config_declares_the_hub_and_consumer_group_of_the_trigger() -> None:
+    config = json.loads((REPO / "emulator" / "eventhubs" / "Config.json").read_text())
+    (namespace,) = config["UserConfig"]["NamespaceConfig"]
+    hubs = {entity["Name"]: entity for entity in namespace["Entities"]}
+    trigger = next(binding for binding in bindings() if binding["type"] == "eventHubTrigger")
+
+    assert trigger["eventHubName"] in hubs
+    groups = {group["Name"] for group in hubs[trigger["eventHubName"]]["ConsumerGroups"]}
+    assert trigger["consumerGroup"] in groups
+    assert "$Default" not in groups  # the emulator creates it and refuses it in config
+
+
+def test_docker_compose_starts_every_emulator_the_example_settings_point_at() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    settings = example_settings()
+
+    assert "localhost:8081" in settings["COSMOS_CONNECTION"]
+    assert "8081:8081" in services["cosmos"]["ports"]
+    assert "UseDevelopmentEmulator=true" in settings["EVENTHUB_CONNECTION"]
+    assert "5672:5672" in services["eventhubs"]["ports"]
+    assert any(
+        volume.startswith("./emulator/eventhubs/Config.json:") for volume in services["eventhubs"]["volumes"]
+    )
+    assert settings["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
+    assert "10000:10000" in services["azurite"]["ports"]
+
+
+def test_the_dev_host_has_a_default_for_every_binding_setting_expression() -> None:
+    from infra.settings import BINDING_SETTING_DEFAULTS
+
+    used = {
+        name
+        for binding in bindings()
+        for value in binding.values()
+        for name in re.findall(r"%([^%]+)%", str(value))
+    }
+
+    assert used <= BINDING_SETTING_DEFAULTS.keys()
+    assert used  # the relay's lease prefix is one

@@ -8,6 +8,7 @@ from pathlib import Path
 import azure.functions as func
 
 from infra.devhost import ChangeFeedPump, HubPartitionPump, Invoker, RetryPolicy
+from infra.devhost_sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.embedded_hub import EmbeddedHub
 from infra.eventstore import Metadata, NewEvent
 from infra.publisher import OutgoingMessage
@@ -74,9 +75,8 @@ def test_the_change_feed_lease_moves_only_after_the_function_succeeds(tmp_path: 
     store.append(stream, 0, [NewEvent("E", 1, {}), NewEvent("E", 1, {})], Metadata())
     seen: list[list[int]] = []
     stop = threading.Event()
-    pump = ChangeFeedPump(
-        Invoker(function_of(flaky_change_feed_app(2, seen)), stop), store, "lease", 100, 0.01
-    )
+    feed = EmbeddedChangeFeed(store, "lease")
+    pump = ChangeFeedPump(Invoker(function_of(flaky_change_feed_app(2, seen)), stop), feed, 100, 0.01)
 
     pump.start()
     deadline = threading.Event()
@@ -105,7 +105,9 @@ def test_a_stopped_host_leaves_a_failing_batch_unacknowledged(tmp_path: Path) ->
         raise RuntimeError("always fails")
 
     stop = threading.Event()
-    pump = HubPartitionPump(Invoker(function_of(app), stop), hub, "group", 0, 100, True, 0.01)
+    pump = HubPartitionPump(
+        Invoker(function_of(app), stop), EmbeddedPartition(hub, "group", 0), 100, True, 0.01
+    )
     pump.start()
     assert attempts.acquire(timeout=5)
     assert attempts.acquire(timeout=5)
