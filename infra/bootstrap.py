@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from domain import accounts
 from infra.commands import CommandHandler
@@ -36,8 +37,11 @@ from projections import account_summary
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
-    from azure.cosmos import ContainerProxy, CosmosClient
+    from azure.cosmos import CosmosClient
     from azure.eventhub import EventHubProducerClient
+
+    from infra.cosmos import CosmosContainer
+    from infra.eventhubs import ProducerClient
 
 
 @dataclass(frozen=True)
@@ -76,34 +80,51 @@ class EmbeddedBackend:
 
 
 class AzureBackend:
-    """Cosmos DB and Event Hubs, reached with the settings the trigger bindings use."""
+    """Cosmos DB and Event Hubs: the service's containers and the producer of its hub."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        containers: Mapping[str, CosmosContainer],
+        producer: ProducerClient[Any],
+        close: Callable[[], None] = lambda: None,
+    ) -> None:
         from infra.cosmos_store import CosmosEventStore
         from infra.cosmos_views import CosmosReadModelStore, CosmosSnapshotStore
         from infra.eventhubs import EventHubsPublisher
 
-        self.cosmos = _cosmos_client()
-        database = self.cosmos.get_database_client(settings.cosmos_database)
-        self.events_container = database.get_container_client(ACCOUNTS_EVENTS_CONTAINER)
-        self.producer = _producer(ACCOUNTS_HUB)
-        self.events = CosmosEventStore(self.events_container)
-        self.snapshots = CosmosSnapshotStore(database.get_container_client(SNAPSHOTS_CONTAINER))
-        self.read_models = CosmosReadModelStore(database.get_container_client(READMODELS_CONTAINER))
-        self.publisher = EventHubsPublisher(self.producer)
+        self.containers = dict(containers)
+        self.producer = producer
+        self._close = close
+        self.events = CosmosEventStore(self.containers[ACCOUNTS_EVENTS_CONTAINER])
+        self.snapshots = CosmosSnapshotStore(self.containers[SNAPSHOTS_CONTAINER])
+        self.read_models = CosmosReadModelStore(self.containers[READMODELS_CONTAINER])
+        self.publisher = EventHubsPublisher(producer)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AzureBackend:
+        """Clients built from the settings the trigger bindings use."""
+        cosmos = _cosmos_client()
+        database = cosmos.get_database_client(settings.cosmos_database)
+        names = (ACCOUNTS_EVENTS_CONTAINER, SNAPSHOTS_CONTAINER, READMODELS_CONTAINER)
+        producer = _producer(ACCOUNTS_HUB)
+
+        def close() -> None:
+            producer.close()
+            cosmos.close()
+
+        return cls({name: database.get_container_client(name) for name in names}, producer, close)
 
     def backend(self) -> Backend:
         return Backend(self.events, self.snapshots, self.read_models, self.publisher)
 
-    def container(self, name: str) -> ContainerProxy:
+    def container(self, name: str) -> CosmosContainer:
         """The events container a change-feed trigger names (for the dev host's Azure mode)."""
         if name != ACCOUNTS_EVENTS_CONTAINER:
             raise LookupError(f"no events container named {name!r}")
-        return self.events_container
+        return self.containers[name]
 
     def close(self) -> None:
-        self.producer.close()
-        self.cosmos.close()
+        self._close()
 
 
 def credential_for() -> TokenCredential:
@@ -141,10 +162,12 @@ def _producer(hub: str) -> EventHubProducerClient:
 class Root:
     """Everything one worker needs, built from settings."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, azure: AzureBackend | None = None) -> None:
         self.settings = settings
         self.embedded = EmbeddedBackend(settings) if settings.backend == "embedded" else None
-        self.azure = AzureBackend(settings) if settings.backend == "azure" else None
+        self.azure: AzureBackend | None = None
+        if settings.backend == "azure":
+            self.azure = azure or AzureBackend.from_settings(settings)
         built = self.embedded or self.azure
         assert built is not None
         backend = built.backend()
@@ -192,6 +215,14 @@ def root() -> Root:
             if _root is None:
                 _root = Root(load_settings())
     return _root
+
+
+def install(new_root: Root) -> None:
+    """Use `new_root` from now on (tests build one over fakes of the Azure clients)."""
+    global _root
+    reset()
+    with _lock:
+        _root = new_root
 
 
 def reset() -> None:

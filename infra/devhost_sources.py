@@ -19,8 +19,7 @@ from infra.sqlite import SqliteDatabase
 from infra.sqlite_store import SqliteEventStore
 
 if TYPE_CHECKING:
-    from azure.cosmos import ContainerProxy
-
+    from infra.cosmos import CosmosContainer
     from infra.eventhubs import EventHubsPartitionReceiver
 
 
@@ -104,10 +103,10 @@ CREATE TABLE IF NOT EXISTS continuations (name TEXT PRIMARY KEY, continuation TE
 class CosmosChangeFeed:
     """The container's change feed through the pull model, with the continuation kept in a local file."""
 
-    def __init__(self, container: ContainerProxy, checkpoints_path: Path, name: str) -> None:
+    def __init__(self, container: CosmosContainer, checkpoints_path: Path, name: str) -> None:
         self.container, self.name = container, name
         self._db = SqliteDatabase(checkpoints_path, CHECKPOINTS_SCHEMA)
-        self.description = f"Cosmos DB change feed of {container.id} (continuation {name!r})"
+        self.description = f"Cosmos DB change feed (continuation {name!r})"
 
     def next_page(self, max_items: int) -> Page | None:
         from infra.cosmos_store import read_changes

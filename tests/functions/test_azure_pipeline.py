@@ -1,0 +1,151 @@
+"""The whole pipeline on the Azure backend, over fakes of the Cosmos DB container and the Event Hubs clients:
+HTTP functions -> Cosmos events container -> change feed -> relay -> hub -> projector -> Cosmos read model."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+
+import function_app
+from infra import bootstrap
+from infra.devhost_sources import CosmosChangeFeed, EventHubsPartition
+from infra.eventhubs import EventHubsPartitionReceiver
+from infra.settings import (
+    ACCOUNTS_EVENTS_CONTAINER,
+    ACCOUNTS_READMODELS_CONSUMER_GROUP,
+    READMODELS_CONTAINER,
+    SNAPSHOTS_CONTAINER,
+    Settings,
+)
+from tests.fakes.cosmos import FakeContainer
+from tests.fakes.eventhubs import FakeHub, FakeProducerClient
+from tests.functions.conftest import account_command, json_of, opened_account_id, request
+
+
+class AzurePipeline:
+    def __init__(self, tmp_path: Path) -> None:
+        self.containers = {
+            ACCOUNTS_EVENTS_CONTAINER: FakeContainer("/streamId"),
+            SNAPSHOTS_CONTAINER: FakeContainer("/streamId"),
+            READMODELS_CONTAINER: FakeContainer("/id"),
+        }
+        self.producer = FakeProducerClient()
+        self.hub = FakeHub(partition_count=4)
+        self.forwarded = 0
+        checkpoints = tmp_path / "devhost" / "checkpoints.sqlite"
+        self.change_feed = CosmosChangeFeed(self.containers[ACCOUNTS_EVENTS_CONTAINER], checkpoints, "relay")
+        self.partitions = [
+            EventHubsPartition(
+                EventHubsPartitionReceiver(
+                    self.hub.consumer(ACCOUNTS_READMODELS_CONSUMER_GROUP),
+                    ACCOUNTS_READMODELS_CONSUMER_GROUP,
+                    checkpoints,
+                ),
+                partition,
+                wait_seconds=0.01,
+            )
+            for partition in self.hub.partitions
+        ]
+        settings = Settings(backend="azure", data_dir=tmp_path)
+        bootstrap.install(bootstrap.Root(settings, bootstrap.AzureBackend(self.containers, self.producer)))
+
+    def relay(self) -> None:
+        """What the Cosmos DB trigger does: hand each page of the change feed to the relay function."""
+        while (page := self.change_feed.next_page(100)) is not None:
+            function_app.relay_account_events(
+                func.DocumentList([func.Document.from_dict(d) for d in page.documents])
+            )
+            self.change_feed.commit(page)
+        # the service routes each partition key to a partition by a hash of its own
+        for batch in self.producer.sent[self.forwarded :]:
+            for event in batch.events:
+                partition = str(zlib.crc32(batch.partition_key.encode()) % len(self.hub.partitions))
+                self.hub.append(partition, event.body, batch.partition_key)
+        self.forwarded = len(self.producer.sent)
+
+    def project(self) -> None:
+        """What the Event Hubs trigger does: hand each partition's next batch to the projector function."""
+        for source in self.partitions:
+            while received := source.receive(100):
+                function_app.project_account_summaries(
+                    [
+                        func.EventHubEvent(
+                            body=m.body, sequence_number=m.sequence_number, partition_key=m.partition_key
+                        )
+                        for m in received
+                    ]
+                )
+                source.checkpoint(received[-1].sequence_number)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[AzurePipeline]:
+    yield AzurePipeline(tmp_path)
+    bootstrap.reset()
+
+
+def summary(account_id: str) -> func.HttpResponse:
+    response: func.HttpResponse = function_app.get_account(
+        request("GET", f"/api/accounts/{account_id}", route_params={"id": account_id})
+    )
+    return response
+
+
+def test_commands_reach_the_read_model_through_cosmos_db_and_event_hubs(pipeline: AzurePipeline) -> None:
+    account_id = opened_account_id()
+    account_command("deposits", account_id, {"amount": 10_000})
+    withdrawal = account_command("withdrawals", account_id, {"amount": 2_500})
+
+    pipeline.relay()
+    pipeline.project()
+
+    assert withdrawal.status_code == 200
+    assert (json_of(summary(account_id))["balance"], json_of(summary(account_id))["version"]) == (7_500, 3)
+    stream_events = [
+        e for b in pipeline.producer.sent for e in b.events if b.partition_key == f"account-{account_id}"
+    ]
+    assert len(stream_events) == 3
+    assert all(event.content_type == "application/cloudevents+json" for event in stream_events)
+
+
+def test_a_relay_that_starts_over_duplicates_events_and_the_read_model_ignores_them(
+    pipeline: AzurePipeline, tmp_path: Path
+) -> None:
+    account_id = opened_account_id()
+    account_command("deposits", account_id, {"amount": 40})
+    pipeline.relay()
+    pipeline.project()
+
+    # the relay's continuation is lost: the whole change feed is published again
+    pipeline.change_feed = CosmosChangeFeed(
+        pipeline.containers[ACCOUNTS_EVENTS_CONTAINER], tmp_path / "other.sqlite", "relay"
+    )
+    account_command("deposits", account_id, {"amount": 2})
+    pipeline.relay()
+    pipeline.project()
+
+    assert len(pipeline.producer.sent_to(f"account-{account_id}")) == 5  # 2 events twice, and the new one
+    assert (json_of(summary(account_id))["balance"], json_of(summary(account_id))["version"]) == (42, 3)
+
+
+def test_idempotent_retries_and_bad_input_behave_the_same_on_cosmos_db(pipeline: AzurePipeline) -> None:
+    account_id = opened_account_id()
+    key = {"Idempotency-Key": "once"}
+
+    first = account_command("deposits", account_id, {"amount": 5}, headers=key)
+    again = account_command("deposits", account_id, {"amount": 5}, headers=key)
+    refused = account_command("withdrawals", account_id, {"amount": 50})
+    stale = account_command("deposits", account_id, {"amount": 1}, headers={"If-Match": '"1"'})
+
+    assert (first.status_code, again.get_body()) == (200, first.get_body())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert refused.status_code == 409
+    assert stale.status_code == 412
+    history = function_app.account_history(
+        request("GET", f"/api/accounts/{account_id}/events", route_params={"id": account_id})
+    )
+    assert [event["type"] for event in json_of(history)["events"]] == ["AccountOpened", "MoneyDeposited"]
