@@ -1,0 +1,185 @@
+"""No keys anywhere: local auth is off on every service, nothing lists keys, and no app setting or output
+carries a connection string or a secret. The function app is Flex Consumption running Python 3.11."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from infra.settings import COSMOS_CONNECTION, EVENTHUB_CONNECTION
+from tests.conftest import app_functions
+from tests.deploy import bicep
+from tests.deploy.bicep import MAIN, REPO, Expr, Resource
+
+FUNCTION_APP = "app/function-app.bicep"
+# Application Insights' connection string names the resource and its ingestion endpoint; it is no secret
+# (telemetry is authenticated with the identity: APPLICATIONINSIGHTS_AUTHENTICATION_STRING).
+NOT_A_SECRET = {"APPLICATIONINSIGHTS_CONNECTION_STRING"}
+SECRET_WORDS = re.compile(r"key|secret|password|connection_?string|sas|token|credential", re.IGNORECASE)
+KEY_MATERIAL = re.compile(
+    r"AccountKey=|SharedAccessKey|InstrumentationKey=|listKeys|listConnectionStrings|listSecrets"
+)
+
+
+def the_one(file: str, resource_type: str) -> Resource:
+    [resource] = bicep.by_relative(file).of_type(resource_type)
+    return resource
+
+
+def app_settings() -> dict[str, bicep.Value]:
+    return the_one(FUNCTION_APP, "Microsoft.Web/sites/config").properties
+
+
+@pytest.mark.parametrize(
+    ("file", "resource_type"),
+    [
+        ("app/cosmos.bicep", "Microsoft.DocumentDB/databaseAccounts"),
+        ("app/eventhubs.bicep", "Microsoft.EventHub/namespaces"),
+        ("app/monitoring.bicep", "Microsoft.Insights/components"),
+    ],
+)
+def test_local_auth_is_disabled(file: str, resource_type: str) -> None:
+    properties = the_one(file, resource_type).properties
+    # Microsoft.Insights/components@2020-02-02 spells it DisableLocalAuth; the others disableLocalAuth.
+    [setting] = [name for name in properties if name.lower() == "disablelocalauth"]
+
+    assert properties[setting] is True
+
+
+def test_log_analytics_takes_no_shared_keys_either() -> None:
+    features = the_one("app/monitoring.bicep", "Microsoft.OperationalInsights/workspaces").properties[
+        "features"
+    ]
+
+    assert isinstance(features, dict)
+    assert features["disableLocalAuth"] is True
+
+
+def test_cosmos_rejects_key_based_metadata_writes() -> None:
+    properties = the_one("app/cosmos.bicep", "Microsoft.DocumentDB/databaseAccounts").properties
+
+    assert properties["disableKeyBasedMetadataWriteAccess"] is True
+    assert properties["minimalTlsVersion"] == "Tls12"
+
+
+def test_storage_takes_no_shared_keys_and_no_anonymous_reads() -> None:
+    properties = the_one("app/storage.bicep", "Microsoft.Storage/storageAccounts").properties
+
+    assert properties["allowSharedKeyAccess"] is False
+    assert properties["allowBlobPublicAccess"] is False
+    assert properties["minimumTlsVersion"] == "TLS1_2"
+    assert properties["supportsHttpsTrafficOnly"] is True
+
+
+def test_event_hubs_requires_tls_1_2_on_the_standard_tier() -> None:
+    namespace = the_one("app/eventhubs.bicep", "Microsoft.EventHub/namespaces")
+
+    assert namespace.properties["minimumTlsVersion"] == "1.2"
+    assert isinstance(namespace.body["sku"], dict)
+    assert namespace.body["sku"]["name"] == "Standard"
+
+
+@pytest.mark.parametrize("path", bicep.bicep_files(), ids=lambda path: path.name)
+def test_no_template_lists_keys_or_embeds_key_material(path: Path) -> None:
+    assert not KEY_MATERIAL.search(path.read_text())
+
+
+def test_no_secure_parameters_or_outputs_are_needed() -> None:
+    for path in bicep.bicep_files():
+        file = bicep.load(path)
+        declarations: list[bicep.Param | bicep.Output] = [*file.params.values(), *file.outputs.values()]
+        for declaration in declarations:
+            assert "@secure()" not in declaration.decorators, (file.relative, declaration.name)
+
+
+def test_no_app_setting_is_a_connection_string_or_a_secret() -> None:
+    settings = app_settings()
+
+    for name, value in settings.items():
+        if name in NOT_A_SECRET:
+            continue
+        assert not SECRET_WORDS.search(name.replace("__credential", "")), name
+        assert not KEY_MATERIAL.search(str(value)), name
+    # The exact-match names would be read as connection strings, overriding the identity settings.
+    for connection in (COSMOS_CONNECTION, EVENTHUB_CONNECTION, "AzureWebJobsStorage"):
+        assert connection not in settings
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == Expr(
+        "applicationInsights.properties.ConnectionString"
+    )
+
+
+def test_no_output_is_a_connection_string_or_a_secret() -> None:
+    for path in bicep.bicep_files():
+        file = bicep.load(path)
+        for output in file.outputs.values():
+            assert not SECRET_WORDS.search(output.name), (file.relative, output.name)
+            assert not SECRET_WORDS.search(str(output.value)), (file.relative, output.name)
+            assert not re.search(
+                r"ConnectionString|primaryKey|secondaryKey", str(output.value), re.IGNORECASE
+            )
+
+
+def test_publishing_credentials_are_disabled() -> None:
+    policies = bicep.by_relative(FUNCTION_APP).of_type(
+        "Microsoft.Web/sites/basicPublishingCredentialsPolicies"
+    )
+
+    assert {policy.name for policy in policies} == {"ftp", "scm"}
+    assert all(policy.properties["allow"] is False for policy in policies)
+
+
+def test_the_function_app_is_python_3_11_on_flex_consumption() -> None:
+    plan = the_one(FUNCTION_APP, "Microsoft.Web/serverfarms")
+    site = the_one(FUNCTION_APP, "Microsoft.Web/sites")
+    config = site.properties["functionAppConfig"]
+    python_version = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mypy"]["python_version"]
+
+    assert plan.body["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    assert plan.properties["reserved"] is True
+    assert site.body["kind"] == "functionapp,linux"
+    assert isinstance(config, dict)
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert python_version == "3.11"
+    assert site.properties["httpsOnly"] is True
+    # Flex takes the runtime from functionAppConfig, not from these.
+    assert "FUNCTIONS_WORKER_RUNTIME" not in app_settings()
+    assert "FUNCTIONS_EXTENSION_VERSION" not in app_settings()
+
+
+def test_the_deployment_package_is_reached_with_the_identity() -> None:
+    site = the_one(FUNCTION_APP, "Microsoft.Web/sites")
+    config = site.properties["functionAppConfig"]
+
+    assert isinstance(config, dict)
+    assert isinstance(config["deployment"], dict)
+    storage = config["deployment"]["storage"]
+    assert isinstance(storage, dict)
+    assert storage["type"] == "blobContainer"
+    assert storage["authentication"] == {
+        "type": "UserAssignedIdentity",
+        "userAssignedIdentityResourceId": Expr("identityId"),
+    }
+
+
+def test_azd_finds_the_function_app_as_service_api() -> None:
+    site = the_one(FUNCTION_APP, "Microsoft.Web/sites")
+
+    assert site.body["tags"] == Expr("union(tags, { 'azd-service-name': 'api' })")
+    assert bicep.load(MAIN).outputs["SERVICE_API_NAME"].value == Expr("functionApp.outputs.name")
+
+
+def test_http_functions_need_a_key_except_health() -> None:
+    levels = {
+        function.get_function_name(): binding.get("authLevel")
+        for function in app_functions()
+        for binding in map(json.loads, function.get_raw_bindings())
+        if binding["type"] == "httpTrigger"
+    }
+
+    assert levels.pop("health") == "ANONYMOUS"
+    assert levels
+    assert set(levels.values()) == {"FUNCTION"}
