@@ -58,18 +58,6 @@ def test_every_non_http_function_has_a_retry_policy_so_a_failed_batch_is_not_ski
             assert function.get_settings_dict("retry_policy"), function.get_function_name()
 
 
-def test_http_functions_need_a_function_key_except_health() -> None:
-    levels = {
-        function.get_function_name(): binding.get("authLevel")
-        for function in app_functions()
-        for binding in map(json.loads, function.get_raw_bindings())
-        if binding["type"] == "httpTrigger"
-    }
-
-    assert levels.pop("health") == "ANONYMOUS"
-    assert set(levels.values()) == {"FUNCTION"}
-
-
 def test_host_json_sets_the_route_prefix_bundle_and_batch_size() -> None:
     host = json.loads((REPO / "host.json").read_text())
 
