@@ -46,7 +46,7 @@ from infra.devhost_sources import (
     PartitionSource,
     event_hub_partitions,
 )
-from infra.settings import BINDING_SETTING_DEFAULTS
+from infra.settings import BINDING_SETTING_DEFAULTS, SettingsError
 
 log = logging.getLogger("eventbank.devhost")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's own limit
@@ -395,7 +395,19 @@ def main(argv: list[str] | None = None) -> None:
     app_dir = Path(args.app_dir).resolve()
     host_json = json.loads((app_dir / "host.json").read_text())
     app = importlib.import_module("function_app").app
-    log.info("eventbank dev host: data in %s", os.environ["EVENTBANK_DATA_DIR"])
+    log.info("eventbank dev host (%s backend): data in %s", args.backend, os.environ["EVENTBANK_DATA_DIR"])
+    try:
+        bootstrap.root()  # fail here, plainly, rather than inside the server's start-up
+    except SettingsError as error:
+        log.error("%s", error)
+        raise SystemExit(2) from None
+    except Exception as error:
+        log.error(
+            "cannot reach the %s backend: %s (are the emulators up? docker compose up -d)",
+            args.backend,
+            error,
+        )
+        raise SystemExit(1) from None
     log.info("Functions:")
     shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
     host = DevHost(app, host_json, args.poll_ms / 1000, base_url=f"http://{shown_host}:{args.port}")
