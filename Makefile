@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 7071
 DATA_DIR ?= .data
 
-.PHONY: run run-azure test lint unit e2e clean
+.PHONY: run run-azure test lint unit e2e bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ test: lint  ## lint, type-check, then every test
 
 unit: $(STAMP)
 	$(PY) -m pytest -m "not e2e"
+
+# Benchmarks (issue 6): their own dependencies on top of the dev ones; never part of `make test`.
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH ?= --quick
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## speed and cost vs the peers: bench-results/report.md (BENCH=--full: about ten minutes)
+	$(PY) -m bench $(BENCH) --out bench-results
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,70 @@
+"""python -m bench [--quick | --full] [--out bench-results]"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from pathlib import Path
+
+from bench import charts, cosmos, http_load, machine, projection, rehydration, report, throughput
+from bench.sizes import FULL, QUICK
+from bench.stats import clock
+
+log = logging.getLogger("eventbank.bench")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="eventbank's speed and cost, side by side with its peers and the physical limit.",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--quick", dest="mode", action="store_const", const="quick", help="about a minute (default)"
+    )
+    mode.add_argument("--full", dest="mode", action="store_const", const="full", help="about ten minutes")
+    parser.set_defaults(mode="quick")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="where the report goes")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("eventbank").setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    sizes = QUICK if args.mode == "quick" else FULL
+    started = clock()
+    described = machine.describe()
+    log.info("bench (%s) on %s, %s cores", sizes.mode, described["cpu"], described["cores"])
+    with tempfile.TemporaryDirectory(prefix="eventbank-bench-") as folder:
+        workdir = Path(folder)
+        log.info("1/5 command throughput in process")
+        throughput_result = throughput.run(sizes, workdir)
+        log.info("2/5 rehydration vs stream length")
+        rehydration_result = rehydration.run(sizes, workdir)
+        log.info("3/5 through HTTP on the dev host")
+        http_result = http_load.run(sizes, workdir)
+        log.info("4/5 projection rebuild from %s events", f"{sizes.projection_events:,}")
+        projection_result = projection.run(sizes, workdir)
+        log.info("5/5 Cosmos DB cost per command")
+        cosmos_result = cosmos.run(sizes)
+    results = report.Results(
+        sizes=sizes,
+        machine=described,
+        throughput=throughput_result,
+        rehydration=rehydration_result,
+        http=http_result,
+        projection=projection_result,
+        cosmos=cosmos_result,
+        seconds=clock() - started,
+        load_average_at_end=machine.load_average(),
+    )
+    built = report.build(results)
+    report.write(built, args.out)
+    charts.draw(built, http_result, args.out)
+    for target in built["targets"]:
+        log.info("%-12s %s: %s", target["status"], target["target"], target["measured"])
+    log.info("report: %s", args.out / "report.md")
+
+
+if __name__ == "__main__":
+    main()
