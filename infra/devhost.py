@@ -50,7 +50,7 @@ from infra.settings import BINDING_SETTING_DEFAULTS, SettingsError
 
 log = logging.getLogger("eventbank.devhost")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's own limit
-DEFAULT_POLL_SECONDS = 0.02
+DEFAULT_POLL_SECONDS = 0.25  # a fallback: in-process appends and publishes wake the triggers at once
 
 
 # --- invoking a function the way the host does ---
@@ -158,7 +158,7 @@ class ChangeFeedPump(threading.Thread):
         while not stop.is_set():
             page = _guarded(self.source.description, lambda: self.source.next_page(self.max_items))
             if page is None:
-                stop.wait(self.poll_seconds)
+                self.source.wait(self.poll_seconds)
                 continue
             documents = func.DocumentList([func.Document.from_dict(document) for document in page.documents])
             if self.invoker(documents, f"New changes on the {self.source.description}"):
@@ -181,7 +181,7 @@ class HubPartitionPump(threading.Thread):
         while not stop.is_set():
             received = _guarded(self.source.description, lambda: self.source.receive(self.max_batch)) or []
             if not received:
-                stop.wait(self.poll_seconds)
+                self.source.wait(self.poll_seconds)
                 continue
             events = [
                 func.EventHubEvent(

@@ -7,6 +7,7 @@ partition source hands out hub messages after a checkpoint and moves the checkpo
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,10 @@ class ChangeFeedSource(Protocol):
         """Move the committed position past `page`."""
         ...
 
+    def wait(self, timeout: float) -> None:
+        """Wait for new changes, at most `timeout` seconds (a poll interval where nothing signals them)."""
+        ...
+
 
 class PartitionSource(Protocol):
     description: str
@@ -60,6 +65,10 @@ class PartitionSource(Protocol):
         ...
 
     def checkpoint(self, sequence_number: int) -> None: ...
+
+    def wait(self, timeout: float) -> None:
+        """Wait for new messages, at most `timeout` seconds (a poll interval where nothing signals them)."""
+        ...
 
 
 # --- embedded ---
@@ -80,6 +89,9 @@ class EmbeddedChangeFeed:
         assert isinstance(page.position, int)
         self.store.renew_lease(self.lease, page.position)
 
+    def wait(self, timeout: float) -> None:
+        self.store.wait_for_appends(timeout)
+
 
 class EmbeddedPartition:
     def __init__(self, hub: EmbeddedHub, consumer_group: str, partition: int) -> None:
@@ -91,6 +103,9 @@ class EmbeddedPartition:
 
     def checkpoint(self, sequence_number: int) -> None:
         self.hub.checkpoint(self.consumer_group, self.partition, sequence_number)
+
+    def wait(self, timeout: float) -> None:
+        self.hub.wait_for_messages(self.partition, timeout)
 
 
 # --- Azure (Cosmos DB change feed pull model, Event Hubs), for running without `func` ---
@@ -120,6 +135,9 @@ class CosmosChangeFeed:
             return None
         return Page(documents, continuation)
 
+    def wait(self, timeout: float) -> None:
+        time.sleep(timeout)
+
     def commit(self, page: Page) -> None:
         if page.position is None:
             return
@@ -141,6 +159,9 @@ class EventHubsPartition:
 
     def checkpoint(self, sequence_number: int) -> None:
         self.receiver.checkpoint(self.partition_id, sequence_number)
+
+    def wait(self, timeout: float) -> None:
+        pass  # receive() itself waits up to wait_seconds for events
 
 
 def event_hub_partitions(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class EmbeddedHub:
         self._db = SqliteDatabase(path, SCHEMA)
         self.partition_count = partition_count
         self._clock = clock
+        self._published = [threading.Event() for _ in range(partition_count)]
 
     def partition_for(self, partition_key: str) -> int:
         return zlib.crc32(partition_key.encode()) % self.partition_count
@@ -69,6 +71,8 @@ class EmbeddedHub:
                     "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
                     (partition, last + 1, message.partition_key, message.body, enqueued_time),
                 )
+        for partition in {self.partition_for(message.partition_key) for message in messages}:
+            self._published[partition].set()
 
     def receive(self, consumer_group: str, partition: int, max_count: int) -> list[ReceivedMessage]:
         """The next messages after the group's checkpoint on `partition`, oldest first."""
@@ -92,6 +96,14 @@ class EmbeddedHub:
                 "DO UPDATE SET sequence_number = max(sequence_number, excluded.sequence_number)",
                 (consumer_group, partition, sequence_number),
             )
+
+    def wait_for_messages(self, partition: int, timeout: float) -> bool:
+        """Return when this process publishes to `partition` (True) or after `timeout` (False), so
+        consumers wake instead of polling."""
+        if self._published[partition].wait(timeout):
+            self._published[partition].clear()
+            return True
+        return False
 
     def close(self) -> None:
         self._db.close()

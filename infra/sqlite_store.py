@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -58,6 +59,7 @@ class SqliteEventStore:
     def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now) -> None:
         self._db = SqliteDatabase(path, SCHEMA)
         self._clock = clock
+        self._appended = threading.Event()
 
     def append(
         self,
@@ -102,6 +104,7 @@ class SqliteEventStore:
                     )
         except sqlite3.IntegrityError as error:
             raise ConcurrencyError(stream_id, expected_version) from error
+        self._appended.set()
         return expected_version + len(events)
 
     def read(
@@ -156,6 +159,14 @@ class SqliteEventStore:
                 "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
                 (name, position),
             )
+
+    def wait_for_appends(self, timeout: float) -> bool:
+        """Return when this process appends (True) or after `timeout` (False): the change feed wakes
+        instead of polling."""
+        if self._appended.wait(timeout):
+            self._appended.clear()
+            return True
+        return False
 
     def close(self) -> None:
         self._db.close()

@@ -116,3 +116,29 @@ def test_a_stopped_host_leaves_a_failing_batch_unacknowledged(tmp_path: Path) ->
 
     assert [message.body for message in hub.receive("group", 0, 10)] == [b"one", b"two"]
     hub.close()
+
+
+def test_an_append_wakes_the_waiting_change_feed_instead_of_a_poll(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.sqlite")
+    woken: list[bool] = []
+    waiter = threading.Thread(target=lambda: woken.append(store.wait_for_appends(timeout=60)))
+
+    waiter.start()
+    store.append(f"account-{uuid.uuid4()}", 0, [NewEvent("E", 1, {})], Metadata())
+    waiter.join(timeout=60)
+
+    assert woken == [True]
+    assert store.wait_for_appends(timeout=0) is False  # the wake-up was consumed
+    store.close()
+
+
+def test_a_publish_wakes_only_the_partitions_it_wrote_to(tmp_path: Path) -> None:
+    hub = EmbeddedHub(tmp_path / "hub.sqlite", partition_count=4)
+    key = "account-1"
+    written = hub.partition_for(key)
+
+    hub.publish([OutgoingMessage(key, b"x")])
+
+    assert hub.wait_for_messages(written, timeout=60) is True
+    assert all(hub.wait_for_messages(p, timeout=0) is False for p in range(4) if p != written)
+    hub.close()
