@@ -80,7 +80,8 @@ class CommandHandler(Generic[S, C, E]):
 
     It decides on the stream's current state and appends at the version it was decided on. The state
     comes from a bounded in-process cache when it is warm (a command then costs one write), else from
-    the latest snapshot and the events after it. Anything that may come from a stale cache (a refusal,
+    the latest snapshot and the events after it; a command that expects a new stream (version 0) reads
+    nothing first. Anything that may come from a stale cache (a refusal,
     a conflict) is checked again on a fresh load. On a ConcurrencyError it reloads and decides again, up
     to `max_attempts` times; with an expected version pinned by the caller it does not retry.
 
@@ -133,8 +134,13 @@ class CommandHandler(Generic[S, C, E]):
         idempotency: Idempotency | None = None,
     ) -> Outcome[S]:
         use_cache = True
-        for _ in range(self.max_attempts):
-            state, version, cached = self._current(stream_id, use_cache)
+        for attempt in range(self.max_attempts):
+            if attempt == 0 and expected_version == 0:
+                # The caller says the stream is new (an account being opened): decide on the initial state
+                # without reading. If it is not new the append conflicts, and that is checked on a real load.
+                state, version, cached = self.decider.initial, 0, True
+            else:
+                state, version, cached = self._current(stream_id, use_cache)
             use_cache = False
             try:
                 if expected_version is not None and version != expected_version:

@@ -9,7 +9,7 @@ import pytest
 
 from domain import accounts
 from domain.accounts import Account, AccountCommand, AccountEvent, DepositMoney, OpenAccount, WithdrawMoney
-from infra.commands import CommandHandler, Idempotency
+from infra.commands import CommandHandler, Idempotency, VersionMismatch
 from infra.eventstore import IdempotencyRecord, Metadata, NewEvent, StoredEvent
 from infra.memory_store import InMemoryEventStore
 from infra.snapshots import InMemorySnapshotStore, Snapshot
@@ -174,3 +174,25 @@ def test_a_tiny_or_disabled_cache_still_gives_correct_states(cache_size: int) ->
 
     assert handler.load(STREAM)[0].balance == 2
     assert handler.load(other)[0].balance == 1
+
+
+def test_opening_a_new_stream_costs_one_round_trip() -> None:
+    store = CountingStore()
+    command = OpenAccount(owner_name="A", owner_email="a@example.com", currency="EUR")
+
+    CommandHandler(store, accounts.decider).handle(STREAM, command, METADATA, expected_version=0)
+
+    assert store.calls == ["append"]
+
+
+def test_a_command_expecting_a_new_stream_on_an_existing_one_is_a_version_mismatch() -> None:
+    store = InMemoryEventStore()
+    handler = CommandHandler(store, accounts.decider)
+    opened(handler)
+
+    with pytest.raises(VersionMismatch) as mismatch:
+        CommandHandler(store, accounts.decider).handle(
+            STREAM, DepositMoney(amount=1), METADATA, expected_version=0
+        )
+
+    assert mismatch.value.actual == 1
