@@ -28,6 +28,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger("eventbank.functions")
 
 ACCOUNT_COMMANDS = DepositMoney | WithdrawMoney | CloseAccount
+MAX_VERSION = 2**53 - 1  # what every JSON reader holds exactly
 
 
 def accounts() -> AccountsService:
@@ -125,7 +126,7 @@ def get_account(req: func.HttpRequest) -> func.HttpResponse:
 class HistoryQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    from_version: int = Field(default=1, ge=1)
+    from_version: int = Field(default=1, ge=1, le=MAX_VERSION)
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -157,7 +158,7 @@ def account_history(req: func.HttpRequest) -> func.HttpResponse:
 class StateQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     at: AwareDatetime | None = None
 
 

@@ -223,11 +223,21 @@ def test_a_malformed_idempotency_key_is_a_400(account_id: str, key: str) -> None
         (function_app.account_history, {"limit": "1001"}),
         (function_app.account_history, {"from_version": "zero"}),
         (function_app.account_state, {"version": "0"}),
+        (function_app.account_state, {"version": str(2**53)}),
         (function_app.account_state, {"at": "yesterday"}),
         (function_app.account_state, {"at": "2026-01-01T00:00:00"}),
         (function_app.account_state, {"version": "1", "at": "2026-01-01T00:00:00Z"}),
     ],
-    ids=["limit-zero", "limit-large", "from-text", "version-zero", "at-text", "at-naive", "both"],
+    ids=[
+        "limit-zero",
+        "limit-large",
+        "from-text",
+        "version-zero",
+        "version-huge",
+        "at-text",
+        "at-naive",
+        "both",
+    ],
 )
 def test_invalid_query_parameters_are_a_422(
     account_id: str, endpoint: Callable[[func.HttpRequest], func.HttpResponse], params: dict[str, str]
