@@ -113,14 +113,28 @@ def _account_body(stream_id: str, version: int, state: Account) -> dict[str, obj
 # --- queries ---
 
 
+class SummaryQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+
+
 @app.route(route="accounts/{id}", methods=["GET"])
 @http.handles_problems
 def get_account(req: func.HttpRequest) -> func.HttpResponse:
-    """The account summary read model: eventually consistent with the event store."""
-    summary = accounts().summaries.get(f"account-{http.route_uuid(req)}")
+    """The account summary read model: eventually consistent with the event store. With ?min_version=N
+    (the version a command answered) it waits briefly for the projection to reach N, then answers what it
+    has, marked stale if it is still behind."""
+    stream_id = f"account-{http.route_uuid(req)}"
+    query = http.parse_query(req, SummaryQuery)
+    wait = bootstrap.root().settings.min_version_wait_seconds if query.min_version else 0.0
+    summary, fresh = accounts().summaries.read(stream_id, query.min_version or 0, wait)
     if summary is None:
         raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
-    return http.json_response(summary.model_dump(mode="json"), headers={"ETag": f'"{summary.version}"'})
+    headers = {"ETag": f'"{summary.version}"'}
+    if not fresh:
+        headers["X-Read-Model-Stale"] = "true"
+    return http.json_response(summary.model_dump(mode="json"), headers=headers)
 
 
 class HistoryQuery(BaseModel):

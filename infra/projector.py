@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -16,6 +17,9 @@ from projections.projection import Fact, Projection
 
 E = TypeVar("E", bound=BaseModel)
 V = TypeVar("V", bound=BaseModel)
+
+
+READ_POLL_SECONDS = 0.02
 
 
 class EventReader(Protocol):
@@ -78,8 +82,20 @@ class ProjectionRunner(Generic[E, V]):
         return applied
 
     def get(self, stream_id: str) -> V | None:
-        document = self.store.get(self.projection.name, self.projection.document_id(stream_id))
-        return None if document is None else self.projection.view_type.model_validate(document.view)
+        return self.read(stream_id)[0]
+
+    def read(self, stream_id: str, min_version: int = 0, wait_seconds: float = 0.0) -> tuple[V | None, bool]:
+        """The stream's view, and whether it has applied at least `min_version` of the stream (read your
+        writes). If not, waits up to `wait_seconds` for the projection to catch up, then answers anyway."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            document = self.store.get(self.projection.name, self.projection.document_id(stream_id))
+            fresh = (document.versions.get(stream_id, 0) if document else 0) >= min_version
+            remaining = deadline - time.monotonic()
+            if fresh or remaining <= 0:
+                view = None if document is None else self.projection.view_type.model_validate(document.view)
+                return view, fresh
+            time.sleep(min(READ_POLL_SECONDS, remaining))
 
     def _apply_stream(self, stream_id: str, delivered: dict[int, StoredEvent]) -> int:
         document_id = self.projection.document_id(stream_id)

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     snapshot_every: int = Field(default=100, ge=1)
     state_cache_size: int = Field(default=10_000, ge=0)
     cosmos_database: str = Field(default=COSMOS_DATABASE, min_length=1)
+    # how long a query with ?min_version waits for the read model to catch up before answering stale
+    min_version_wait_seconds: float = Field(default=2.0, ge=0, le=30)
 
 
 @dataclass(frozen=True)

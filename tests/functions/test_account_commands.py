@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
+
+import azure.functions as func
+import pytest
 
 import function_app
 from infra import bootstrap
@@ -196,3 +200,69 @@ def test_health_reports_the_backend() -> None:
 
     assert response.status_code == 200
     assert json_of(response) == {"status": "ok", "backend": "embedded"}
+
+
+def get_summary(account_id: str, **params: str) -> func.HttpResponse:
+    response: func.HttpResponse = function_app.get_account(
+        request("GET", f"/api/accounts/{account_id}", route_params={"id": account_id}, params=params)
+    )
+    return response
+
+
+def test_a_query_for_a_version_already_projected_answers_at_once_and_fresh(
+    embedded_backend: bootstrap.EmbeddedBackend,
+) -> None:
+    account_id = opened_account_id()
+    deposited = account_command("deposits", account_id, {"amount": 5})
+    deliver_everything(embedded_backend)
+
+    response = get_summary(account_id, min_version=str(json_of(deposited)["version"]))
+
+    assert response.status_code == 200
+    assert json_of(response)["balance"] == 5
+    assert "X-Read-Model-Stale" not in response.headers
+
+
+def test_a_query_for_a_newer_version_waits_for_the_projection_to_reach_it(
+    embedded_backend: bootstrap.EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account_id = opened_account_id()
+    deliver_everything(embedded_backend)
+    deposited = account_command("deposits", account_id, {"amount": 5})
+    projector = threading.Timer(0.05, deliver_everything, args=[embedded_backend])
+
+    projector.start()
+    response = get_summary(account_id, min_version=str(json_of(deposited)["version"]))  # waits up to 2 s
+    projector.join()
+
+    assert json_of(response)["version"] == 2
+    assert "X-Read-Model-Stale" not in response.headers
+
+
+def test_a_query_for_a_version_not_reached_in_time_answers_what_it_has_marked_stale(
+    embedded_backend: bootstrap.EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVENTBANK_MIN_VERSION_WAIT_SECONDS", "0.05")
+    bootstrap.reset()
+    account_id = opened_account_id()
+    deliver_everything(bootstrap.root().embedded)  # type: ignore[arg-type]
+    account_command("deposits", account_id, {"amount": 5})
+
+    response = get_summary(account_id, min_version="2")
+
+    assert response.status_code == 200
+    assert json_of(response)["version"] == 1
+    assert response.headers["X-Read-Model-Stale"] == "true"
+
+
+def test_without_min_version_a_query_never_waits_or_says_stale(
+    embedded_backend: bootstrap.EmbeddedBackend,
+) -> None:
+    account_id = opened_account_id()
+    deliver_everything(embedded_backend)
+    account_command("deposits", account_id, {"amount": 5})
+
+    response = get_summary(account_id)
+
+    assert json_of(response)["version"] == 1
+    assert "X-Read-Model-Stale" not in response.headers
