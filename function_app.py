@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import azure.functions as func
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from domain.accounts import Account, CloseAccount, DepositMoney, OpenAccount, WithdrawMoney
 from infra import bootstrap, cloud_events, http
@@ -174,6 +174,14 @@ class StateQuery(BaseModel):
 
     version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     at: AwareDatetime | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _representable_in_utc(cls, at: datetime | None) -> datetime | None:
+        try:
+            return None if at is None else at.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the time is out of range once converted to UTC") from None
 
 
 @app.route(route="accounts/{id}/state", methods=["GET"])

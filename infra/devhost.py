@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -50,6 +51,7 @@ from infra.settings import BINDING_SETTING_DEFAULTS, SettingsError
 
 log = logging.getLogger("eventbank.devhost")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's own limit
+SOURCE_FAILURE_BACKOFF_SECONDS = 1.0
 DEFAULT_POLL_SECONDS = 0.25  # a fallback: in-process appends and publishes wake the triggers at once
 
 
@@ -156,13 +158,14 @@ class ChangeFeedPump(threading.Thread):
     def run(self) -> None:
         stop = self.invoker.stop
         while not stop.is_set():
-            page = _guarded(self.source.description, lambda: self.source.next_page(self.max_items))
+            page = _guarded(self.source.description, lambda: self.source.next_page(self.max_items), stop)
             if page is None:
                 self.source.wait(self.poll_seconds)
                 continue
             documents = func.DocumentList([func.Document.from_dict(document) for document in page.documents])
             if self.invoker(documents, f"New changes on the {self.source.description}"):
-                self.source.commit(page)
+                # if this fails the page comes again, and its duplicates are no-ops downstream
+                _guarded(self.source.description, functools.partial(self.source.commit, page), stop)
 
 
 class HubPartitionPump(threading.Thread):
@@ -179,7 +182,9 @@ class HubPartitionPump(threading.Thread):
     def run(self) -> None:
         stop = self.invoker.stop
         while not stop.is_set():
-            received = _guarded(self.source.description, lambda: self.source.receive(self.max_batch)) or []
+            received = (
+                _guarded(self.source.description, lambda: self.source.receive(self.max_batch), stop) or []
+            )
             if not received:
                 self.source.wait(self.poll_seconds)
                 continue
@@ -195,18 +200,21 @@ class HubPartitionPump(threading.Thread):
             ]
             argument: Any = events if self.many else events[0]
             if self.invoker(argument, f"New events on the {self.source.description}"):
-                self.source.checkpoint(received[-1].sequence_number)
+                last = received[-1].sequence_number
+                _guarded(self.source.description, functools.partial(self.source.checkpoint, last), stop)
 
 
 T = TypeVar("T")
 
 
-def _guarded(description: str, read: Callable[[], T]) -> T | None:
-    """A read of a trigger's source; a failure (a backend away) is logged and retried by the caller."""
+def _guarded(description: str, call: Callable[[], T], stop: threading.Event) -> T | None:
+    """A call on a trigger's source; a failure (a backend away) is logged, waited out, and retried by the
+    caller's loop. No checkpoint has moved, so nothing is lost."""
     try:
-        return read()
+        return call()
     except Exception:
-        log.exception("reading the %s failed; retrying", description)
+        log.exception("the %s failed; retrying in %.0fs", description, SOURCE_FAILURE_BACKOFF_SECONDS)
+        stop.wait(SOURCE_FAILURE_BACKOFF_SECONDS)
         return None
 
 

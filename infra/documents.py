@@ -37,7 +37,8 @@ def to_document(event: StoredEvent) -> dict[str, Any]:
 
 def format_time(moment: datetime) -> str:
     """UTC with microseconds, always the same width, so the strings sort as the times do."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat pads the year to four digits (strftime's %Y does not, for years before 1000)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def is_event_document(document: Mapping[str, Any]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -393,3 +393,10 @@ def test_the_store_offers_no_way_to_change_or_remove_events(store: EventStore) -
     public = [name for name in dir(store) if not name.startswith("_")]
 
     assert [name for name in public if name.startswith(mutators)] == []
+
+
+def test_reading_until_a_time_before_the_year_1000_finds_nothing(store: EventStore) -> None:
+    stream = "account-00000000-0000-4000-8000-0000000000b1"
+    store.append(stream, 0, [NewEvent("E", 1, {})], Metadata())
+
+    assert store.read(stream, until=datetime(999, 1, 1, tzinfo=UTC)) == []

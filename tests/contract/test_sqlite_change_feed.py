@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 import time
@@ -154,3 +155,18 @@ def test_a_tailing_reader_sees_every_committed_event_once_in_position_order(stor
         versions_by_stream[stream_id].append(version)
     for stream_versions in versions_by_stream.values():
         assert stream_versions == list(range(1, len(stream_versions) + 1))
+
+
+def test_connections_of_threads_that_ended_are_closed(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.sqlite")
+    stream = f"account-{uuid.uuid4()}"
+
+    for _ in range(20):
+        reader = threading.Thread(target=store.read, args=(stream,))
+        reader.start()
+        reader.join()
+        del reader
+    gc.collect()
+
+    assert len(store._db._connections) <= 2  # this thread's, and at most one not yet collected
+    store.close()

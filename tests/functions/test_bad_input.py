@@ -276,3 +276,15 @@ def test_an_unavailable_store_is_a_503_with_retry_after() -> None:
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "3"
     assert json.loads(response.get_body())["retry_after"] == 3
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00"])
+def test_a_time_that_overflows_once_in_utc_is_a_422(account_id: str, at: str) -> None:
+    path = f"/api/accounts/{account_id}/state"
+
+    assert_problem(
+        lambda: function_app.account_state(
+            request("GET", path, route_params={"id": account_id}, params={"at": at})
+        ),
+        422,
+    )
