@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from domain.accounts import Account, CloseAccount, DepositMoney, OpenAccount, WithdrawMoney
+from domain.accounts import Account, CloseAccount, DepositMoney, OpenAccount, WithdrawMoney, decider
 from infra import bootstrap, cloud_events, http
 from infra.bootstrap import AccountsService
 from infra.commands import Outcome
@@ -53,8 +53,8 @@ def open_account(req: func.HttpRequest) -> func.HttpResponse:
         expected_version=0,
         idempotency=idempotency,
     )
-    account_id = stream_id.removeprefix("account-")
-    return _command_response(outcome, status=201, extra_headers={"Location": f"/api/accounts/{account_id}"})
+    location = f"/api/accounts/{decider.aggregate_id(stream_id)}"
+    return _command_response(outcome, status=201, extra_headers={"Location": location})
 
 
 @app.route(route="accounts/{id}/deposits", methods=["POST"])
@@ -76,7 +76,7 @@ def close_account(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _account_command(req: func.HttpRequest, command: ACCOUNT_COMMANDS) -> func.HttpResponse:
-    stream_id = f"account-{http.route_uuid(req)}"
+    stream_id = decider.stream_id(http.route_uuid(req))
     idempotency = http.idempotency(req, command.model_dump(mode="json"))
     outcome = accounts().commands.handle(
         stream_id,
@@ -101,7 +101,7 @@ def _command_response(
 
 def _account_body(stream_id: str, version: int, state: Account) -> dict[str, object]:
     return {
-        "id": stream_id.removeprefix("account-"),
+        "id": decider.aggregate_id(stream_id),
         "version": version,
         "status": state.status.value,
         "owner": None if state.owner_name is None else {"name": state.owner_name, "email": state.owner_email},
@@ -125,7 +125,7 @@ def get_account(req: func.HttpRequest) -> func.HttpResponse:
     """The account summary read model: eventually consistent with the event store. With ?min_version=N
     (the version a command answered) it waits briefly for the projection to reach N, then answers what it
     has, marked stale if it is still behind."""
-    stream_id = f"account-{http.route_uuid(req)}"
+    stream_id = decider.stream_id(http.route_uuid(req))
     query = http.parse_query(req, SummaryQuery)
     wait = bootstrap.root().settings.min_version_wait_seconds if query.min_version else 0.0
     summary, fresh = accounts().summaries.read(stream_id, query.min_version or 0, wait)
@@ -150,7 +150,7 @@ def account_history(req: func.HttpRequest) -> func.HttpResponse:
     """The audit trail: every event of the account with its metadata, oldest first, paged."""
     account_id = http.route_uuid(req)
     query = http.parse_query(req, HistoryQuery)
-    stream_id = f"account-{account_id}"
+    stream_id = decider.stream_id(account_id)
     events = accounts().commands.store.read(
         stream_id, from_version=query.from_version, to_version=query.from_version + query.limit
     )
@@ -192,7 +192,7 @@ def account_state(req: func.HttpRequest) -> func.HttpResponse:
     query = http.parse_query(req, StateQuery)
     if query.version is not None and query.at is not None:
         raise http.Problem(422, "Invalid query", "give either version or at, not both")
-    stream_id = f"account-{account_id}"
+    stream_id = decider.stream_id(account_id)
     state, version = accounts().commands.load(stream_id, to_version=query.version, until=query.at)
     if version == 0:
         raise http.Problem(404, "Account not found", "the account did not exist at that point")
@@ -216,7 +216,7 @@ def _as_of(version: int | None, at: datetime | None) -> dict[str, object]:
 @http.handles_problems
 def health(req: func.HttpRequest) -> func.HttpResponse:
     service = accounts()
-    service.commands.store.read(f"account-{uuid.UUID(int=0)}")
+    service.commands.store.read(decider.stream_id(uuid.UUID(int=0)))
     return http.json_response({"status": "ok", "backend": bootstrap.root().settings.backend})
 
 

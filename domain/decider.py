@@ -35,3 +35,10 @@ class Decider(Generic[S, C, E]):
 
     def fold(self, state: S, events: Sequence[E]) -> S:
         return reduce(self.evolve, events, state)
+
+    def stream_id(self, aggregate_id: object) -> str:
+        """The stream of the aggregate with this id: `<category>-<id>`."""
+        return f"{self.category}-{aggregate_id}"
+
+    def aggregate_id(self, stream_id: str) -> str:
+        return stream_id.removeprefix(f"{self.category}-")

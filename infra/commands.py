@@ -111,8 +111,8 @@ class CommandHandler(Generic[S, C, E]):
     def new_stream_id(self, idempotency_scope: str | None = None) -> str:
         """A fresh stream id; for an idempotent create, the same one for the same actor and key."""
         if idempotency_scope is None:
-            return f"{self.decider.category}-{uuid.uuid4()}"
-        return f"{self.decider.category}-{uuid.uuid5(IDEMPOTENT_STREAM_NAMESPACE, idempotency_scope)}"
+            return self.decider.stream_id(uuid.uuid4())
+        return self.decider.stream_id(uuid.uuid5(IDEMPOTENT_STREAM_NAMESPACE, idempotency_scope))
 
     def load(
         self, stream_id: str, to_version: int | None = None, until: datetime | None = None

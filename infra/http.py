@@ -19,7 +19,6 @@ from pydantic import BaseModel, ValidationError
 
 from domain.errors import Conflict, DomainError, NotFound
 from infra.commands import (
-    CommandRejected,
     ConcurrencyExhausted,
     Idempotency,
     IdempotencyKeyReused,
@@ -77,8 +76,6 @@ def to_problem(error: Exception) -> Problem | None:
             return Problem(409, "Concurrent modification", str(error))
         case IdempotencyKeyReused():
             return Problem(422, "Idempotency key reused", str(error))
-        case CommandRejected():
-            return Problem(409, _title(error), str(error))
         case AppendTooLarge():
             return Problem(413, "Command too large", str(error))
         case StoreUnavailable():

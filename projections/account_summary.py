@@ -39,7 +39,7 @@ class AccountSummary(BaseModel):
 
 
 def account_id(stream_id: str) -> str:
-    return stream_id.removeprefix(f"{decider.category}-")
+    return decider.aggregate_id(stream_id)
 
 
 def evolve(summary: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountSummary:

@@ -122,7 +122,8 @@ def test_a_snapshot_of_another_state_shape_is_ignored_and_the_stream_replayed() 
     assert outcome.state.balance == 3
 
 
-def test_a_stale_cache_never_decides_a_command() -> None:
+def with_a_stale_cache() -> Handler:
+    """A handler whose cache says the account is at version 1 with 0, while another worker deposited 100."""
     store = InMemoryEventStore()
     this_instance, other_instance = (
         CommandHandler(store, accounts.decider),
@@ -130,6 +131,11 @@ def test_a_stale_cache_never_decides_a_command() -> None:
     )
     opened(this_instance)
     other_instance.handle(STREAM, DepositMoney(amount=100), METADATA)
+    return this_instance
+
+
+def test_a_stale_cache_never_decides_a_command() -> None:
+    this_instance = with_a_stale_cache()
 
     # this instance's cache still says the balance is 0: the withdrawal would be refused on it
     outcome = this_instance.handle(STREAM, WithdrawMoney(amount=60), METADATA)
@@ -138,13 +144,7 @@ def test_a_stale_cache_never_decides_a_command() -> None:
 
 
 def test_a_stale_cache_is_refreshed_when_the_append_conflicts() -> None:
-    store = InMemoryEventStore()
-    this_instance, other_instance = (
-        CommandHandler(store, accounts.decider),
-        CommandHandler(store, accounts.decider),
-    )
-    opened(this_instance)
-    other_instance.handle(STREAM, DepositMoney(amount=100), METADATA)
+    this_instance = with_a_stale_cache()
 
     outcome = this_instance.handle(STREAM, DepositMoney(amount=1), METADATA)
 
