@@ -267,6 +267,7 @@ def relay_account_events(documents: func.DocumentList) -> None:
     maximum_interval="00:01:00",
 )
 def project_account_summaries(messages: list[func.EventHubEvent]) -> None:
-    """Applies a batch to the account summaries: duplicates are no-ops, gaps are filled from the store."""
-    applied = accounts().summaries.apply(cloud_events.decode(message.get_body()) for message in messages)
-    log.info("applied %d of %d events", applied, len(messages))
+    """Applies a batch to every read model: duplicates are no-ops, gaps are filled from the store, poison
+    events are retried then parked in the dead letters."""
+    applied = accounts().project([cloud_events.decode(message.get_body()) for message in messages])
+    log.info("of %d delivered events, new per read model: %s", len(messages), applied)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
 
 from domain import accounts
 from infra.commands import CommandHandler
 from infra.embedded_hub import EmbeddedHub
-from infra.eventstore import EventStore
+from infra.eventstore import EventStore, StoredEvent
 from infra.projector import ProjectionRunner
 from infra.publisher import Publisher
 from infra.readmodels import ReadModelStore, SqliteReadModelStore
@@ -33,7 +35,8 @@ from infra.settings import (
 )
 from infra.snapshots import SnapshotStore, SqliteSnapshotStore
 from infra.sqlite_store import SqliteEventStore
-from projections import account_summary
+from projections import account_statement, account_summary, daily_totals
+from projections.projection import Projection
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -44,11 +47,41 @@ if TYPE_CHECKING:
     from infra.eventhubs import ProducerClient
 
 
+V = TypeVar("V", bound=BaseModel)
+
+
 @dataclass(frozen=True)
 class AccountsService:
     commands: CommandHandler[accounts.Account, accounts.AccountCommand, accounts.AccountEvent]
     summaries: ProjectionRunner[accounts.AccountEvent, account_summary.AccountSummary]
+    statements: ProjectionRunner[accounts.AccountEvent, account_statement.StatementHeader]
+    daily_totals: ProjectionRunner[accounts.AccountEvent, daily_totals.AccountCurrency]
     relay: Relay
+
+    @property
+    def projections(self) -> list[ProjectionRunner[accounts.AccountEvent, Any]]:
+        """Every read model of the service, each with its own checkpoints, dead letters and generations."""
+        return [self.summaries, self.statements, self.daily_totals]
+
+    def projection(self, name: str) -> ProjectionRunner[accounts.AccountEvent, Any]:
+        for runner in self.projections:
+            if runner.projection.name == name:
+                return runner
+        raise LookupError(f"no read model named {name!r}")
+
+    def project(self, delivered: Sequence[StoredEvent]) -> dict[str, int]:
+        """Apply a delivered batch to every read model; a failure in one does not hold back the others,
+        and is raised afterwards (as one ExceptionGroup) so the batch is delivered again. Returns how
+        many new events each read model applied."""
+        applied, failures = {}, []
+        for runner in self.projections:
+            try:
+                applied[runner.projection.name] = runner.apply(delivered)
+            except Exception as error:
+                failures.append(error)
+        if failures:
+            raise ExceptionGroup(f"{len(failures)} read models could not apply the batch", failures)
+        return applied
 
 
 @dataclass(frozen=True)
@@ -178,11 +211,25 @@ class Root:
             snapshot_every=settings.snapshot_every,
             cache_size=settings.state_cache_size,
         )
+
+        def runner(
+            projection: Projection[accounts.AccountEvent, V],
+        ) -> ProjectionRunner[accounts.AccountEvent, V]:
+            return ProjectionRunner(
+                projection,
+                commands.codec,
+                backend.read_models,
+                backend.events,
+                poison_attempts=settings.poison_attempts,
+                generation_cache_seconds=settings.generation_cache_seconds,
+            )
+
+        self.events = backend.events
         self.accounts = AccountsService(
             commands=commands,
-            summaries=ProjectionRunner(
-                account_summary.projection, commands.codec, backend.read_models, backend.events
-            ),
+            summaries=runner(account_summary.projection),
+            statements=runner(account_statement.projection),
+            daily_totals=runner(daily_totals.projection),
             relay=Relay(backend.publisher, ACCOUNTS_SOURCE),
         )
 

@@ -63,8 +63,12 @@ class CosmosContainer(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def query_items(
-        self, query: str, parameters: list[dict[str, object]] | None = None, partition_key: str | None = None
-    ) -> Iterable[dict[str, Any]]: ...
+        self,
+        query: str,
+        parameters: list[dict[str, object]] | None = None,
+        partition_key: str | None = None,
+        enable_cross_partition_query: bool | None = None,
+    ) -> Iterable[Any]: ...
 
     def query_items_change_feed(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from infra.eventstore import (
     Metadata,
     NewEvent,
     StoredEvent,
+    StoreTotals,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -61,6 +62,10 @@ READ_EVENTS_QUERY = (
     "SELECT * FROM c WHERE c.kind = @kind AND c.version >= @fromVersion AND c.version <= @toVersion "
     "AND c.recordedAt <= @until ORDER BY c.version"
 )
+# Cross-partition, for the operator's tools (rebuild, status), never on a command's path.
+STREAM_IDS_QUERY = "SELECT VALUE c.streamId FROM c WHERE c.kind = @kind AND c.version = 1"
+COUNT_EVENTS_QUERY = "SELECT VALUE COUNT(1) FROM c WHERE c.kind = @kind"
+NEWEST_EVENT_QUERY = "SELECT VALUE MAX(c.recordedAt) FROM c WHERE c.kind = @kind"
 # The bounds a read without `to_version` or `until` uses: the largest integer a JSON number holds exactly,
 # and the latest time format_time can write.
 _LAST_VERSION = 2**53 - 1
@@ -124,6 +129,27 @@ class CosmosEventStore:
             _END_OF_TIME if until is None else format_time(until),
         )
         return [from_document(document) for document in documents]
+
+    def streams(self) -> Iterator[str]:
+        # every stream has exactly one version 1: the index on kind and version answers this
+        with transient_errors_as_unavailable():
+            found = list(self._cross_partition(STREAM_IDS_QUERY))
+        return iter(found)
+
+    def totals(self) -> StoreTotals:
+        with transient_errors_as_unavailable():
+            count = list(self._cross_partition(COUNT_EVENTS_QUERY))
+            newest = [value for value in self._cross_partition(NEWEST_EVENT_QUERY) if value is not None]
+        return StoreTotals(
+            int(count[0]) if count else 0, datetime.fromisoformat(newest[0]) if newest else None
+        )
+
+    def _cross_partition(self, query: str) -> Iterable[Any]:
+        return self._container.query_items(
+            query=query,
+            parameters=[{"name": "@kind", "value": EVENT_KIND}],
+            enable_cross_partition_query=True,
+        )
 
     def find_idempotency(self, stream_id: str, key: str) -> IdempotencyRecord | None:
         with transient_errors_as_unavailable():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -101,6 +101,12 @@ class AppendTooLarge(StoreError, ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class StoreTotals:
+    events: int
+    newest: datetime | None
+
+
 class EventStore(Protocol):
     """An append-only log of streams with optimistic concurrency."""
 
@@ -132,6 +138,14 @@ class EventStore(Protocol):
 
     def find_idempotency(self, stream_id: str, key: str) -> IdempotencyRecord | None:
         """The record a command with this Idempotency-Key left on the stream, if any."""
+        ...
+
+    def streams(self) -> Iterator[str]:
+        """The id of every stream, in no particular order (for rebuilding read models)."""
+        ...
+
+    def totals(self) -> StoreTotals:
+        """How many events the store holds, and when the newest was recorded."""
         ...
 
 

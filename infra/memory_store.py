@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from infra.eventstore import (
@@ -11,6 +11,7 @@ from infra.eventstore import (
     Metadata,
     NewEvent,
     StoredEvent,
+    StoreTotals,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -80,3 +81,12 @@ class InMemoryEventStore:
     def find_idempotency(self, stream_id: str, key: str) -> IdempotencyRecord | None:
         with self._lock:
             return self._idempotency.get((stream_id, key))
+
+    def streams(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._streams))
+
+    def totals(self) -> StoreTotals:
+        with self._lock:
+            events = [event for stream in self._streams.values() for event in stream]
+        return StoreTotals(len(events), max((event.recorded_at for event in events), default=None))

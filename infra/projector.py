@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from infra.codec import EventCodec
-from infra.eventstore import StoredEvent
-from infra.readmodels import ReadModelConflict, ReadModelStore, ViewDocument
-from projections.projection import Fact, Projection
+from infra.deadletters import DeadLetter, DeadLetters, DeadLetterStatus
+from infra.eventstore import StoredEvent, StoreTotals, utc_now
+from infra.generations import Generations, GenerationState, model_name
+from infra.readmodels import KEY_MAX, ReadModelConflict, ReadModelStore, ViewDocument
+from projections.projection import Fact, Projection, Row, Table
 
 E = TypeVar("E", bound=BaseModel)
 V = TypeVar("V", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
 
 
 READ_POLL_SECONDS = 0.02
+DEFAULT_POISON_ATTEMPTS = 3
 
 
 class EventReader(Protocol):
@@ -36,12 +41,43 @@ class GapNotFilled(Exception):
     """Events between the read model's version and a delivered one are missing from the store too."""
 
 
+class PoisonEvent(Exception):
+    """An event its projection could not decode or apply; the batch is delivered again until it parks."""
+
+    def __init__(self, letter: DeadLetter) -> None:
+        super().__init__(
+            f"{letter.model}: {letter.stream_id} version {letter.version} failed "
+            f"({letter.attempts} attempts): {letter.error}"
+        )
+        self.letter = letter
+
+
+@dataclass(frozen=True)
+class Lag:
+    projection: str
+    generation: int
+    events: int
+    seconds: float
+    parked_streams: int
+
+
+@dataclass(frozen=True)
+class _Failure:
+    event: StoredEvent
+    error: Exception
+
+
 class ProjectionRunner(Generic[E, V]):
     """Folds delivered events into a projection's documents.
 
-    The document records the last version it applied per stream, written with the update under an
-    etag condition: a duplicate or stale delivery is a no-op, and a delivery that skips versions is
-    completed from the event store before it is applied, so no event is ever skipped or applied twice.
+    Each stream's document records the last version it applied (its checkpoint), written after the rows
+    and under an etag condition: a duplicate or stale delivery is a no-op, and a delivery that skips
+    versions is completed from the event store first, so no event is ever skipped or applied twice.
+    Rows carry their own per-stream versions, so rows written before a crash are not applied again.
+
+    An event that cannot be decoded or applied is poison: each failed delivery counts an attempt in the
+    dead letters; after `poison_attempts` the stream is parked at it (later events wait behind it, other
+    streams flow) until `replay`.
     """
 
     def __init__(
@@ -51,35 +87,77 @@ class ProjectionRunner(Generic[E, V]):
         store: ReadModelStore,
         events: EventReader,
         max_attempts: int = 10,
+        poison_attempts: int = DEFAULT_POISON_ATTEMPTS,
+        generation_cache_seconds: float = 5.0,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.projection = projection
         self.codec = codec
         self.store = store
         self.events = events
         self.max_attempts = max_attempts
+        self.poison_attempts = poison_attempts
+        self.generations = Generations(store, projection.name, generation_cache_seconds)
+        self.dead_letters = DeadLetters(store, clock)
+        self._clock = clock
+
+    # --- writing ---
 
     def apply(self, delivered: Iterable[StoredEvent]) -> int:
         """Apply a batch of delivered events (any order, duplicates allowed); return how many were new.
 
-        Each stream is applied on its own; if any fails, the others are still applied and then an
-        ExceptionGroup is raised, so the batch is delivered again (the applied streams are no-ops then).
+        Each stream is applied on its own, to every generation being written; if any fails, the others
+        are still applied and then an ExceptionGroup is raised, so the batch is delivered again (the
+        applied streams are no-ops then).
         """
         by_stream: dict[str, dict[int, StoredEvent]] = defaultdict(dict)
         prefix = f"{self.projection.category}-"
         for event in delivered:
             if event.stream_id.startswith(prefix):
                 by_stream[event.stream_id][event.version] = event
+        targets = self.generations.current().targets() if by_stream else []
         applied, failures = 0, []
-        for stream_id, events in by_stream.items():
-            try:
-                applied += self._apply_stream(stream_id, events)
-            except Exception as error:  # one stream's failure must not hold back the others in the batch
-                failures.append(error)
+        for generation in targets:
+            for stream_id, events in by_stream.items():
+                try:
+                    count = self._apply_stream(generation, stream_id, events, park_at_once=False)
+                except Exception as error:  # one stream's failure must not hold back the others in the batch
+                    failures.append(error)
+                else:
+                    applied += count if generation == targets[0] else 0
         if failures:
-            raise ExceptionGroup(
-                f"{len(failures)} of {len(by_stream)} streams could not be applied", failures
-            )
+            raise ExceptionGroup(f"{len(failures)} stream updates of {self.projection.name} failed", failures)
         return applied
+
+    def catch_up(self, stream_id: str, generation: int | None = None) -> int:
+        """Apply whatever the store holds after the stream's checkpoint (a rebuild, or a replay)."""
+        target = self.generations.current().active if generation is None else generation
+        return self._apply_stream(target, stream_id, None, park_at_once=True)
+
+    def replay(self, stream_id: str | None = None) -> list[DeadLetter]:
+        """Unpark the parked streams (or the one given) of the active generation and catch them up.
+
+        Returns each one's letter afterwards: replayed, or parked again with the new error."""
+        model = self.model(self.generations.current().active)
+        if stream_id is not None:
+            letter = self.dead_letters.get(model, stream_id)
+            letters = [] if letter is None else [letter]
+        else:
+            letters = self._all_letters(model)
+        results = []
+        for letter in letters:
+            if letter.status is not DeadLetterStatus.PARKED:
+                continue
+            self._unpark(model, letter.stream_id)
+            try:
+                self._apply_stream(self._generation_of(model), letter.stream_id, None, park_at_once=True)
+            except PoisonEvent as poisoned:
+                results.append(poisoned.letter)
+                continue
+            results.append(self.dead_letters.mark(letter, DeadLetterStatus.REPLAYED))
+        return results
+
+    # --- reading ---
 
     def get(self, stream_id: str) -> V | None:
         return self.read(stream_id)[0]
@@ -88,44 +166,206 @@ class ProjectionRunner(Generic[E, V]):
         """The stream's view, and whether it has applied at least `min_version` of the stream (read your
         writes). If not, waits up to `wait_seconds` for the projection to catch up, then answers anyway."""
         deadline = time.monotonic() + wait_seconds
+        model = self.model(self.generations.current().active)
         while True:
-            document = self.store.get(self.projection.name, self.projection.document_id(stream_id))
+            document = self.store.get(model, self.projection.document_id(stream_id))
             fresh = (document.versions.get(stream_id, 0) if document else 0) >= min_version
             remaining = deadline - time.monotonic()
             if fresh or remaining <= 0:
-                view = None if document is None else self.projection.view_type.model_validate(document.view)
+                view = None if document is None or document.view is None else self._view(document.view)
                 return view, fresh
             time.sleep(min(READ_POLL_SECONDS, remaining))
 
-    def _apply_stream(self, stream_id: str, delivered: dict[int, StoredEvent]) -> int:
+    def rows(
+        self,
+        table: Table[R],
+        partition: str,
+        *,
+        key_from: str = "",
+        key_before: str = KEY_MAX,
+        descending: bool = False,
+        limit: int = 100,
+    ) -> list[tuple[str, R]]:
+        """A page of one partition of a table, as (key, row), ordered by key."""
+        documents = self.store.query(
+            model_name(table.name, self.generations.current().active),
+            partition,
+            key_from=key_from,
+            key_before=key_before,
+            descending=descending,
+            limit=limit,
+        )
+        return [(d.key, table.row_type.model_validate(d.view)) for d in documents if d.view is not None]
+
+    def dead_letter_list(self, after: str = "", limit: int = 100) -> list[DeadLetter]:
+        return self.dead_letters.list(self.model(self.generations.current().active), after, limit)
+
+    def lag(self, totals: StoreTotals) -> Lag:
+        """How far the active generation is behind a store holding `totals`: events, and how much older
+        its newest applied event is than the store's newest."""
+        generation = self.generations.current().active
+        model = self.model(generation)
+        progress = self.store.progress(model)
+        behind = max(0, totals.events - progress.applied)
+        seconds = 0.0
+        if behind and totals.newest is not None:
+            reference = progress.newest or totals.newest  # nothing applied yet: as old as the newest event
+            seconds = (totals.newest - reference).total_seconds() if progress.newest else 0.0
+            if progress.newest is None:
+                seconds = (self._clock() - reference).total_seconds()
+        parked = sum(1 for letter in self._all_letters(model) if letter.status is DeadLetterStatus.PARKED)
+        return Lag(self.projection.name, generation, behind, max(0.0, seconds), parked)
+
+    # --- generations ---
+
+    def model(self, generation: int) -> str:
+        return model_name(self.projection.name, generation)
+
+    def models(self, generation: int) -> list[str]:
+        """Every model a generation of this projection writes: its stream documents, then its tables."""
+        return [self.model(generation), *(model_name(t.name, generation) for t in self.projection.tables)]
+
+    def generation_state(self) -> GenerationState:
+        return self.generations.current()
+
+    # --- internals ---
+
+    def _apply_stream(
+        self, generation: int, stream_id: str, delivered: dict[int, StoredEvent] | None, park_at_once: bool
+    ) -> int:
+        model = self.model(generation)
         document_id = self.projection.document_id(stream_id)
         for _ in range(self.max_attempts):
-            document = self.store.get(self.projection.name, document_id)
+            document = self.store.get(model, document_id)
+            if document is not None and document.parked is not None:
+                return 0  # parked: everything after the poison event waits behind it
             applied = document.versions.get(stream_id, 0) if document else 0
-            last = max(delivered)
-            if last <= applied:
+            pending = self._pending(stream_id, applied, delivered)
+            if not pending:
                 return 0
-            pending = [delivered[v] for v in range(applied + 1, last + 1) if v in delivered]
-            if len(pending) != last - applied:
-                pending = self.events.read(stream_id, from_version=applied + 1, to_version=last)
-                if [event.version for event in pending] != list(range(applied + 1, last + 1)):
-                    raise GapNotFilled(
-                        f"{stream_id}: versions {applied + 1}..{last} are not all in the store"
-                    )
-            view = None if document is None else self.projection.view_type.model_validate(document.view)
+            view = None if document is None or document.view is None else self._view(document.view)
+            rows: list[tuple[StoredEvent, Row[Any]]] = []
+            failure: _Failure | None = None
+            done: StoredEvent | None = None
             for event in pending:
-                fact = Fact(event.stream_id, event.version, event.recorded_at, self.codec.decode(event))
-                view = self.projection.evolve(view, fact)
-            assert view is not None
-            updated = ViewDocument(
-                id=document_id,
-                view=view.model_dump(mode="json"),
-                versions={**(document.versions if document else {}), stream_id: last},
-                etag=document.etag if document else None,
-            )
+                try:
+                    fact = Fact(event.stream_id, event.version, event.recorded_at, self.codec.decode(event))
+                    evolved = self.projection.evolve(view, fact)
+                    produced = self.projection.rows(evolved, fact)
+                except Exception as error:  # poison: whatever a pure fold raises for this event
+                    failure = _Failure(event, error)
+                    break
+                view, done = evolved, event
+                rows.extend((event, row) for row in produced)
+            self._write_rows(generation, stream_id, rows)
+            letter, parked = None, None
+            if failure is not None:
+                park_after = 1 if park_at_once else self.poison_attempts
+                letter = self.dead_letters.record_failure(model, failure.event, failure.error, park_after)
+                if letter.status is DeadLetterStatus.PARKED:
+                    parked = failure.event.version
+            if done is not None or parked is not None:
+                updated = ViewDocument(
+                    id=document_id,
+                    view=None if view is None else view.model_dump(mode="json"),
+                    versions={
+                        **(document.versions if document else {}),
+                        stream_id: done.version if done else applied,
+                    },
+                    etag=document.etag if document else None,
+                    parked=parked,
+                    updated_at=done.recorded_at if done else (document.updated_at if document else None),
+                )
+                try:
+                    self.store.put(model, updated)
+                except ReadModelConflict:
+                    continue
+            if letter is not None and (letter.status is DeadLetterStatus.RETRYING or park_at_once):
+                raise PoisonEvent(letter)
+            return 0 if done is None else done.version - applied
+        raise ReadModelConflict(f"{model}/{document_id} kept changing")
+
+    def _pending(
+        self, stream_id: str, applied: int, delivered: dict[int, StoredEvent] | None
+    ) -> list[StoredEvent]:
+        if delivered is None:
+            return self.events.read(stream_id, from_version=applied + 1)
+        last = max(delivered)
+        if last <= applied:
+            return []
+        pending = [delivered[v] for v in range(applied + 1, last + 1) if v in delivered]
+        if len(pending) != last - applied:
+            pending = self.events.read(stream_id, from_version=applied + 1, to_version=last)
+            if [event.version for event in pending] != list(range(applied + 1, last + 1)):
+                raise GapNotFilled(f"{stream_id}: versions {applied + 1}..{last} are not all in the store")
+        return pending
+
+    def _write_rows(
+        self, generation: int, stream_id: str, rows: Sequence[tuple[StoredEvent, Row[Any]]]
+    ) -> None:
+        """Fold each row document's changes in one write; a change it has already applied (its version of
+        the stream is at or past the event's) is skipped, so rows written before a crash are not doubled."""
+        by_document: dict[tuple[str, str, str], list[tuple[StoredEvent, Row[Any]]]] = defaultdict(list)
+        for event, row in rows:
+            by_document[(row.table.name, row.partition, row.id)].append((event, row))
+        for (table_name, partition, row_id), changes in by_document.items():
+            model = model_name(table_name, generation)
+            row_type = changes[0][1].table.row_type
+            for _ in range(self.max_attempts):
+                document = self.store.get(model, row_id, partition)
+                seen = document.versions.get(stream_id, 0) if document else 0
+                fresh = [(event, row) for event, row in changes if event.version > seen]
+                if not fresh:
+                    break
+                current = (
+                    None
+                    if document is None or document.view is None
+                    else row_type.model_validate(document.view)
+                )
+                for _event, row in fresh:
+                    current = row.update(current)
+                assert current is not None
+                last_event, last_row = fresh[-1]
+                updated = ViewDocument(
+                    id=row_id,
+                    view=current.model_dump(mode="json"),
+                    versions={**(document.versions if document else {}), stream_id: last_event.version},
+                    etag=document.etag if document else None,
+                    partition=partition,
+                    key=last_row.key,
+                    updated_at=last_event.recorded_at,
+                )
+                try:
+                    self.store.put(model, updated)
+                except ReadModelConflict:
+                    continue
+                break
+            else:
+                raise ReadModelConflict(f"{model}/{row_id} kept changing")
+
+    def _unpark(self, model: str, stream_id: str) -> None:
+        document_id = self.projection.document_id(stream_id)
+        for _ in range(self.max_attempts):
+            document = self.store.get(model, document_id)
+            if document is None or document.parked is None:
+                return
             try:
-                self.store.put(self.projection.name, updated)
+                self.store.put(model, replace(document, parked=None))
             except ReadModelConflict:
                 continue
-            return len(pending)
-        raise ReadModelConflict(f"{self.projection.name}/{document_id} kept changing")
+            return
+        raise ReadModelConflict(f"{model}/{document_id} kept changing")
+
+    def _all_letters(self, model: str) -> list[DeadLetter]:
+        letters: list[DeadLetter] = []
+        while True:
+            page = self.dead_letters.list(model, letters[-1].stream_id if letters else "", 100)
+            letters.extend(page)
+            if len(page) < 100:
+                return letters
+
+    def _generation_of(self, model: str) -> int:
+        return int(model.rsplit("@", 1)[1])
+
+    def _view(self, view: dict[str, Any]) -> V:
+        return self.projection.view_type.model_validate(view)

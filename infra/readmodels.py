@@ -5,19 +5,41 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from infra.documents import format_time
 from infra.sqlite import SqliteDatabase
+
+# Above every key the projections write (they are ASCII): the open upper bound of a key range.
+KEY_MAX = "\uffff"
 
 
 @dataclass(frozen=True)
 class ViewDocument:
     id: str
-    view: dict[str, Any]
+    view: dict[str, Any] | None
     versions: dict[str, int] = field(default_factory=dict)
     etag: str | None = None
+    # Documents a query reads together share a partition; None: the document is its own partition.
+    partition: str | None = None
+    # The order of documents within their partition, and what a query's range bounds.
+    key: str = ""
+    # On a stream's document: the version its projection is parked at (a poison event), else None.
+    parked: int | None = None
+    # When the newest event it has applied was recorded.
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a model's documents have got: the sum of their per-stream versions, and the newest event."""
+
+    applied: int
+    newest: datetime | None
 
 
 class ReadModelConflict(Exception):
@@ -25,9 +47,9 @@ class ReadModelConflict(Exception):
 
 
 class ReadModelStore(Protocol):
-    """Documents keyed by (read model, id), written with etag conditions."""
+    """Documents keyed by (read model, partition, id), written with etag conditions."""
 
-    def get(self, model: str, document_id: str) -> ViewDocument | None:
+    def get(self, model: str, document_id: str, partition: str | None = None) -> ViewDocument | None:
         """The document and its etag, or None."""
         ...
 
@@ -38,77 +60,210 @@ class ReadModelStore(Protocol):
         """
         ...
 
+    def query(
+        self,
+        model: str,
+        partition: str,
+        *,
+        key_from: str = "",
+        key_before: str = KEY_MAX,
+        descending: bool = False,
+        limit: int = 100,
+    ) -> list[ViewDocument]:
+        """Up to `limit` documents of one partition with `key_from <= key < key_before`, ordered by key."""
+        ...
+
+    def scan(self, model: str) -> Iterator[ViewDocument]:
+        """Every document of the model, in no particular order."""
+        ...
+
+    def progress(self, model: str) -> Progress:
+        """The sum of every document's versions and the latest `updated_at`, over the whole model."""
+        ...
+
+
+def own_partition(document: ViewDocument) -> str:
+    return document.id if document.partition is None else document.partition
+
+
+def stored_partition(document_id: str, partition: str) -> str | None:
+    return None if partition == document_id else partition
+
 
 class InMemoryReadModelStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._documents: dict[tuple[str, str], ViewDocument] = {}
+        self._documents: dict[tuple[str, str, str], ViewDocument] = {}
         self._writes = 0
 
-    def get(self, model: str, document_id: str) -> ViewDocument | None:
+    def get(self, model: str, document_id: str, partition: str | None = None) -> ViewDocument | None:
         with self._lock:
-            return copy.deepcopy(self._documents.get((model, document_id)))
+            return copy.deepcopy(self._documents.get((model, partition or document_id, document_id)))
 
     def put(self, model: str, document: ViewDocument) -> str:
+        partition = own_partition(document)
         with self._lock:
-            stored = self._documents.get((model, document.id))
+            stored = self._documents.get((model, partition, document.id))
             if (stored.etag if stored else None) != document.etag:
                 raise ReadModelConflict(f"{model}/{document.id} changed since it was read")
             self._writes += 1
             etag = str(self._writes)
-            self._documents[(model, document.id)] = ViewDocument(
-                document.id, copy.deepcopy(document.view), dict(document.versions), etag
+            self._documents[(model, partition, document.id)] = replace(
+                copy.deepcopy(document), etag=etag, partition=stored_partition(document.id, partition)
             )
             return etag
 
+    def query(
+        self,
+        model: str,
+        partition: str,
+        *,
+        key_from: str = "",
+        key_before: str = KEY_MAX,
+        descending: bool = False,
+        limit: int = 100,
+    ) -> list[ViewDocument]:
+        with self._lock:
+            found = [
+                copy.deepcopy(document)
+                for (m, p, _), document in self._documents.items()
+                if m == model and p == partition and key_from <= document.key < key_before
+            ]
+        return sorted(found, key=lambda document: document.key, reverse=descending)[:limit]
+
+    def scan(self, model: str) -> Iterator[ViewDocument]:
+        with self._lock:
+            found = [copy.deepcopy(d) for (m, _, _), d in self._documents.items() if m == model]
+        return iter(found)
+
+    def progress(self, model: str) -> Progress:
+        return progress_of(self.scan(model))
+
+
+def progress_of(documents: Iterator[ViewDocument]) -> Progress:
+    applied, newest = 0, None
+    for document in documents:
+        applied += sum(document.versions.values())
+        if document.updated_at is not None and (newest is None or document.updated_at > newest):
+            newest = document.updated_at
+    return Progress(applied, newest)
+
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS views (
-    model    TEXT    NOT NULL,
-    id       TEXT    NOT NULL,
-    view     TEXT    NOT NULL,
-    versions TEXT    NOT NULL,
-    etag     INTEGER NOT NULL,
-    PRIMARY KEY (model, id)
+CREATE TABLE IF NOT EXISTS documents (
+    model      TEXT    NOT NULL,
+    partition  TEXT    NOT NULL,
+    id         TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    view       TEXT,
+    versions   TEXT    NOT NULL,
+    applied    INTEGER NOT NULL,
+    parked     INTEGER,
+    updated_at TEXT,
+    etag       INTEGER NOT NULL,
+    PRIMARY KEY (model, partition, id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS documents_by_key ON documents (model, partition, key);
 """
+_COLUMNS = "id, partition, key, view, versions, parked, updated_at, etag"
 
 
 class SqliteReadModelStore:
     def __init__(self, path: Path | str) -> None:
         self._db = SqliteDatabase(path, SCHEMA)
 
-    def get(self, model: str, document_id: str) -> ViewDocument | None:
+    def get(self, model: str, document_id: str, partition: str | None = None) -> ViewDocument | None:
         row = (
             self._db.connection()
             .execute(
-                "SELECT view, versions, etag FROM views WHERE model = ? AND id = ?", (model, document_id)
+                f"SELECT {_COLUMNS} FROM documents WHERE model = ? AND partition = ? AND id = ?",
+                (model, partition or document_id, document_id),
             )
             .fetchone()
         )
-        if row is None:
-            return None
-        return ViewDocument(document_id, json.loads(row[0]), json.loads(row[1]), str(row[2]))
+        return None if row is None else _document(row)
 
     def put(self, model: str, document: ViewDocument) -> str:
-        view, versions = json.dumps(document.view), json.dumps(document.versions)
+        values = {
+            "model": model,
+            "partition": own_partition(document),
+            "id": document.id,
+            "key": document.key,
+            "view": None if document.view is None else json.dumps(document.view),
+            "versions": json.dumps(document.versions),
+            "applied": sum(document.versions.values()),
+            "parked": document.parked,
+            "updated_at": None if document.updated_at is None else format_time(document.updated_at),
+        }
         with self._db.transaction() as conn:
             if document.etag is None:
-                inserted = conn.execute(
-                    "INSERT INTO views VALUES (?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
-                    (model, document.id, view, versions),
-                ).rowcount
                 etag = 1
+                written = conn.execute(
+                    "INSERT INTO documents VALUES (:model, :partition, :id, :key, :view, :versions, "
+                    ":applied, :parked, :updated_at, 1) ON CONFLICT DO NOTHING",
+                    values,
+                ).rowcount
             else:
                 etag = int(document.etag) + 1
-                inserted = conn.execute(
-                    "UPDATE views SET view = ?, versions = ?, etag = ? "
-                    "WHERE model = ? AND id = ? AND etag = ?",
-                    (view, versions, etag, model, document.id, int(document.etag)),
+                written = conn.execute(
+                    "UPDATE documents SET key = :key, view = :view, versions = :versions, "
+                    "applied = :applied, parked = :parked, updated_at = :updated_at, etag = :etag "
+                    "WHERE model = :model AND partition = :partition AND id = :id AND etag = :expected",
+                    {**values, "etag": etag, "expected": int(document.etag)},
                 ).rowcount
-            if inserted != 1:
+            if written != 1:
                 raise ReadModelConflict(f"{model}/{document.id} changed since it was read")
         return str(etag)
 
+    def query(
+        self,
+        model: str,
+        partition: str,
+        *,
+        key_from: str = "",
+        key_before: str = KEY_MAX,
+        descending: bool = False,
+        limit: int = 100,
+    ) -> list[ViewDocument]:
+        order = "DESC" if descending else "ASC"
+        rows = (
+            self._db.connection()
+            .execute(
+                f"SELECT {_COLUMNS} FROM documents WHERE model = ? AND partition = ? "
+                f"AND key >= ? AND key < ? ORDER BY key {order} LIMIT ?",
+                (model, partition, key_from, key_before, limit),
+            )
+            .fetchall()
+        )
+        return [_document(row) for row in rows]
+
+    def scan(self, model: str) -> Iterator[ViewDocument]:
+        rows = self._db.connection().execute(f"SELECT {_COLUMNS} FROM documents WHERE model = ?", (model,))
+        return (_document(row) for row in rows.fetchall())
+
+    def progress(self, model: str) -> Progress:
+        applied, newest = (
+            self._db.connection()
+            .execute(
+                "SELECT coalesce(sum(applied), 0), max(updated_at) FROM documents WHERE model = ?", (model,)
+            )
+            .fetchone()
+        )
+        return Progress(int(applied), None if newest is None else datetime.fromisoformat(newest))
+
     def close(self) -> None:
         self._db.close()
+
+
+def _document(row: tuple[Any, ...]) -> ViewDocument:
+    document_id, partition, key, view, versions, parked, updated_at, etag = row
+    return ViewDocument(
+        id=document_id,
+        view=None if view is None else json.loads(view),
+        versions=json.loads(versions),
+        etag=str(etag),
+        partition=stored_partition(document_id, partition),
+        key=key,
+        parked=parked,
+        updated_at=None if updated_at is None else datetime.fromisoformat(updated_at),
+    )

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     cosmos_database: str = Field(default=COSMOS_DATABASE, min_length=1)
     # how long a query with ?min_version waits for the read model to catch up before answering stale
     min_version_wait_seconds: float = Field(default=2.0, ge=0, le=30)
+    # how many deliveries of a poison event fail before its stream is parked in the dead letters
+    poison_attempts: int = Field(default=3, ge=1, le=100)
+    # how long a worker keeps a read model's generation pointer; a rebuild waits this long at each switch
+    generation_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
 
 @dataclass(frozen=True)

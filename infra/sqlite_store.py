@@ -4,7 +4,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from infra.eventstore import (
     Metadata,
     NewEvent,
     StoredEvent,
+    StoreTotals,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -133,6 +134,17 @@ class SqliteEventStore:
             .fetchone()
         )
         return None if row is None else IdempotencyRecord.model_validate_json(row[0])
+
+    def streams(self) -> Iterator[str]:
+        rows = self._db.connection().execute("SELECT stream_id FROM events WHERE version = 1").fetchall()
+        return (row[0] for row in rows)
+
+    def totals(self) -> StoreTotals:
+        conn = self._db.connection()
+        (count,) = conn.execute("SELECT count(*) FROM events").fetchone()
+        # the last appended is the newest: recorded_at is taken inside the serialised write transaction
+        newest = conn.execute("SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        return StoreTotals(count, None if newest is None else datetime.fromisoformat(newest[0]))
 
     # --- the embedded change feed's side of the store ---
 

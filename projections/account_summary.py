@@ -1,9 +1,11 @@
-"""Account summary: one document per account with its owner, currency, balance and status."""
+"""Account summary: one document per account with its owner, currency, balance and status, and a copy of
+it in its owner's partition of `accounts-by-owner` (owner emails compare case-insensitively)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import assert_never
+from typing import Any, assert_never
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,7 +18,7 @@ from domain.accounts import (
     Status,
     decider,
 )
-from projections.projection import Fact, Projection
+from projections.projection import Fact, Projection, Row, Table
 
 
 class Owner(BaseModel):
@@ -72,10 +74,25 @@ def evolve(summary: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountS
             assert_never(event)
 
 
+def owner_partition(email: str) -> str:
+    return email.casefold()
+
+
+BY_OWNER: Table[AccountSummary] = Table("accounts-by-owner", AccountSummary)
+
+
+def rows(summary: AccountSummary, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]:
+    if summary.owner is None:
+        return ()
+    return (Row(BY_OWNER, owner_partition(summary.owner.email), summary.id, summary.id, lambda _: summary),)
+
+
 projection: Projection[AccountEvent, AccountSummary] = Projection(
     name="account-summary",
     category=decider.category,
     document_id=account_id,
     view_type=AccountSummary,
     evolve=evolve,
+    rows=rows,
+    tables=(BY_OWNER,),
 )

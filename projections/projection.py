@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
 E = TypeVar("E", bound=BaseModel)
 V = TypeVar("V", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,39 @@ class Fact(Generic[E]):
 
 
 @dataclass(frozen=True)
-class Projection(Generic[E, V]):
-    """A read model as a pure fold: one view document per `document_id(stream_id)`.
+class Table(Generic[R]):
+    """Documents a projection writes besides each stream's own, queried by partition and key range."""
 
-    `category` names the streams it follows; `evolve` must not raise for any event of theirs.
+    name: str
+    row_type: type[R]
+
+
+@dataclass(frozen=True)
+class Row(Generic[R]):
+    """One fact's change to one document of a table: `update` folds it into the current row (None: new).
+
+    Rows are keyed by (table, partition, id); `key` orders a partition's rows and is what queries range
+    over. A row must depend only on the facts of the streams that write it, so replays agree.
+    """
+
+    table: Table[R]
+    partition: str
+    id: str
+    key: str
+    update: Callable[[R | None], R]
+
+
+def no_rows(view: Any, fact: Fact[Any]) -> Sequence[Row[Any]]:
+    return ()
+
+
+@dataclass(frozen=True)
+class Projection(Generic[E, V]):
+    """A read model as a pure fold: one view document per stream (`document_id(stream_id)`), which also
+    holds the stream's checkpoint, plus the rows each fact adds to the projection's tables.
+
+    `category` names the streams it follows. `evolve` and `rows` are pure; if they raise for an event, the
+    event is poison: retried, then parked with the stream behind it.
     """
 
     name: str
@@ -33,3 +63,5 @@ class Projection(Generic[E, V]):
     document_id: Callable[[str], str]
     view_type: type[V]
     evolve: Callable[[V | None, Fact[E]], V]
+    rows: Callable[[V, Fact[E]], Sequence[Row[Any]]] = no_rows
+    tables: tuple[Table[Any], ...] = field(default=())

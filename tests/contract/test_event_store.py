@@ -19,6 +19,7 @@ from infra.eventstore import (
     Metadata,
     NewEvent,
     StoredEvent,
+    StoreTotals,
 )
 from tests.contract.conftest import FakeClock
 
@@ -400,3 +401,28 @@ def test_reading_until_a_time_before_the_year_1000_finds_nothing(store: EventSto
     store.append(stream, 0, [NewEvent("E", 1, {})], Metadata())
 
     assert store.read(stream, until=datetime(999, 1, 1, tzinfo=UTC)) == []
+
+
+# --- what rebuilding and lag reporting read ---
+
+
+def test_streams_lists_every_stream_once(store: EventStore) -> None:
+    store.append(STREAM, 0, events(3), METADATA)
+    store.append(OTHER_STREAM, 0, events(1), METADATA)
+    store.append(STREAM, 3, events(2), METADATA)
+
+    assert sorted(store.streams()) == sorted([STREAM, OTHER_STREAM])
+
+
+def test_an_empty_store_has_no_streams_and_no_events(store: EventStore) -> None:
+    assert list(store.streams()) == []
+    assert store.totals() == StoreTotals(0, None)
+
+
+def test_totals_count_every_event_and_find_the_newest(store: EventStore, clock: FakeClock) -> None:
+    store.append(STREAM, 0, events(3), METADATA)
+    clock.advance(timedelta(seconds=30))
+    store.append(OTHER_STREAM, 0, events(2), METADATA)
+    newest = store.read(OTHER_STREAM)[-1].recorded_at
+
+    assert store.totals() == StoreTotals(5, newest)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from infra.readmodels import ReadModelConflict, ReadModelStore, ViewDocument
+from infra.readmodels import Progress, ReadModelConflict, ReadModelStore, ViewDocument
 
 MODEL = "account-summaries"
 DOC = "account-3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"
@@ -100,6 +102,7 @@ def test_documents_are_keyed_by_model_and_id(read_models: ReadModelStore) -> Non
 def test_changing_a_document_that_was_got_does_not_change_the_stored_one(read_models: ReadModelStore) -> None:
     document = created(read_models)
 
+    assert document.view is not None
     document.view["balance"] = 1_000_000
     document.versions[DOC] = 99
 
@@ -124,3 +127,92 @@ def test_of_writers_racing_to_update_from_one_etag_exactly_one_wins(read_models:
     assert len(winners) == 1
     ((winner, etag),) = winners
     assert read_models.get(MODEL, DOC) == ViewDocument(DOC, {"writer": winner}, {DOC: 2}, etag)
+
+
+# --- partitions, keys and queries ---
+
+LINES = "statement-lines"
+
+
+def line(partition: str, number: int, key: str | None = None) -> ViewDocument:
+    return ViewDocument(
+        f"{number:04d}", {"n": number}, {partition: number}, partition=partition, key=key or f"k{number:04d}"
+    )
+
+
+def test_a_document_in_a_partition_is_got_with_its_partition(read_models: ReadModelStore) -> None:
+    etag = read_models.put(LINES, line("alice", 1))
+
+    assert read_models.get(LINES, "0001", "alice") == replace(line("alice", 1), etag=etag)
+    assert read_models.get(LINES, "0001") is None
+    assert read_models.get(LINES, "0001", "bob") is None
+
+
+def test_one_id_in_two_partitions_is_two_documents(read_models: ReadModelStore) -> None:
+    read_models.put(LINES, line("alice", 1))
+    read_models.put(LINES, line("bob", 1))
+
+    alice, bob = read_models.get(LINES, "0001", "alice"), read_models.get(LINES, "0001", "bob")
+
+    assert alice is not None
+    assert bob is not None
+    assert (alice.versions, bob.versions) == ({"alice": 1}, {"bob": 1})
+
+
+def test_a_query_gives_one_partitions_documents_in_key_order(read_models: ReadModelStore) -> None:
+    for number in (3, 1, 2):
+        read_models.put(LINES, line("alice", number))
+    read_models.put(LINES, line("bob", 4))
+
+    ascending = read_models.query(LINES, "alice")
+    descending = read_models.query(LINES, "alice", descending=True)
+
+    assert [d.id for d in ascending] == ["0001", "0002", "0003"]
+    assert [d.id for d in descending] == ["0003", "0002", "0001"]
+    assert all(d.partition == "alice" and d.etag for d in ascending)
+
+
+def test_a_query_keeps_to_its_key_range_and_limit(read_models: ReadModelStore) -> None:
+    for number in range(1, 8):
+        read_models.put(LINES, line("alice", number))
+
+    ranged = read_models.query(LINES, "alice", key_from="k0002", key_before="k0006")
+    limited = read_models.query(LINES, "alice", key_from="k0002", descending=True, limit=2)
+
+    assert [d.id for d in ranged] == ["0002", "0003", "0004", "0005"]
+    assert [d.id for d in limited] == ["0007", "0006"]
+
+
+def test_a_query_of_an_empty_partition_is_empty(read_models: ReadModelStore) -> None:
+    assert read_models.query(LINES, "nobody") == []
+
+
+def test_a_scan_gives_every_document_of_the_model_and_no_other(read_models: ReadModelStore) -> None:
+    read_models.put(LINES, line("alice", 1))
+    read_models.put(LINES, line("bob", 2))
+    read_models.put(MODEL, ViewDocument(DOC, {"balance": 1}, {DOC: 1}))
+
+    assert sorted((d.partition, d.id) for d in read_models.scan(LINES)) == [
+        ("alice", "0001"),
+        ("bob", "0002"),
+    ]
+
+
+def test_parked_and_updated_at_and_a_missing_view_round_trip(read_models: ReadModelStore) -> None:
+    moment = datetime(2026, 11, 28, 9, 30, 15, 123456, tzinfo=UTC)
+    read_models.put(MODEL, ViewDocument(DOC, None, {DOC: 4}, parked=5, updated_at=moment))
+
+    stored = read_models.get(MODEL, DOC)
+
+    assert stored is not None
+    assert (stored.view, stored.parked, stored.updated_at) == (None, 5, moment)
+
+
+def test_progress_sums_the_versions_and_finds_the_newest_update(read_models: ReadModelStore) -> None:
+    start = datetime(2026, 11, 28, tzinfo=UTC)
+    read_models.put(MODEL, ViewDocument("a", {}, {"a": 3}, updated_at=start))
+    read_models.put(MODEL, ViewDocument("b", {}, {"b": 4}, updated_at=start + timedelta(seconds=5)))
+    read_models.put("elsewhere", ViewDocument("c", {}, {"c": 100}, updated_at=start + timedelta(days=1)))
+
+    assert read_models.progress(MODEL) == Progress(7, start + timedelta(seconds=5))
+    assert read_models.progress("empty") == Progress(0, None)

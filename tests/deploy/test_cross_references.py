@@ -230,7 +230,7 @@ def test_the_containers_are_the_ones_the_code_uses_with_their_partition_keys() -
     assert found == {
         ACCOUNTS_EVENTS_CONTAINER: ["/streamId"],
         SNAPSHOTS_CONTAINER: ["/streamId"],
-        READMODELS_CONTAINER: ["/id"],
+        READMODELS_CONTAINER: ["/pk"],
         LEASES_CONTAINER: ["/id"],
     }
     for name, container in cosmos_containers().items():

@@ -5,7 +5,8 @@ service's semantics and the SDK's own exceptions.
 - Every write sets a new `_etag` and `_ts`; reads return copies, as the SDK returns freshly parsed JSON.
 - A transactional batch is atomic. A failing operation carries its own status, the others 424, raised as
   the SDK raises it (azure/cosmos/_cosmos_client_connection.py, `Batch`).
-- Queries: exactly the adapters' query texts, single-partition, evaluated in Python.
+- Queries: exactly the adapters' query texts, evaluated in Python; a cross-partition one only with
+  enable_cross_partition_query, as the service requires.
 - The change feed: the latest version of each item, in the order of their last writes, across partitions.
 
 Anything else raises NotImplementedError rather than pretend.
@@ -18,7 +19,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -35,14 +36,50 @@ from azure.cosmos.exceptions import (
 )
 
 from infra.cosmos import BatchOperation
-from infra.cosmos_store import READ_EVENTS_QUERY
+from infra.cosmos_store import COUNT_EVENTS_QUERY, NEWEST_EVENT_QUERY, READ_EVENTS_QUERY, STREAM_IDS_QUERY
+from infra.cosmos_views import APPLIED_QUERY, NEWEST_QUERY, QUERY_ASCENDING, QUERY_DESCENDING, SCAN_QUERY
 
 MAX_BATCH_OPERATIONS = 100
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 MAX_ID_BYTES = 1023
 FORBIDDEN_IN_IDS = frozenset("/\\?#")
 CONTINUATION_PREFIX = "fake-change-feed:"
-SUPPORTED_QUERIES = frozenset({READ_EVENTS_QUERY})
+
+
+def _values(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    return lambda documents: [document[field] for document in documents if document.get(field) is not None]
+
+
+def _sum(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    # Cosmos DB answers an aggregate over no documents with no value at all.
+    return lambda documents: [sum(_values(field)(documents))] if documents else []
+
+
+def _max(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    return lambda documents: [max(_values(field)(documents))] if _values(field)(documents) else []
+
+
+def _count(documents: list[dict[str, Any]]) -> list[Any]:
+    return [len(documents)]
+
+
+CROSS_PARTITION_QUERIES: dict[str, Callable[[list[dict[str, Any]]], list[Any]]] = {
+    SCAN_QUERY: lambda documents: documents,
+    APPLIED_QUERY: _sum("applied"),
+    NEWEST_QUERY: _max("updatedAt"),
+    COUNT_EVENTS_QUERY: _count,
+    STREAM_IDS_QUERY: lambda documents: [
+        document["streamId"] for document in documents if document.get("version") == 1
+    ],
+    NEWEST_EVENT_QUERY: _max("recordedAt"),
+}
+
+
+def _matches_scope(query: str, document: dict[str, Any], values: dict[str, object]) -> bool:
+    if "@model" in values:
+        return document.get("model") == values["@model"]
+    return document.get("kind") == values["@kind"]
+
 
 Key = tuple[str, str]
 
@@ -163,20 +200,46 @@ class FakeContainer:
     # --- queries ---
 
     def query_items(
-        self, query: str, parameters: list[dict[str, object]] | None = None, partition_key: str | None = None
-    ) -> list[dict[str, Any]]:
-        if query not in SUPPORTED_QUERIES:
-            raise NotImplementedError(f"query {query!r}: the fake knows only the adapters' queries")
-        if partition_key is None:
-            raise NotImplementedError("cross-partition queries")
+        self,
+        query: str,
+        parameters: list[dict[str, object]] | None = None,
+        partition_key: str | None = None,
+        enable_cross_partition_query: bool | None = None,
+    ) -> list[Any]:
         values = {str(parameter["name"]): parameter["value"] for parameter in parameters or []}
+        if query == READ_EVENTS_QUERY:
+            found = self._select(partition_key, lambda document: _matches_read_events(document, values))
+            return sorted(found, key=lambda document: int(document["version"]))
+        if query in (QUERY_ASCENDING, QUERY_DESCENDING):
+            found = self._select(
+                partition_key,
+                lambda document: (
+                    document.get("pk") == values["@pk"]
+                    and str(values["@from"]) <= document["key"] < str(values["@before"])
+                ),
+            )
+            ordered = sorted(
+                found, key=lambda document: str(document["key"]), reverse=query == QUERY_DESCENDING
+            )
+            limit = values["@limit"]
+            assert isinstance(limit, int)
+            return ordered[:limit]
+        if query in CROSS_PARTITION_QUERIES:
+            if partition_key is not None or not enable_cross_partition_query:
+                raise _bad_request("a query across partitions needs enable_cross_partition_query")
+            documents = self._select(None, lambda document: _matches_scope(query, document, values))
+            return CROSS_PARTITION_QUERIES[query](documents)
+        raise NotImplementedError(f"query {query!r}: the fake knows only the adapters' queries")
+
+    def _select(
+        self, partition_key: str | None, matches: Callable[[dict[str, Any]], bool]
+    ) -> list[dict[str, Any]]:
         with self._lock:
-            found = [
+            return [
                 copy.deepcopy(document)
                 for (pk, _), document in self._items.items()
-                if pk == partition_key and _matches_read_events(document, values)
+                if (partition_key is None or pk == partition_key) and matches(document)
             ]
-        return sorted(found, key=lambda document: int(document["version"]))
 
     # --- the change feed (pull model) ---
 

@@ -12,6 +12,7 @@ import pytest
 
 import function_app
 from infra import bootstrap
+from infra.cosmos_views import READMODELS_PARTITION_KEY_PATH
 from infra.devhost_sources import CosmosChangeFeed, EventHubsPartition
 from infra.eventhubs import EventHubsPartitionReceiver
 from infra.settings import (
@@ -31,7 +32,7 @@ class AzurePipeline:
         self.containers = {
             ACCOUNTS_EVENTS_CONTAINER: FakeContainer("/streamId"),
             SNAPSHOTS_CONTAINER: FakeContainer("/streamId"),
-            READMODELS_CONTAINER: FakeContainer("/id"),
+            READMODELS_CONTAINER: FakeContainer(READMODELS_PARTITION_KEY_PATH),
         }
         self.producer = FakeProducerClient()
         self.hub = FakeHub(partition_count=4)

@@ -97,9 +97,10 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
       properties: {
         resource: {
           id: 'readmodels'
+          // <model>:<partition>: a stream's view is a point read, a statement page one partition's query
           partitionKey: {
             paths: [
-              '/id'
+              '/pk'
             ]
             kind: 'Hash'
             version: 2

@@ -1,0 +1,104 @@
+"""Account statement: every deposit and withdrawal of an account with the balance after it, one row per
+line in the account's partition, keyed by when it was recorded (then version), so a page newest first or
+a time range is one query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, assert_never
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.accounts import (
+    AccountClosed,
+    AccountEvent,
+    AccountOpened,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    decider,
+)
+from projections.projection import Fact, Projection, Row, Table
+
+
+class Entry(StrEnum):
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+
+
+class StatementLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    recorded_at: datetime
+    entry: Entry
+    amount: int
+    balance_after: int
+    reference: str | None
+
+
+class StatementHeader(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    currency: str | None
+    balance: int
+    version: int
+
+
+LINES: Table[StatementLine] = Table("statement-lines", StatementLine)
+
+
+def account_id(stream_id: str) -> str:
+    return decider.aggregate_id(stream_id)
+
+
+def line_key(recorded_at: datetime, version: int) -> str:
+    """Sorts as the lines happened; a time alone (`time_key`) bounds a range of them."""
+    return f"{time_key(recorded_at)}|{version:012d}"
+
+
+def time_key(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def evolve(header: StatementHeader | None, fact: Fact[AccountEvent]) -> StatementHeader:
+    current = header or StatementHeader(id=account_id(fact.stream_id), currency=None, balance=0, version=0)
+    event = fact.event
+    match event:
+        case AccountOpened():
+            return current.model_copy(update={"version": fact.version, "currency": event.currency})
+        case MoneyDeposited() | MoneyWithdrawn():
+            return current.model_copy(update={"version": fact.version, "balance": event.balance_after})
+        case AccountClosed():
+            return current.model_copy(update={"version": fact.version})
+        case _:
+            assert_never(event)
+
+
+def rows(header: StatementHeader, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]:
+    event = fact.event
+    if not isinstance(event, MoneyDeposited | MoneyWithdrawn):
+        return ()
+    line = StatementLine(
+        version=fact.version,
+        recorded_at=fact.recorded_at,
+        entry=Entry.DEPOSIT if isinstance(event, MoneyDeposited) else Entry.WITHDRAWAL,
+        amount=event.amount,
+        balance_after=event.balance_after,
+        reference=event.reference,
+    )
+    key = line_key(fact.recorded_at, fact.version)
+    return (Row(LINES, header.id, f"{fact.version:012d}", key, lambda _: line),)
+
+
+projection: Projection[AccountEvent, StatementHeader] = Projection(
+    name="account-statement",
+    category=decider.category,
+    document_id=account_id,
+    view_type=StatementHeader,
+    evolve=evolve,
+    rows=rows,
+    tables=(LINES,),
+)
