@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from domain.accounts import Account, CloseAccount, DepositMoney, OpenAccount, WithdrawMoney, decider
-from infra import bootstrap, cloud_events, http
+from infra import bootstrap, cloud_events, http, queries
 from infra.bootstrap import AccountsService
 from infra.commands import Outcome
+from infra.deadletters import DeadLetterStatus
+from infra.projector import ProjectionRunner
 from infra.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_HUB,
@@ -29,6 +33,7 @@ log = logging.getLogger("eventbank.functions")
 
 ACCOUNT_COMMANDS = DepositMoney | WithdrawMoney | CloseAccount
 MAX_VERSION = 2**53 - 1  # what every JSON reader holds exactly
+MAX_PAGE = 200
 
 
 def accounts() -> AccountsService:
@@ -178,10 +183,7 @@ class StateQuery(BaseModel):
     @field_validator("at")
     @classmethod
     def _representable_in_utc(cls, at: datetime | None) -> datetime | None:
-        try:
-            return None if at is None else at.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("the time is out of range once converted to UTC") from None
+        return _in_utc(at)
 
 
 @app.route(route="accounts/{id}/state", methods=["GET"])
@@ -210,6 +212,189 @@ def _as_of(version: int | None, at: datetime | None) -> dict[str, object]:
     if at is not None:
         return {"at": at.isoformat()}
     return {"latest": True}
+
+
+class StatementQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    since: AwareDatetime | None = Field(default=None, alias="from")
+    until: AwareDatetime | None = Field(default=None, alias="to")
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+    continuation: str | None = Field(default=None, max_length=512)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _representable_in_utc(cls, at: datetime | None) -> datetime | None:
+        return _in_utc(at)
+
+
+@app.route(route="accounts/{id}/statement", methods=["GET"])
+@http.handles_problems
+def account_statement(req: func.HttpRequest) -> func.HttpResponse:
+    """Every deposit and withdrawal with the balance after it, newest first, paged; ?from= and ?to= bound
+    the time recorded (from inclusive, to exclusive)."""
+    account_id = http.route_uuid(req)
+    query = http.parse_query(req, StatementQuery)
+    if query.since and query.until and query.since >= query.until:
+        raise http.Problem(422, "Invalid query", "from must be before to")
+    found = queries.statement(
+        accounts().statements,
+        decider.stream_id(account_id),
+        query.since,
+        query.until,
+        query.limit,
+        http.continuation_key(query.continuation),
+    )
+    if found is None:
+        raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
+    body = found.header.model_dump(mode="json") | {
+        "entries": [line.model_dump(mode="json") for line in found.lines],
+        "next": _next_page(req, found.continuation),
+    }
+    return http.json_response(body)
+
+
+class OwnerQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    owner_email: str = Field(min_length=3, max_length=320)
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+    continuation: str | None = Field(default=None, max_length=512)
+
+
+@app.route(route="accounts", methods=["GET"])
+@http.handles_problems
+def accounts_by_owner(req: func.HttpRequest) -> func.HttpResponse:
+    """The accounts of one owner (?owner_email=, compared case-insensitively), in id order, paged."""
+    query = http.parse_query(req, OwnerQuery)
+    page = queries.accounts_of_owner(
+        accounts().summaries, query.owner_email, query.limit, http.continuation_key(query.continuation)
+    )
+    body = {
+        "owner_email": query.owner_email,
+        "accounts": [summary.model_dump(mode="json") for summary in page.items],
+        "next": _next_page(req, page.continuation),
+    }
+    return http.json_response(body)
+
+
+class DailyQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    first: date = Field(alias="from")
+    last: date = Field(alias="to")
+
+
+@app.route(route="reports/daily", methods=["GET"])
+@http.handles_problems
+def daily_report(req: func.HttpRequest) -> func.HttpResponse:
+    """Per UTC day and currency: money deposited and withdrawn, accounts opened and closed (?from= and
+    ?to= are days, both inclusive)."""
+    query = http.parse_query(req, DailyQuery)
+    if query.last < query.first:
+        raise http.Problem(422, "Invalid query", "to must not be before from")
+    if (query.last - query.first).days >= queries.MAX_REPORT_DAYS:
+        raise http.Problem(422, "Invalid query", f"a report spans at most {queries.MAX_REPORT_DAYS} days")
+    totals = queries.daily_report(accounts().daily_totals, query.first, query.last)
+    body = {
+        "from": query.first.isoformat(),
+        "to": query.last.isoformat(),
+        "days": [total.model_dump(mode="json") for total in totals],
+    }
+    return http.json_response(body)
+
+
+def _in_utc(at: datetime | None) -> datetime | None:
+    try:
+        return None if at is None else at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+def _next_page(req: func.HttpRequest, continuation: str | None) -> str | None:
+    if continuation is None:
+        return None
+    params = {k: v for k, v in req.params.items() if k != "continuation"}
+    params["continuation"] = http.continuation_token(continuation) or ""
+    return f"{urlsplit(req.url).path}?{urlencode(params)}"
+
+
+# --- operations: read-model health, dead letters ---
+
+
+@app.route(route="status", methods=["GET"])
+@http.handles_problems
+def status(req: func.HttpRequest) -> func.HttpResponse:
+    """How far each read model is behind the event store, in events and seconds, and what is parked."""
+    service = accounts()
+    totals, lags = queries.lags(service.projections, service.commands.store)
+    body = {
+        "store": {
+            "events": totals.events,
+            "newest": None if totals.newest is None else totals.newest.isoformat(),
+        },
+        "projections": [
+            {
+                "name": lag.projection,
+                "generation": lag.generation,
+                "events_behind": lag.events,
+                "seconds_behind": round(lag.seconds, 3),
+                "parked_streams": lag.parked_streams,
+            }
+            for lag in lags
+        ],
+    }
+    return http.json_response(body)
+
+
+class DeadLetterQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    projection: str | None = Field(default=None, max_length=100)
+    status: DeadLetterStatus | None = None
+
+
+@app.route(route="admin/deadletters", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@http.handles_problems
+def dead_letters(req: func.HttpRequest) -> func.HttpResponse:
+    """Events a read model could not apply: retrying, parked (their stream waits), or replayed."""
+    query = http.parse_query(req, DeadLetterQuery)
+    letters = [
+        letter
+        for runner in _projections(query.projection)
+        for letter in runner.dead_letters.all(runner.model(runner.generation_state().active))
+        if query.status is None or letter.status is query.status
+    ]
+    return http.json_response({"dead_letters": [letter.model_dump(mode="json") for letter in letters]})
+
+
+class ReplayCommand(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    projection: str | None = Field(default=None, max_length=100)
+    stream_id: str | None = Field(default=None, max_length=100)
+
+
+@app.route(route="admin/deadletters/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@http.handles_problems
+def replay_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
+    """Unpark the parked streams (of one read model, or one stream) and apply what waited behind them,
+    once the cause is fixed; a stream that fails again is parked again."""
+    command = http.parse_body(req, ReplayCommand, allow_empty=True)
+    results = [
+        letter for runner in _projections(command.projection) for letter in runner.replay(command.stream_id)
+    ]
+    return http.json_response({"replayed": [letter.model_dump(mode="json") for letter in results]})
+
+
+def _projections(name: str | None) -> list[ProjectionRunner[Any, Any]]:
+    service = accounts()
+    if name is None:
+        return service.projections
+    try:
+        return [service.projection(name)]
+    except LookupError:
+        raise http.Problem(404, "Read model not found", f"no read model is called {name!r}") from None
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -18,6 +18,7 @@ from infra.readmodels import ReadModelConflict, ReadModelStore, ViewDocument
 DEAD_LETTERS_MODEL = "dead-letters"
 MAX_ERROR_CHARS = 2000
 UPDATE_ATTEMPTS = 10
+LIST_PAGE = 100
 
 
 class DeadLetterStatus(StrEnum):
@@ -96,12 +97,20 @@ class DeadLetters:
     def get(self, model: str, stream_id: str) -> DeadLetter | None:
         return _letter(self.store.get(DEAD_LETTERS_MODEL, stream_id, model))
 
-    def list(self, model: str, after: str = "", limit: int = 100) -> list[DeadLetter]:
+    def page(self, model: str, after: str = "", limit: int = 100) -> list[DeadLetter]:
         """The model's letters in stream-id order, from just after the stream id `after`."""
         documents = self.store.query(
             DEAD_LETTERS_MODEL, model, key_from=after + "\x00" if after else "", limit=limit
         )
         return [letter for letter in map(_letter, documents) if letter is not None]
+
+    def all(self, model: str) -> list[DeadLetter]:
+        letters: list[DeadLetter] = []
+        while True:
+            page = self.page(model, letters[-1].stream_id if letters else "", LIST_PAGE)
+            letters.extend(page)
+            if len(page) < LIST_PAGE:
+                return letters
 
     def _put(self, letter: DeadLetter, document: ViewDocument | None) -> None:
         self.store.put(

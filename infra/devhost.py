@@ -47,7 +47,7 @@ from infra.devhost_sources import (
     PartitionSource,
     event_hub_partitions,
 )
-from infra.settings import BINDING_SETTING_DEFAULTS, SettingsError
+from infra.settings import BINDING_SETTING_DEFAULTS, SettingsError, load_local_settings
 
 log = logging.getLogger("eventbank.devhost")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's own limit
@@ -363,15 +363,6 @@ def _resolve(value: str | None) -> str:
     return re.sub(r"%([^%]+)%", setting, value or "")
 
 
-def _load_local_settings(path: Path) -> None:
-    """The Values of a local.settings.json, unless the environment already sets them (as func start does)."""
-    if not path.exists():
-        log.warning("%s not found: the Azure settings must come from the environment", path)
-        return
-    for name, value in json.loads(path.read_text()).get("Values", {}).items():
-        os.environ.setdefault(name, str(value))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m infra.devhost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
@@ -397,8 +388,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every request at INFO
     os.environ["EVENTBANK_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    if args.backend == "azure":
-        _load_local_settings(Path(args.settings))
+    if args.backend == "azure" and not load_local_settings(Path(args.settings)):
+        log.warning("%s not found: the Azure settings must come from the environment", args.settings)
     os.environ["EVENTBANK_BACKEND"] = args.backend
     app_dir = Path(args.app_dir).resolve()
     host_json = json.loads((app_dir / "host.json").read_text())

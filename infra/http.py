@@ -5,6 +5,7 @@ Every error the API can return is mapped in `to_problem`, the one place.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
@@ -164,6 +165,23 @@ def validate(model: type[M], data: dict[str, Any], title: str) -> M:
         ]
         fields = ", ".join(entry["field"] for entry in errors)
         _fail(422, title, f"invalid or unknown fields: {fields}", errors=errors)
+
+
+def continuation_token(key: str | None) -> str | None:
+    """An opaque page token: the key the next page starts after."""
+    return None if key is None else base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def continuation_key(token: str | None) -> str | None:
+    if token is None:
+        return None
+    try:
+        key = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        _fail(422, "Invalid query", "continuation is not a token this API gave out")
+    if not key.isprintable() or not key.isascii():
+        _fail(422, "Invalid query", "continuation is not a token this API gave out")
+    return key
 
 
 def route_uuid(req: func.HttpRequest, name: str = "id") -> uuid.UUID:

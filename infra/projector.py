@@ -143,7 +143,7 @@ class ProjectionRunner(Generic[E, V]):
             letter = self.dead_letters.get(model, stream_id)
             letters = [] if letter is None else [letter]
         else:
-            letters = self._all_letters(model)
+            letters = self.dead_letters.all(model)
         results = []
         for letter in letters:
             if letter.status is not DeadLetterStatus.PARKED:
@@ -198,7 +198,7 @@ class ProjectionRunner(Generic[E, V]):
         return [(d.key, table.row_type.model_validate(d.view)) for d in documents if d.view is not None]
 
     def dead_letter_list(self, after: str = "", limit: int = 100) -> list[DeadLetter]:
-        return self.dead_letters.list(self.model(self.generations.current().active), after, limit)
+        return self.dead_letters.page(self.model(self.generations.current().active), after, limit)
 
     def lag(self, totals: StoreTotals) -> Lag:
         """How far the active generation is behind a store holding `totals`: events, and how much older
@@ -213,7 +213,7 @@ class ProjectionRunner(Generic[E, V]):
             seconds = (totals.newest - reference).total_seconds() if progress.newest else 0.0
             if progress.newest is None:
                 seconds = (self._clock() - reference).total_seconds()
-        parked = sum(1 for letter in self._all_letters(model) if letter.status is DeadLetterStatus.PARKED)
+        parked = sum(1 for letter in self.dead_letters.all(model) if letter.status is DeadLetterStatus.PARKED)
         return Lag(self.projection.name, generation, behind, max(0.0, seconds), parked)
 
     # --- generations ---
@@ -355,14 +355,6 @@ class ProjectionRunner(Generic[E, V]):
                 continue
             return
         raise ReadModelConflict(f"{model}/{document_id} kept changing")
-
-    def _all_letters(self, model: str) -> list[DeadLetter]:
-        letters: list[DeadLetter] = []
-        while True:
-            page = self.dead_letters.list(model, letters[-1].stream_id if letters else "", 100)
-            letters.extend(page)
-            if len(page) < 100:
-                return letters
 
     def _generation_of(self, model: str) -> int:
         return int(model.rsplit("@", 1)[1])

@@ -3,6 +3,7 @@ and the names of the resources the bindings and the code share."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -132,3 +133,13 @@ def load_settings() -> Settings:
         backend: Literal["embedded", "azure"] = "azure" if azure_configured(os.environ) else "embedded"
         settings = settings.model_copy(update={"backend": backend})
     return settings
+
+
+def load_local_settings(path: Path) -> bool:
+    """Load the Values of a local.settings.json into the environment, unless it already sets them (as
+    func start does); False if there is no such file."""
+    if not path.exists():
+        return False
+    for name, value in json.loads(path.read_text()).get("Values", {}).items():
+        os.environ.setdefault(name, str(value))
+    return True

@@ -24,8 +24,8 @@ from domain.errors import DomainError
 from infra.codec import EventCodec
 from infra.commands import CommandHandler
 from infra.eventstore import Metadata, StoredEvent
-from infra.memory_store import InMemoryEventStore
 from infra.generations import model_name
+from infra.memory_store import InMemoryEventStore
 from infra.projector import EventReader, GapNotFilled, ProjectionRunner
 from infra.readmodels import InMemoryReadModelStore, ReadModelConflict, ReadModelStore, ViewDocument
 from projections import account_summary
