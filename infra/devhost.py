@@ -16,11 +16,12 @@ import importlib
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -44,6 +45,7 @@ from infra.devhost_sources import (
     CosmosChangeFeed,
     EmbeddedChangeFeed,
     EmbeddedPartition,
+    HubMessage,
     PartitionSource,
     event_hub_partitions,
 )
@@ -120,6 +122,9 @@ class Invoker:
                 return False
         return False  # pragma: no cover - delays() never ends
 
+    def once(self, argument: Any, reason: str) -> bool:
+        return self._invoke_once(argument, reason)
+
     def _invoke_once(self, argument: Any, reason: str) -> bool:
         invocation = uuid.uuid4()
         started = time.perf_counter()
@@ -168,16 +173,58 @@ class ChangeFeedPump(threading.Thread):
                 _guarded(self.source.description, functools.partial(self.source.commit, page), stop)
 
 
+@dataclass(frozen=True)
+class Chaos:
+    """Faults the dev host injects into Event Hubs deliveries, to watch the read models survive them:
+    `duplicate` and `reorder` are the chances a batch has some messages twice or comes shuffled, `crash`
+    the chance an invocation gets only part of its batch and then fails (as if the worker died half-way),
+    so the whole batch comes again."""
+
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    crash: float = 0.0
+    seed: int | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> Chaos:
+        """From `duplicate=0.3,reorder=0.5,crash=0.2,seed=7` (any subset)."""
+        values: dict[str, float | int] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, _, value = part.partition("=")
+            if name not in ("duplicate", "reorder", "crash", "seed"):
+                raise ValueError(f"unknown chaos setting {name!r}: use duplicate, reorder, crash, seed")
+            values[name] = int(value) if name == "seed" else float(value)
+            if name != "seed" and not 0 <= values[name] <= 1:
+                raise ValueError(f"chaos {name} is a probability between 0 and 1")
+        return cls(**values)  # type: ignore[arg-type]
+
+    def mangle(self, rng: random.Random, messages: Sequence[HubMessage]) -> list[HubMessage]:
+        batch = list(messages)
+        if batch and rng.random() < self.duplicate:
+            batch.extend(rng.choices(batch, k=rng.randint(1, len(batch))))
+        if rng.random() < self.reorder:
+            rng.shuffle(batch)
+        return batch
+
+
 class HubPartitionPump(threading.Thread):
     """Feeds an Event Hubs trigger from one partition source, checkpointing after success."""
 
     def __init__(
-        self, invoker: Invoker, source: PartitionSource, max_batch: int, many: bool, poll_seconds: float
+        self,
+        invoker: Invoker,
+        source: PartitionSource,
+        max_batch: int,
+        many: bool,
+        poll_seconds: float,
+        chaos: Chaos | None = None,
     ) -> None:
         super().__init__(name=f"hub-{invoker.name}-{source.description}", daemon=True)
         self.invoker, self.source = invoker, source
         self.max_batch = max_batch if many else 1
         self.many, self.poll_seconds = many, poll_seconds
+        self.chaos = chaos
+        self.rng = random.Random(None if chaos is None or chaos.seed is None else f"{chaos.seed}-{self.name}")
 
     def run(self) -> None:
         stop = self.invoker.stop
@@ -188,6 +235,7 @@ class HubPartitionPump(threading.Thread):
             if not received:
                 self.source.wait(self.poll_seconds)
                 continue
+            delivered = received if self.chaos is None else self.chaos.mangle(self.rng, received)
             events = [
                 func.EventHubEvent(
                     body=message.body,
@@ -196,11 +244,20 @@ class HubPartitionPump(threading.Thread):
                     sequence_number=message.sequence_number,
                     offset=str(message.sequence_number),
                 )
-                for message in received
+                for message in delivered
             ]
+            if self.many and self.chaos is not None and self.rng.random() < self.chaos.crash:
+                part = self.rng.randint(0, len(events) - 1)
+                log.warning(
+                    "chaos: 'Functions.%s' crashes after %d of %d events",
+                    self.invoker.name,
+                    part,
+                    len(events),
+                )
+                self.invoker.once(events[:part], "chaos: a worker that dies half-way through its batch")
             argument: Any = events if self.many else events[0]
             if self.invoker(argument, f"New events on the {self.source.description}"):
-                last = received[-1].sequence_number
+                last = max(message.sequence_number for message in received)
                 _guarded(self.source.description, functools.partial(self.source.checkpoint, last), stop)
 
 
@@ -223,9 +280,15 @@ def _guarded(description: str, call: Callable[[], T], stop: threading.Event) -> 
 
 class DevHost:
     def __init__(
-        self, app: func.FunctionApp, host_json: dict[str, Any], poll_seconds: float, base_url: str = ""
+        self,
+        app: func.FunctionApp,
+        host_json: dict[str, Any],
+        poll_seconds: float,
+        base_url: str = "",
+        chaos: Chaos | None = None,
     ) -> None:
         self.functions = app.get_functions()
+        self.chaos = chaos
         self.base_url = base_url
         self.extensions = host_json.get("extensions", {})
         self.route_prefix = str(self.extensions.get("http", {}).get("routePrefix", "api")).strip("/")
@@ -321,7 +384,12 @@ class DevHost:
                 for source in partitions:
                     self.workers.append(
                         HubPartitionPump(
-                            Invoker(function, self.stop), source, batch_size, many, self.poll_seconds
+                            Invoker(function, self.stop),
+                            source,
+                            batch_size,
+                            many,
+                            self.poll_seconds,
+                            self.chaos,
                         )
                     )
                 log.info(
@@ -379,6 +447,11 @@ def main(argv: list[str] | None = None) -> None:
         help="azure: Cosmos DB and Event Hubs (real or emulated) instead of the embedded SQLite files",
     )
     parser.add_argument(
+        "--chaos",
+        default=os.environ.get("EVENTBANK_DEVHOST_CHAOS", ""),
+        help="inject faults into Event Hubs deliveries, e.g. duplicate=0.3,reorder=0.5,crash=0.2,seed=7",
+    )
+    parser.add_argument(
         "--settings",
         default="local.settings.json",
         help="with --backend azure: the file whose Values are loaded into the environment",
@@ -409,7 +482,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1) from None
     log.info("Functions:")
     shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
-    host = DevHost(app, host_json, args.poll_ms / 1000, base_url=f"http://{shown_host}:{args.port}")
+    try:
+        chaos = Chaos.parse(args.chaos) if args.chaos else None
+    except ValueError as error:
+        parser.error(str(error))
+    if chaos is not None:
+        log.warning("chaos: %s", chaos)
+    host = DevHost(
+        app, host_json, args.poll_ms / 1000, base_url=f"http://{shown_host}:{args.port}", chaos=chaos
+    )
     uvicorn.run(host.asgi(), host=args.host, port=args.port, log_level="warning")
 
 

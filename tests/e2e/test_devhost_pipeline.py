@@ -29,13 +29,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def dev_host(data_dir: Path) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
+def dev_host(data_dir: Path, *extra_args: str) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
     """The dev host in a subprocess on a free port, logging to data_dir/devhost.log."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "devhost.log").open("a") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "infra.devhost", "--port", str(port), "--data-dir", str(data_dir)],
+            [
+                sys.executable,
+                "-m",
+                "infra.devhost",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                *extra_args,
+            ],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import uuid
 from pathlib import Path
 
 import azure.functions as func
+import pytest
 
-from infra.devhost import ChangeFeedPump, HubPartitionPump, Invoker, RetryPolicy
+from infra.devhost import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, RetryPolicy
 from infra.devhost_sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.embedded_hub import EmbeddedHub
 from infra.eventstore import Metadata, NewEvent
@@ -142,3 +144,38 @@ def test_a_publish_wakes_only_the_partitions_it_wrote_to(tmp_path: Path) -> None
     assert hub.wait_for_messages(written, timeout=60) is True
     assert all(hub.wait_for_messages(p, timeout=0) is False for p in range(4) if p != written)
     hub.close()
+
+
+# --- chaos: the faults the dev host can inject into hub deliveries ---
+
+
+def test_a_chaos_spec_parses_into_its_probabilities_and_seed() -> None:
+    assert Chaos.parse("duplicate=0.3, reorder=1,crash=0,seed=7") == Chaos(0.3, 1.0, 0.0, 7)
+    assert Chaos.parse("") == Chaos()
+
+
+@pytest.mark.parametrize("spec", ["explode=0.5", "crash=1.5", "duplicate=-0.1", "seed=x"])
+def test_a_chaos_spec_with_an_unknown_name_or_a_bad_value_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match=r"chaos|invalid literal"):
+        Chaos.parse(spec)
+
+
+def test_a_mangled_batch_holds_every_message_and_with_duplication_some_twice() -> None:
+    hub = EmbeddedHub(":memory:", partition_count=1)
+    hub.publish([OutgoingMessage(body=str(n).encode(), partition_key="k") for n in range(20)])
+    messages = hub.receive("group", 0, 100)
+
+    mangled = Chaos(duplicate=1.0, reorder=1.0).mangle(random.Random(3), messages)
+
+    numbers = [message.sequence_number for message in mangled]
+    assert set(numbers) == {message.sequence_number for message in messages}
+    assert len(numbers) > len(messages)
+    assert numbers != sorted(numbers)
+
+
+def test_without_chaos_a_batch_is_delivered_as_received() -> None:
+    hub = EmbeddedHub(":memory:", partition_count=1)
+    hub.publish([OutgoingMessage(body=str(n).encode(), partition_key="k") for n in range(5)])
+    messages = hub.receive("group", 0, 100)
+
+    assert Chaos().mangle(random.Random(3), messages) == list(messages)
