@@ -34,12 +34,12 @@ class ContainerSpec:
 def containers() -> list[ContainerSpec]:
     """Every container the code uses, with its partition key (the Bicep declares the same)."""
     from infra.cosmos_store import EVENTS_INDEXING_POLICY
-    from infra.cosmos_views import READMODELS_PARTITION_KEY_PATH
+    from infra.cosmos_views import READMODELS_INDEXING_POLICY, READMODELS_PARTITION_KEY_PATH
 
     return [
         ContainerSpec(ACCOUNTS_EVENTS_CONTAINER, "/streamId", EVENTS_INDEXING_POLICY),
         ContainerSpec(SNAPSHOTS_CONTAINER, "/streamId"),
-        ContainerSpec(READMODELS_CONTAINER, READMODELS_PARTITION_KEY_PATH),
+        ContainerSpec(READMODELS_CONTAINER, READMODELS_PARTITION_KEY_PATH, READMODELS_INDEXING_POLICY),
         ContainerSpec(LEASES_CONTAINER, "/id"),
     ]
 

@@ -15,6 +15,7 @@ import pytest
 from infra.cosmos import CosmosContainer
 from infra.cosmos_store import EVENTS_INDEXING_POLICY, EVENTS_PARTITION_KEY_PATH, CosmosEventStore
 from infra.cosmos_views import (
+    READMODELS_INDEXING_POLICY,
     READMODELS_PARTITION_KEY_PATH,
     SNAPSHOTS_PARTITION_KEY_PATH,
     CosmosReadModelStore,
@@ -101,7 +102,9 @@ def open_read_model_store(
     elif kind == "cosmos":
         yield CosmosReadModelStore(FakeContainer(READMODELS_PARTITION_KEY_PATH))
     elif kind == "cosmos-emulator" and emulator is not None:
-        with emulator_container(emulator, READMODELS_PARTITION_KEY_PATH) as container:
+        with emulator_container(
+            emulator, READMODELS_PARTITION_KEY_PATH, READMODELS_INDEXING_POLICY
+        ) as container:
             yield CosmosReadModelStore(container)
     else:
         raise ValueError(f"no read model store adapter called {kind!r}")

@@ -105,6 +105,22 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
             kind: 'Hash'
             version: 2
           }
+          // infra/cosmos_views.py's READMODELS_INDEXING_POLICY: the views themselves are not indexed
+          indexingPolicy: {
+            indexingMode: 'consistent'
+            automatic: true
+            includedPaths: [
+              { path: '/pk/?' }
+              { path: '/model/?' }
+              { path: '/key/?' }
+              { path: '/applied/?' }
+              { path: '/updatedAt/?' }
+            ]
+            excludedPaths: [
+              { path: '/*' }
+              { path: '/"_etag"/?' }
+            ]
+          }
         }
       }
     }
