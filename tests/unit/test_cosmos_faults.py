@@ -118,6 +118,11 @@ EVERY_OTHER_CALL: dict[str, Callable[[Any], object]] = {
     "replace view": lambda container: CosmosReadModelStore(container).put(
         "summaries", ViewDocument(STREAM, {}, etag='"1"')
     ),
+    "query views": lambda container: CosmosReadModelStore(container).query("lines", STREAM),
+    "scan views": lambda container: list(CosmosReadModelStore(container).scan("summaries")),
+    "view progress": lambda container: CosmosReadModelStore(container).progress("summaries"),
+    "list streams": lambda container: list(CosmosEventStore(container).streams()),
+    "count events": lambda container: CosmosEventStore(container).totals(),
     "get snapshot": lambda container: CosmosSnapshotStore(container).get(STREAM),
     "put snapshot": lambda container: CosmosSnapshotStore(container).put(
         Snapshot(stream_id=STREAM, version=1, state_version=1, state={})
