@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 import pytest
 
 import function_app
-from infra import bootstrap
+from infra import bootstrap, rebuild
 from infra.cosmos_views import READMODELS_PARTITION_KEY_PATH
 from infra.devhost_sources import CosmosChangeFeed, EventHubsPartition
 from infra.eventhubs import EventHubsPartitionReceiver
@@ -150,3 +152,59 @@ def test_idempotent_retries_and_bad_input_behave_the_same_on_cosmos_db(pipeline:
         request("GET", f"/api/accounts/{account_id}/events", route_params={"id": account_id})
     )
     assert [event["type"] for event in json_of(history)["events"]] == ["AccountOpened", "MoneyDeposited"]
+
+
+def test_every_read_model_and_its_queries_work_on_cosmos_db_and_equal_a_replay(
+    pipeline: AzurePipeline,
+) -> None:
+    first, second = opened_account_id(), opened_account_id()
+    for amount in (100, 250, 75):
+        account_command("deposits", first, {"amount": amount})
+    account_command("withdrawals", first, {"amount": 25})
+    account_command("deposits", second, {"amount": 9})
+
+    pipeline.relay()
+    pipeline.project()
+
+    statement = json_of(
+        function_app.account_statement(
+            request(
+                "GET", f"/api/accounts/{first}/statement", params={"limit": "2"}, route_params={"id": first}
+            )
+        )
+    )
+    rest = json_of(
+        function_app.account_statement(
+            request(
+                "GET",
+                f"/api/accounts/{first}/statement",
+                params=dict(parse_qsl(urlsplit(statement["next"]).query)),
+                route_params={"id": first},
+            )
+        )
+    )
+    entries = statement["entries"] + rest["entries"]
+    assert [(e["entry"], e["amount"], e["balance_after"]) for e in entries] == [
+        ("withdrawal", 25, 400),
+        ("deposit", 75, 425),
+        ("deposit", 250, 350),
+        ("deposit", 100, 100),
+    ]
+    assert rest["next"] is None
+    owned = json_of(
+        function_app.accounts_by_owner(
+            request("GET", "/api/accounts", params={"owner_email": "ADA@example.com"})
+        )
+    )
+    assert sorted(account["id"] for account in owned["accounts"]) == sorted([first, second])
+    today = datetime.now(UTC).date()  # a day either side, should the test run across midnight
+    days = {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+    report = json_of(function_app.daily_report(request("GET", "/api/reports/daily", params=days)))
+    totals = [(d["currency"], d["deposits"], d["withdrawals"], d["accounts_opened"]) for d in report["days"]]
+    assert [sum(t[n] for t in totals) for n in (1, 2, 3)] == [434, 25, 2]
+    assert {t[0] for t in totals} == {"EUR"}
+    status = json_of(function_app.status(request("GET", "/api/status")))
+    assert [p["events_behind"] for p in status["projections"]] == [0, 0, 0]
+    service = bootstrap.root().accounts
+    for runner in service.projections:
+        assert rebuild.verify(runner, service.commands.store) == [], runner.projection.name
