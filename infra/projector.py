@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +24,7 @@ V = TypeVar("V", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
 
 
+log = logging.getLogger("eventbank.projector")
 READ_POLL_SECONDS = 0.02
 DEFAULT_POISON_ATTEMPTS = 3
 
@@ -264,6 +266,15 @@ class ProjectionRunner(Generic[E, V]):
                 letter = self.dead_letters.record_failure(model, failure.event, failure.error, park_after)
                 if letter.status is DeadLetterStatus.PARKED:
                     parked = failure.event.version
+                    # an alert rule can match this line: a stream of a read model waits for a fix
+                    log.error(
+                        "PARKED %s %s at version %d after %d attempts: %s",
+                        model,
+                        stream_id,
+                        parked,
+                        letter.attempts,
+                        letter.error,
+                    )
             if done is not None or parked is not None:
                 updated = ViewDocument(
                     id=document_id,
