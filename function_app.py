@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from domain.accounts import Account, CloseAccount, DepositMoney, OpenAccount, WithdrawMoney, decider
 from infra import bootstrap, cloud_events, http, queries
@@ -278,11 +279,20 @@ def accounts_by_owner(req: func.HttpRequest) -> func.HttpResponse:
     return http.json_response(body)
 
 
+def _iso_day(value: object) -> object:
+    if not (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+
+
 class DailyQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    first: date = Field(alias="from")
-    last: date = Field(alias="to")
+    first: Day = Field(alias="from")
+    last: Day = Field(alias="to")
 
 
 @app.route(route="reports/daily", methods=["GET"])
@@ -314,7 +324,8 @@ def _in_utc(at: datetime | None) -> datetime | None:
 def _next_page(req: func.HttpRequest, continuation: str | None) -> str | None:
     if continuation is None:
         return None
-    params = {k: v for k, v in req.params.items() if k != "continuation"}
+    # never the function key (`code`): links end up in logs and browser histories
+    params = {k: v for k, v in req.params.items() if k not in ("continuation", "code")}
     params["continuation"] = http.continuation_token(continuation) or ""
     return f"{urlsplit(req.url).path}?{urlencode(params)}"
 

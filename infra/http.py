@@ -33,6 +33,7 @@ PROBLEM_JSON = "application/problem+json"
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 _CORRELATION_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _IF_MATCH_PATTERN = re.compile(r'^(?:W/)?"(\d{1,15})"$')
+_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+")  # unpadded URL-safe base64, as `continuation_token` gives
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("eventbank.http")
@@ -175,6 +176,8 @@ def continuation_token(key: str | None) -> str | None:
 def continuation_key(token: str | None) -> str | None:
     if token is None:
         return None
+    if not _TOKEN_PATTERN.fullmatch(token):  # the decoder would drop other characters, not refuse them
+        _fail(422, "Invalid query", "continuation is not a token this API gave out")
     try:
         key = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (ValueError, UnicodeDecodeError):

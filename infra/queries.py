@@ -72,8 +72,8 @@ def accounts_of_owner(
 def daily_report(runner: ProjectionRunner[Any, Any], first: date, last: date) -> list[DailyTotal]:
     """Each day's totals per currency, from `first` to `last` inclusive."""
     contributions: list[Contribution] = []
-    day = first
-    while day <= last:
+    for offset in range((last - first).days + 1):  # not day += 1: the day after date.max overflows
+        day = first + timedelta(days=offset)
         continuation: str | None = None
         while True:
             page = _ascending(
@@ -83,7 +83,6 @@ def daily_report(runner: ProjectionRunner[Any, Any], first: date, last: date) ->
             if page.continuation is None:
                 break
             continuation = page.continuation
-        day += timedelta(days=1)
     return daily_totals.totals(contributions)
 
 

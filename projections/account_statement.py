@@ -60,7 +60,8 @@ def line_key(recorded_at: datetime, version: int) -> str:
 
 
 def time_key(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    # isoformat pads the year to four digits (strftime's %Y does not before 1000), so keys sort as times
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 def evolve(header: StatementHeader | None, fact: Fact[AccountEvent]) -> StatementHeader:
