@@ -1,0 +1,284 @@
+"""The operator tool over the embedded backend: status, rebuild, verify and dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from domain.accounts import AccountEvent, DepositMoney, OpenAccount
+from infra import bootstrap
+from infra.cli import app
+from infra.eventstore import Metadata, NewEvent
+from infra.projector import ProjectionRunner
+from infra.readmodels import ReadModelStore
+from projections import account_summary
+from projections.account_summary import AccountSummary
+from projections.projection import Fact
+
+METADATA = Metadata(correlation_id="test")
+READ_MODELS = ["account-summary", "account-statement", "daily-totals"]
+
+
+@pytest.fixture(autouse=True)
+def embedded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("EVENTBANK_BACKEND", "embedded")
+    monkeypatch.setenv("EVENTBANK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("EVENTBANK_GENERATION_CACHE_SECONDS", "0")  # a rebuild need not wait for caches
+    monkeypatch.setenv("EVENTBANK_POISON_ATTEMPTS", "1")
+    monkeypatch.setenv("COLUMNS", "300")  # tables wide enough not to cut the stream ids
+    bootstrap.reset()
+    yield
+    bootstrap.reset()
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def open_accounts(count: int = 2) -> list[str]:
+    """Accounts opened with 100 deposited, none of it projected yet."""
+    commands = bootstrap.root().accounts.commands
+    streams = []
+    for n in range(count):
+        stream_id = commands.new_stream_id()
+        opening = OpenAccount(owner_name=f"Owner {n}", owner_email=f"owner{n}@example.com", currency="EUR")
+        commands.handle(stream_id, opening, METADATA)
+        commands.handle(stream_id, DepositMoney(amount=100), METADATA)
+        streams.append(stream_id)
+    return streams
+
+
+def project(*streams: str) -> None:
+    root = bootstrap.root()
+    for stream_id in streams:
+        root.accounts.project(root.events.read(stream_id))
+
+
+def read_models() -> ReadModelStore:
+    embedded = bootstrap.root().embedded
+    assert embedded is not None
+    return embedded.read_models
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The cells of each body row of the tables in `output`."""
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in output.splitlines()
+        if "│" in line
+    ]
+
+
+def corrupt_summary(stream_id: str) -> str:
+    account_id = account_summary.account_id(stream_id)
+    model = bootstrap.root().accounts.summaries.model(1)
+    document = read_models().get(model, account_id)
+    assert document is not None
+    assert document.view is not None
+    read_models().put(model, replace(document, view={**document.view, "balance": 999_999}))
+    return account_id
+
+
+def park_behind_an_unknown_event(stream_id: str) -> None:
+    """Append an event no release can decode after the stream's events, and deliver it to every read
+    model: with one attempt allowed, each parks the stream at once."""
+    root = bootstrap.root()
+    root.events.append(stream_id, 2, [NewEvent("MoneyGifted", 1, {"amount": 1})], METADATA)
+    root.accounts.project(root.events.read(stream_id))
+
+
+# --- verify -------------------------------------------------------------------------------------------
+
+
+def test_verify_all_exits_0_when_every_read_model_equals_a_replay() -> None:
+    project(*open_accounts())
+
+    result = cli("verify", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"{name}: 0 differences" for name in READ_MODELS]
+
+
+def test_verify_exits_1_and_shows_a_corrupted_document() -> None:
+    streams = open_accounts()
+    project(*streams)
+    account_id = corrupt_summary(streams[0])
+
+    result = cli("verify", "--all")
+
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert "account-summary: 1 differences" in lines
+    assert f"  different account-summary {account_id}/{account_id}" in lines
+    assert "account-statement: 0 differences" in lines
+    assert "999999" in result.stdout
+
+
+def test_verify_of_named_read_models_checks_only_those() -> None:
+    streams = open_accounts()
+    project(*streams)
+    corrupt_summary(streams[0])
+
+    result = cli("verify", "account-statement", "daily-totals")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["account-statement: 0 differences", "daily-totals: 0 differences"]
+
+
+# --- rebuild ------------------------------------------------------------------------------------------
+
+
+def test_rebuild_switches_the_read_model_to_a_new_generation_and_prints_it() -> None:
+    streams = open_accounts()
+    project(*streams)
+    corrupt_summary(streams[0])
+
+    result = cli("rebuild", "account-summary")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["account-summary: generation 1 -> 2, 2 streams replayed, 0 parked"]
+    service = bootstrap.root().accounts
+    assert [runner.generation_state().active for runner in service.projections] == [2, 1, 1]
+    summary = service.summaries.get(streams[0])
+    assert summary is not None
+    assert summary.balance == 100
+    assert cli("verify", "--all").exit_code == 0
+
+
+def test_rebuild_all_rebuilds_every_read_model() -> None:
+    project(*open_accounts())
+
+    result = cli("rebuild", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"{name}: generation 1 -> 2, 2 streams replayed, 0 parked" for name in READ_MODELS
+    ]
+    assert [runner.generation_state().active for runner in bootstrap.root().accounts.projections] == [2, 2, 2]
+
+
+# --- status -------------------------------------------------------------------------------------------
+
+
+def test_status_prints_how_far_each_read_model_is_behind() -> None:
+    streams = open_accounts(3)
+    project(streams[0])
+    park_behind_an_unknown_event(streams[1])
+
+    result = cli("status")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("event store: 7 events, newest ")
+    rows = table_rows(result.stdout)
+    # behind: streams[1]'s unknown event and streams[2]'s two events; streams[1] is parked
+    assert [(name, generation, events, parked) for name, generation, events, _, parked in rows] == [
+        (name, "1", "3", "1") for name in READ_MODELS
+    ]
+    assert all(float(seconds) >= 0 for _, _, _, seconds, _ in rows)
+
+
+# --- dead letters -------------------------------------------------------------------------------------
+
+
+def test_deadletters_list_shows_each_read_models_parked_events() -> None:
+    stream_id = open_accounts(1)[0]
+    project(stream_id)
+    park_behind_an_unknown_event(stream_id)
+
+    result = cli("deadletters", "list")
+
+    assert result.exit_code == 0, result.output
+    error = f"UndecodableEvent: unknown event type 'MoneyGifted' ({stream_id} v3)"
+    assert table_rows(result.stdout) == [
+        [name, stream_id, "3", "MoneyGifted", "1", "parked", error] for name in READ_MODELS
+    ]
+    one = cli("deadletters", "list", "--projection", "daily-totals")
+    assert [row[0] for row in table_rows(one.stdout)] == ["daily-totals"]
+
+
+def test_deadletters_replay_exits_1_while_the_event_still_cannot_be_applied() -> None:
+    stream_id = open_accounts(1)[0]
+    park_behind_an_unknown_event(stream_id)
+
+    result = cli("deadletters", "replay")
+
+    assert result.exit_code == 1
+    assert [line.split(" (")[0] for line in result.stdout.splitlines()] == [
+        f"{name} {stream_id}: parked" for name in READ_MODELS
+    ]
+    letters = [
+        runner.dead_letters.get(runner.model(1), stream_id)
+        for runner in bootstrap.root().accounts.projections
+    ]
+    assert [letter.attempts if letter else None for letter in letters] == [2, 2, 2]
+
+
+def test_deadletters_replay_catches_a_stream_up_once_the_fix_is_deployed() -> None:
+    streams = open_accounts()
+    project(streams[1])
+
+    def evolve_with_a_bug(summary: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountSummary:
+        if fact.version == 2:
+            raise ValueError("release 1.0 cannot handle deposits")
+        return account_summary.evolve(summary, fact)
+
+    root = bootstrap.root()
+    release_1_0 = ProjectionRunner(
+        replace(account_summary.projection, evolve=evolve_with_a_bug),
+        root.accounts.commands.codec,
+        read_models(),
+        root.events,
+        poison_attempts=1,
+    )
+    delivered = root.events.read(streams[0])
+    release_1_0.apply(delivered)
+    root.accounts.statements.apply(delivered)
+    root.accounts.daily_totals.apply(delivered)
+    assert table_rows(cli("status").stdout)[0][-1] == "1"
+
+    result = cli("deadletters", "replay", "--projection", "account-summary", "--stream", streams[0])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"account-summary {streams[0]}: replayed (ValueError: release 1.0 cannot handle deposits)"
+    ]
+    summary = bootstrap.root().accounts.summaries.get(streams[0])
+    assert summary is not None
+    assert (summary.balance, summary.version) == (100, 2)
+    assert table_rows(cli("status").stdout)[0][-1] == "0"
+    assert cli("verify", "--all").exit_code == 0
+
+
+# --- usage errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["verify", "no-such-model"],
+        ["rebuild", "no-such-model"],
+        ["deadletters", "list", "--projection", "no-such-model"],
+        ["deadletters", "replay", "--projection", "no-such-model"],
+    ],
+    ids=" ".join,
+)
+def test_an_unknown_read_model_is_a_usage_error(args: list[str]) -> None:
+    project(*open_accounts(1))
+
+    result = cli(*args)
+
+    assert result.exit_code == 2
+    assert "no read model named 'no-such-model'" in result.stderr
+    assert "account-summary, account-statement, daily-totals" in result.stderr
+    assert [runner.generation_state().active for runner in bootstrap.root().accounts.projections] == [1, 1, 1]
+
+
+def test_rebuild_without_a_read_model_or_all_is_a_usage_error() -> None:
+    result = cli("rebuild")
+
+    assert result.exit_code == 2
+    assert "name the read models, or give --all" in result.stderr
