@@ -373,7 +373,7 @@ def dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     letters = [
         letter
         for runner in _projections(query.projection)
-        for letter in runner.dead_letters.all(runner.model(runner.generation_state().active))
+        for letter in runner.letters()
         if query.status is None or letter.status is query.status
     ]
     return http.json_response({"dead_letters": [letter.model_dump(mode="json") for letter in letters]})

@@ -121,7 +121,7 @@ def list_dead_letters(
         runners = _chosen(service, [projection] if projection else None, projection is None)
         table = Table("read model", "stream", "version", "type", "attempts", "status", "error")
         for runner in runners:
-            for letter in runner.dead_letters.all(runner.model(runner.generation_state().active)):
+            for letter in runner.letters():
                 table.add_row(
                     runner.projection.name,
                     letter.stream_id,

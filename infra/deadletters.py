@@ -25,6 +25,7 @@ class DeadLetterStatus(StrEnum):
     RETRYING = "retrying"  # failed, and will be tried again when the batch is delivered again
     PARKED = "parked"  # out of attempts: the stream waits behind it until a replay
     REPLAYED = "replayed"  # a replay got past it
+    RECOVERED = "recovered"  # a later delivery got past it before it was parked
 
 
 class DeadLetter(BaseModel):
@@ -59,7 +60,7 @@ class DeadLetters:
             again = (
                 previous is not None
                 and previous.version == event.version
-                and previous.status is not DeadLetterStatus.REPLAYED
+                and previous.status in (DeadLetterStatus.RETRYING, DeadLetterStatus.PARKED)
             )
             attempts = previous.attempts + 1 if again and previous else 1
             letter = DeadLetter(

@@ -199,12 +199,23 @@ class ProjectionRunner(Generic[E, V]):
         )
         return [(d.key, table.row_type.model_validate(d.view)) for d in documents if d.view is not None]
 
-    def dead_letter_list(self, after: str = "", limit: int = 100) -> list[DeadLetter]:
-        return self.dead_letters.page(self.model(self.generations.current().active), after, limit)
+    def letters(self) -> list[DeadLetter]:
+        """The active generation's dead letters; one still `retrying` whose stream has since got past it
+        (a later delivery succeeded) is marked `recovered` first."""
+        model = self.model(self.generations.current().active)
+        letters = []
+        for letter in self.dead_letters.all(model):
+            if letter.status is DeadLetterStatus.RETRYING:
+                document = self.store.get(model, self.projection.document_id(letter.stream_id))
+                if document is not None and document.versions.get(letter.stream_id, 0) >= letter.version:
+                    letter = self.dead_letters.mark(letter, DeadLetterStatus.RECOVERED)
+            letters.append(letter)
+        return letters
 
     def lag(self, totals: StoreTotals) -> Lag:
         """How far the active generation is behind a store holding `totals`: events, and how much older
-        its newest applied event is than the store's newest."""
+        its newest applied event is than the store's newest. Each service's store holds only its own
+        streams, all of which this projection follows, so every event in it counts."""
         generation = self.generations.current().active
         model = self.model(generation)
         progress = self.store.progress(model)
@@ -237,6 +248,7 @@ class ProjectionRunner(Generic[E, V]):
     ) -> int:
         model = self.model(generation)
         document_id = self.projection.document_id(stream_id)
+        recorded: DeadLetter | None = None  # this delivery's failure, counted once however often we retry
         for _ in range(self.max_attempts):
             document = self.store.get(model, document_id)
             if document is not None and document.parked is not None:
@@ -263,7 +275,11 @@ class ProjectionRunner(Generic[E, V]):
             letter, parked = None, None
             if failure is not None:
                 park_after = 1 if park_at_once else self.poison_attempts
-                letter = self.dead_letters.record_failure(model, failure.event, failure.error, park_after)
+                if recorded is None or recorded.version != failure.event.version:
+                    recorded = self.dead_letters.record_failure(
+                        model, failure.event, failure.error, park_after
+                    )
+                letter = recorded
                 if letter.status is DeadLetterStatus.PARKED:
                     parked = failure.event.version
                     # an alert rule can match this line: a stream of a read model waits for a fix

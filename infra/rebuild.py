@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.deadletters import DeadLetter
+from infra.deadletters import DeadLetter, DeadLetterStatus
 from infra.eventstore import EventStore
 from infra.generations import GenerationState
 from infra.projector import PoisonEvent, ProjectionRunner
@@ -66,13 +66,15 @@ def rebuild(
     sleep(wait)
     streams = list(events.streams())
     on_stream(len(streams))
-    parked = []
     for stream_id in streams:
-        try:
+        with contextlib.suppress(PoisonEvent):  # parked: listed below, with any a live writer parked
             runner.catch_up(stream_id, generation)
-        except PoisonEvent as poisoned:
-            parked.append(poisoned.letter)
         on_progress()
+    parked = [
+        letter
+        for letter in runner.dead_letters.all(runner.model(generation))
+        if letter.status is DeadLetterStatus.PARKED
+    ]
     runner.generations.update(lambda s: GenerationState(active=generation, retiring=s.active))
     sleep(wait)
     runner.generations.update(lambda s: s.model_copy(update={"retiring": None}))

@@ -497,3 +497,61 @@ def test_an_undecodable_event_is_replayed_once_the_code_that_reads_it_is_deploye
     summary = upgraded.get(POISONED)
     assert summary is not None
     assert (summary.balance, summary.version) == (85, 5)
+
+
+# --- found in review: a recovered letter, a raced write, a parked stream the rebuild must report ---
+
+
+def test_a_retrying_letter_whose_stream_later_got_past_it_is_listed_as_recovered(
+    summaries: Summaries, fault: Fault, batch: list[StoredEvent]
+) -> None:
+    with pytest.RaisesGroup(PoisonEvent):
+        summaries.apply(batch)
+    fault.fixed = True  # the cause went away before the attempts ran out (a transient one, or a fix)
+    summaries.apply(batch)
+
+    [letter] = summaries.letters()
+
+    assert (letter.stream_id, letter.status) == (POISONED, DeadLetterStatus.RECOVERED)
+    assert letter_of(summaries).status is DeadLetterStatus.RECOVERED
+
+
+def test_a_letter_still_retrying_is_listed_as_retrying(
+    summaries: Summaries, batch: list[StoredEvent]
+) -> None:
+    with pytest.RaisesGroup(PoisonEvent):
+        summaries.apply(batch)
+
+    assert [letter.status for letter in summaries.letters()] == [DeadLetterStatus.RETRYING]
+
+
+class LosesTheFirstWriteAfterAFailure(InMemoryReadModelStore):
+    """A store where a rival writer changes the stream's document just before our first write to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raced = False
+
+    def put(self, model: str, document: ViewDocument) -> str:
+        if (
+            not self.raced
+            and model == "account-summary@1"
+            and document.id == POISONED.removeprefix("account-")
+        ):
+            self.raced = True
+            stored = self.get(model, document.id)
+            super().put(model, replace(stored, etag=stored.etag) if stored else replace(document, view=None))
+        return super().put(model, document)
+
+
+def test_a_delivery_whose_write_loses_a_race_after_a_failure_counts_one_attempt_not_two(
+    fault: Fault, events: InMemoryEventStore, batch: list[StoredEvent]
+) -> None:
+    projector = runner(
+        with_fault(account_summary.projection, fault), LosesTheFirstWriteAfterAFailure(), events
+    )
+
+    with pytest.RaisesGroup(PoisonEvent):
+        projector.apply(batch)
+
+    assert letter_of(projector).attempts == 1

@@ -21,6 +21,7 @@ from infra.readmodels import InMemoryReadModelStore, ViewDocument
 from infra.rebuild import CACHE_MARGIN_SECONDS, Difference, rebuild, verify
 from projections import account_summary
 from projections.account_summary import BY_OWNER, AccountSummary
+from projections.projection import Fact
 
 Documents = dict[str, dict[tuple[str | None, str], ViewDocument]]
 Summaries = ProjectionRunner[AccountEvent, AccountSummary]
@@ -395,3 +396,28 @@ def test_verify_compares_the_active_generation(
 
     corrupt(summaries, summaries.model(2), account_summary.account_id(STREAMS[0]), balance=-1)
     assert [d.kind for d in verify(summaries, events)] == ["different"]
+
+
+def test_a_rebuild_reports_a_stream_a_live_writer_parked_in_the_new_generation(
+    summaries: Summaries, read_models: InMemoryReadModelStore, events: InMemoryEventStore
+) -> None:
+    def evolve(view: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountSummary:
+        if (fact.stream_id, fact.version) == (STREAMS[0], 4):
+            raise ValueError("a bug the live release has")
+        return account_summary.evolve(view, fact)
+
+    live = ProjectionRunner(
+        replace(account_summary.projection, evolve=evolve), CODEC, read_models, events, poison_attempts=1
+    )
+    handler = CommandHandler(events, decider)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        if not slept:  # building: the live writer parks the stream in both generations first
+            outcome = handler.handle(STREAMS[0], DepositMoney(amount=1), METADATA)
+            live.apply(events.read(STREAMS[0], from_version=outcome.version))
+        slept.append(seconds)
+
+    report = rebuild(summaries, events, sleep=sleep)
+
+    assert [(letter.stream_id, letter.version) for letter in report.parked] == [(STREAMS[0], 4)]
