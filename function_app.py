@@ -222,6 +222,7 @@ class StatementQuery(BaseModel):
     until: AwareDatetime | None = Field(default=None, alias="to")
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     continuation: str | None = Field(default=None, max_length=512)
+    min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
     @field_validator("since", "until")
     @classmethod
@@ -233,7 +234,7 @@ class StatementQuery(BaseModel):
 @http.handles_problems
 def account_statement(req: func.HttpRequest) -> func.HttpResponse:
     """Every deposit and withdrawal with the balance after it, newest first, paged; ?from= and ?to= bound
-    the time recorded (from inclusive, to exclusive)."""
+    the time recorded (from inclusive, to exclusive); ?min_version= reads your writes, as on the summary."""
     account_id = http.route_uuid(req)
     query = http.parse_query(req, StatementQuery)
     if query.since and query.until and query.since >= query.until:
@@ -245,6 +246,8 @@ def account_statement(req: func.HttpRequest) -> func.HttpResponse:
         query.until,
         query.limit,
         http.continuation_key(query.continuation),
+        query.min_version or 0,
+        bootstrap.root().settings.min_version_wait_seconds if query.min_version else 0.0,
     )
     if found is None:
         raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
@@ -252,7 +255,7 @@ def account_statement(req: func.HttpRequest) -> func.HttpResponse:
         "entries": [line.model_dump(mode="json") for line in found.lines],
         "next": _next_page(req, found.continuation),
     }
-    return http.json_response(body)
+    return http.json_response(body, headers={} if found.fresh else {"X-Read-Model-Stale": "true"})
 
 
 class OwnerQuery(BaseModel):

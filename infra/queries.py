@@ -31,6 +31,7 @@ class Statement:
     header: StatementHeader
     lines: list[StatementLine]
     continuation: str | None
+    fresh: bool = True
 
 
 def statement(
@@ -40,9 +41,13 @@ def statement(
     until: datetime | None,
     limit: int,
     continuation: str | None,
+    min_version: int = 0,
+    wait_seconds: float = 0.0,
 ) -> Statement | None:
-    """Newest first: the lines recorded in [since, until), after the `continuation` key."""
-    header = runner.get(stream_id)
+    """Newest first: the lines recorded in [since, until), after the `continuation` key. With
+    `min_version`, waits up to `wait_seconds` for the statement to reach it (its lines are written
+    before the header that records the version), and says whether it did."""
+    header, fresh = runner.read(stream_id, min_version, wait_seconds)
     if header is None:
         return None
     before = account_statement.time_key(until) if until else None
@@ -57,7 +62,7 @@ def statement(
         limit=limit + 1,
     )
     page = _page(found, limit)
-    return Statement(header, page.items, page.continuation)
+    return Statement(header, page.items, page.continuation, fresh)
 
 
 def accounts_of_owner(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -697,3 +698,41 @@ def _refuse_deposits_of_13(header: StatementHeader | None, fact: Any) -> Stateme
     if getattr(fact.event, "amount", None) == 13:
         raise ValueError("unlucky")
     return account_statement.evolve(header, fact)
+
+
+# --- read your writes on the statement ---
+
+
+def statement_of(account_id: str, **params: str) -> func.HttpResponse:
+    return get(function_app.account_statement, f"/api/accounts/{account_id}/statement", params, id=account_id)
+
+
+def test_a_statement_with_min_version_waits_for_the_line_of_that_version(
+    embedded_backend: bootstrap.EmbeddedBackend,
+) -> None:
+    account_id = opened()
+    deliver_everything(embedded_backend)
+    deposited = account_command("deposits", account_id, {"amount": 5})
+    projector = threading.Timer(0.05, deliver_everything, args=[embedded_backend])
+
+    projector.start()
+    response = statement_of(account_id, min_version=str(json_of(deposited)["version"]))  # waits up to 2 s
+    projector.join()
+
+    assert [entry["amount"] for entry in ok(response)["entries"]] == [5]
+    assert "X-Read-Model-Stale" not in response.headers
+
+
+def test_a_statement_not_reaching_min_version_in_time_answers_what_it_has_marked_stale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EVENTBANK_MIN_VERSION_WAIT_SECONDS", "0.05")
+    bootstrap.reset()
+    account_id = opened()
+    deliver_everything(bootstrap.root().embedded)  # type: ignore[arg-type]
+    command("deposits", account_id, 5)
+
+    response = statement_of(account_id, min_version="2")
+
+    assert ok(response)["entries"] == []
+    assert response.headers["X-Read-Model-Stale"] == "true"
