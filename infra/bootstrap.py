@@ -72,9 +72,12 @@ class AccountsService:
     def project(self, delivered: Sequence[StoredEvent]) -> dict[str, int]:
         """Apply a delivered batch to every read model; a failure in one does not hold back the others,
         and is raised afterwards (as one ExceptionGroup) so the batch is delivered again. Returns how
-        many new events each read model applied."""
+        many new events each read model applied.
+
+        The summary goes last: once it shows a version (?min_version), the other read models have had
+        the batch that brought it too."""
         applied, failures = {}, []
-        for runner in self.projections:
+        for runner in [self.statements, self.daily_totals, self.summaries]:
             try:
                 applied[runner.projection.name] = runner.apply(delivered)
             except Exception as error:

@@ -37,7 +37,10 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.strip()]
-    account_id, deposit, withdrawal, refused, history, past, summary = lines[0], *map(json.loads, lines[1:])
+    account_id, deposit, withdrawal, refused, history, past, summary, statement, owned, daily, status = (
+        lines[0],
+        *map(json.loads, lines[1:]),
+    )
     assert re.fullmatch(r"[0-9a-f-]{36}", account_id)
     assert (deposit["balance"], deposit["version"]) == (10_000, 2)
     assert (withdrawal["balance"], withdrawal["version"]) == (7_500, 3)
@@ -50,3 +53,16 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     assert history["events"][1]["metadata"]["idempotency_key"] == "salary-2026-11"
     assert (past["balance"], past["version"]) == (10_000, 2)
     assert (summary["id"], summary["balance"], summary["version"]) == (account_id, 7_500, 3)
+    assert [(e["entry"], e["amount"], e["balance_after"]) for e in statement["entries"]] == [
+        ("withdrawal", 2_500, 7_500),
+        ("deposit", 10_000, 10_000),
+    ]
+    assert [account["id"] for account in owned["accounts"]] == [account_id]
+    assert [
+        (d["currency"], d["deposits"], d["withdrawals"], d["accounts_opened"]) for d in daily["days"]
+    ] == [("EUR", 10_000, 2_500, 1)]
+    assert {p["name"] for p in status["projections"]} == {
+        "account-summary",
+        "account-statement",
+        "daily-totals",
+    }
