@@ -77,7 +77,12 @@ class AccountsService:
         The summary goes last: once it shows a version (?min_version), the other read models have had
         the batch that brought it too."""
         applied, failures = {}, []
-        for runner in [self.statements, self.daily_totals, self.summaries]:
+        last_the_summary: list[ProjectionRunner[accounts.AccountEvent, Any]] = [
+            self.statements,
+            self.daily_totals,
+            self.summaries,
+        ]
+        for runner in last_the_summary:
             try:
                 applied[runner.projection.name] = runner.apply(delivered)
             except Exception as error:

@@ -66,20 +66,25 @@ def status(
 def rebuild_command(
     names: Names = None,
     all_: All = False,
+    keep_previous: Annotated[bool, typer.Option(help="keep the previous generation's documents")] = False,
     backend: Backend = None,
     data_dir: DataDir = None,
     settings: Settings = Path("local.settings.json"),
 ) -> None:
-    """Replay the event store into a new generation of each read model, then switch readers to it.
+    """Replay the event store into a new generation of each read model, then switch readers to it and
+    delete the previous generation.
 
-    Safe while the app runs: live updates go to both generations until the switch."""
+    Safe while the app runs: live updates go to both generations until every worker has switched."""
     with _service(backend, data_dir, settings) as service:
         for runner in _chosen(service, names, all_):
             with _progress(f"rebuilding {runner.projection.name}") as (on_stream, on_progress):
-                report = rebuild.rebuild(runner, service.commands.store, on_stream, on_progress)
+                report = rebuild.rebuild(
+                    runner, service.commands.store, on_stream, on_progress, keep_previous=keep_previous
+                )
             out.print(
                 f"{report.projection}: generation {report.previous} -> {report.generation}, "
-                f"{report.streams} streams replayed, {len(report.parked)} parked"
+                f"{report.streams} streams replayed, {len(report.parked)} parked, "
+                f"{report.pruned} documents of generation {report.previous} deleted"
             )
             for letter in report.parked:
                 out.print(f"  parked {letter.stream_id} at version {letter.version}: {letter.error}")

@@ -49,6 +49,8 @@ class CosmosContainer(Protocol):
 
     def create_item(self, body: dict[str, Any]) -> dict[str, Any]: ...
 
+    def delete_item(self, item: str, partition_key: str) -> None: ...
+
     def replace_item(
         self,
         item: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -130,6 +131,14 @@ class CosmosReadModelStore:
         with transient_errors_as_unavailable():
             found = list(self._cross_partition(SCAN_QUERY, model))
         return (_document(stored) for stored in found)
+
+    def delete(self, model: str, document_id: str, partition: str | None = None) -> None:
+        # (suppress is inside: a 404 is an answer, it is already gone)
+        with transient_errors_as_unavailable(), contextlib.suppress(CosmosResourceNotFoundError):
+            self._container.delete_item(
+                view_item_id(model, document_id),
+                partition_key=partition_value(model, partition or document_id),
+            )
 
     def progress(self, model: str) -> Progress:
         with transient_errors_as_unavailable():

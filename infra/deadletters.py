@@ -113,6 +113,9 @@ class DeadLetters:
             if len(page) < LIST_PAGE:
                 return letters
 
+    def delete(self, letter: DeadLetter) -> None:
+        self.store.delete(DEAD_LETTERS_MODEL, letter.stream_id, letter.model)
+
     def _put(self, letter: DeadLetter, document: ViewDocument | None) -> None:
         self.store.put(
             DEAD_LETTERS_MODEL,

@@ -66,6 +66,9 @@ class Generations:
             self._cached = (now, state)
         return state
 
+    def current_uncached(self) -> GenerationState:
+        return self._read()[0]
+
     def update(self, change: Callable[[GenerationState], GenerationState]) -> GenerationState:
         for _ in range(UPDATE_ATTEMPTS):
             state, etag = self._read()

@@ -77,6 +77,10 @@ class ReadModelStore(Protocol):
         """Every document of the model, in no particular order."""
         ...
 
+    def delete(self, model: str, document_id: str, partition: str | None = None) -> None:
+        """Remove the document, if it is there (pruning a generation no reader or writer uses)."""
+        ...
+
     def progress(self, model: str) -> Progress:
         """The sum of every document's versions and the latest `updated_at`, over the whole model."""
         ...
@@ -135,6 +139,10 @@ class InMemoryReadModelStore:
         with self._lock:
             found = [copy.deepcopy(d) for (m, _, _), d in self._documents.items() if m == model]
         return iter(found)
+
+    def delete(self, model: str, document_id: str, partition: str | None = None) -> None:
+        with self._lock:
+            self._documents.pop((model, partition or document_id, document_id), None)
 
     def progress(self, model: str) -> Progress:
         return progress_of(self.scan(model))
@@ -240,6 +248,13 @@ class SqliteReadModelStore:
     def scan(self, model: str) -> Iterator[ViewDocument]:
         rows = self._db.connection().execute(f"SELECT {_COLUMNS} FROM documents WHERE model = ?", (model,))
         return (_document(row) for row in rows.fetchall())
+
+    def delete(self, model: str, document_id: str, partition: str | None = None) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "DELETE FROM documents WHERE model = ? AND partition = ? AND id = ?",
+                (model, partition or document_id, document_id),
+            )
 
     def progress(self, model: str) -> Progress:
         applied, newest = (

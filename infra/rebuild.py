@@ -6,7 +6,7 @@ Rebuild, with every writer caching the generation pointer for at most `cache_sec
 2. catch every stream of the store up in it: an event a live writer applied only to the old generation
    was in the store before this read, so nothing falls between the two;
 3. switch readers to it (`active`), keeping the old one written as `retiring` while caches expire;
-4. wait out the cache again and stop writing the old one.
+4. wait out the cache again and stop writing the old one; then delete its documents.
 A stream's checkpoint in the new generation makes the catch-up and the live writes idempotent, so they
 can race freely.
 """
@@ -38,6 +38,7 @@ class RebuildReport:
     generation: int
     streams: int
     parked: list[DeadLetter]
+    pruned: int = 0  # documents of the previous generation deleted
 
 
 def rebuild(
@@ -46,8 +47,10 @@ def rebuild(
     on_stream: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[], None] = lambda: None,
     sleep: Callable[[float], None] = time.sleep,
+    keep_previous: bool = False,
 ) -> RebuildReport:
-    """Replay the whole store into a new generation of `runner`'s read model and switch readers to it.
+    """Replay the whole store into a new generation of `runner`'s read model, switch readers to it, and
+    (unless `keep_previous`) delete the previous generation once no worker can still use it.
 
     `on_stream(total)` is called once with the number of streams, `on_progress()` after each."""
     wait = (
@@ -78,7 +81,23 @@ def rebuild(
     runner.generations.update(lambda s: GenerationState(active=generation, retiring=s.active))
     sleep(wait)
     runner.generations.update(lambda s: s.model_copy(update={"retiring": None}))
-    return RebuildReport(runner.projection.name, previous, generation, len(streams), parked)
+    pruned = 0 if keep_previous else prune(runner, previous)
+    return RebuildReport(runner.projection.name, previous, generation, len(streams), parked, pruned)
+
+
+def prune(runner: ProjectionRunner[Any, Any], generation: int) -> int:
+    """Delete every document of a generation (its views, rows and dead letters); refuses one in use."""
+    if generation in runner.generations.current_uncached().targets():
+        raise ValueError(f"generation {generation} of {runner.projection.name} is in use")
+    deleted = 0
+    for model in runner.models(generation):
+        for document in runner.store.scan(model):
+            runner.store.delete(model, document.id, document.partition)
+            deleted += 1
+    for letter in runner.dead_letters.all(runner.model(generation)):
+        runner.dead_letters.delete(letter)
+        deleted += 1
+    return deleted
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,31 @@ def test_progress_sums_the_versions_and_finds_the_newest_update(read_models: Rea
 
     assert read_models.progress(MODEL) == Progress(7, start + timedelta(seconds=5))
     assert read_models.progress("empty") == Progress(0, None)
+
+
+def test_a_deleted_document_is_gone_and_its_neighbours_stay(read_models: ReadModelStore) -> None:
+    read_models.put(LINES, line("alice", 1))
+    read_models.put(LINES, line("alice", 2))
+    read_models.put(MODEL, ViewDocument(DOC, {"balance": 1}, {DOC: 1}))
+
+    read_models.delete(LINES, "0001", "alice")
+    read_models.delete(MODEL, DOC)
+
+    assert read_models.get(LINES, "0001", "alice") is None
+    assert read_models.get(MODEL, DOC) is None
+    assert [d.id for d in read_models.query(LINES, "alice")] == ["0002"]
+
+
+def test_deleting_a_missing_document_is_a_no_op(read_models: ReadModelStore) -> None:
+    read_models.delete(MODEL, DOC)
+
+    assert read_models.get(MODEL, DOC) is None
+
+
+def test_a_deleted_document_can_be_created_again(read_models: ReadModelStore) -> None:
+    read_models.put(MODEL, ViewDocument(DOC, {"balance": 1}, {DOC: 1}))
+    read_models.delete(MODEL, DOC)
+
+    etag = read_models.put(MODEL, ViewDocument(DOC, {"balance": 2}, {DOC: 2}))
+
+    assert read_models.get(MODEL, DOC) == ViewDocument(DOC, {"balance": 2}, {DOC: 2}, etag)

@@ -119,6 +119,12 @@ class FakeContainer:
                 raise _exists(key[1])
             return copy.deepcopy(self._write(key, document))
 
+    def delete_item(self, item: str, partition_key: str) -> None:
+        with self._lock:
+            if self._items.pop((partition_key, item), None) is None:
+                raise _not_found(item)
+            del self._positions[(partition_key, item)]  # the latest-version change feed shows no deletes
+
     def replace_item(
         self,
         item: str,

@@ -472,6 +472,9 @@ class CrashingReadModelStore:
     def progress(self, model: str) -> Progress:
         return self.inner.progress(model)
 
+    def delete(self, model: str, document_id: str, partition: str | None = None) -> None:
+        self.inner.delete(model, document_id, partition)
+
 
 def writes_of(bank: Bank, batches: Sequence[list[StoredEvent]]) -> int:
     """How many writes a worker makes applying these batches to every projection, if it does not crash."""

@@ -18,7 +18,7 @@ from infra.generations import Generations, GenerationState
 from infra.memory_store import InMemoryEventStore
 from infra.projector import ProjectionRunner
 from infra.readmodels import InMemoryReadModelStore, ViewDocument
-from infra.rebuild import CACHE_MARGIN_SECONDS, Difference, rebuild, verify
+from infra.rebuild import CACHE_MARGIN_SECONDS, Difference, prune, rebuild, verify
 from projections import account_summary
 from projections.account_summary import BY_OWNER, AccountSummary
 from projections.projection import Fact
@@ -390,7 +390,7 @@ def test_verify_reports_a_document_no_replay_gives_as_unexpected(
 def test_verify_compares_the_active_generation(
     summaries: Summaries, read_models: InMemoryReadModelStore, events: InMemoryEventStore
 ) -> None:
-    rebuild(summaries, events)
+    rebuild(summaries, events, keep_previous=True)
     corrupt(summaries, summaries.model(1), account_summary.account_id(STREAMS[0]), balance=-1)
     assert verify(summaries, events) == []
 
@@ -421,3 +421,40 @@ def test_a_rebuild_reports_a_stream_a_live_writer_parked_in_the_new_generation(
     report = rebuild(summaries, events, sleep=sleep)
 
     assert [(letter.stream_id, letter.version) for letter in report.parked] == [(STREAMS[0], 4)]
+
+
+# --- pruning the previous generation ---
+
+
+def test_a_rebuild_deletes_every_document_of_the_previous_generation(
+    summaries: Summaries, read_models: InMemoryReadModelStore, events: InMemoryEventStore
+) -> None:
+    before = sum(len(list(read_models.scan(model))) for model in summaries.models(1))
+
+    report = rebuild(summaries, events)
+
+    assert before > 0
+    assert report.pruned == before
+    assert [list(read_models.scan(model)) for model in summaries.models(1)] == [[], []]
+    assert documents(summaries, 2) == cold_replay(events)
+
+
+def test_a_rebuild_asked_to_keep_the_previous_generation_keeps_it(
+    summaries: Summaries, read_models: InMemoryReadModelStore, events: InMemoryEventStore
+) -> None:
+    kept = documents(summaries, 1)
+
+    report = rebuild(summaries, events, keep_previous=True)
+
+    assert report.pruned == 0
+    assert documents(summaries, 1) == kept
+
+
+def test_pruning_refuses_a_generation_in_use(summaries: Summaries, events: InMemoryEventStore) -> None:
+    kept = documents(summaries, 1)
+
+    with pytest.raises(ValueError, match="in use"):
+        prune(summaries, 1)
+
+    assert documents(summaries, 1) == kept
+    assert kept[NAME]
