@@ -121,6 +121,7 @@ EVERY_OTHER_CALL: dict[str, Callable[[Any], object]] = {
     "query views": lambda container: CosmosReadModelStore(container).query("lines", STREAM),
     "scan views": lambda container: list(CosmosReadModelStore(container).scan("summaries")),
     "view progress": lambda container: CosmosReadModelStore(container).progress("summaries"),
+    "delete view": lambda container: CosmosReadModelStore(container).delete("summaries", STREAM),
     "list streams": lambda container: list(CosmosEventStore(container).streams()),
     "count events": lambda container: CosmosEventStore(container).totals(),
     "get snapshot": lambda container: CosmosSnapshotStore(container).get(STREAM),
@@ -136,7 +137,14 @@ def test_every_other_read_and_write_reports_throttling_as_unavailable(
     mocker: MockerFixture, call: Callable[[Any], object]
 ) -> None:
     container = sdk_container(mocker)
-    for method in ("read_item", "create_item", "replace_item", "query_items", "query_items_change_feed"):
+    for method in (
+        "read_item",
+        "create_item",
+        "replace_item",
+        "delete_item",
+        "query_items",
+        "query_items_change_feed",
+    ):
         getattr(container, method).side_effect = throttled("2500")
 
     with pytest.raises(StoreUnavailable) as unavailable:
