@@ -25,6 +25,8 @@ R = TypeVar("R", bound=BaseModel)
 
 
 log = logging.getLogger("eventbank.projector")
+# infra/azure/app/monitoring.bicep alerts on log lines that start with this
+PARKED_LOG_PREFIX = "PARKED "
 READ_POLL_SECONDS = 0.02
 DEFAULT_POISON_ATTEMPTS = 3
 
@@ -284,7 +286,7 @@ class ProjectionRunner(Generic[E, V]):
                     parked = failure.event.version
                     # an alert rule can match this line: a stream of a read model waits for a fix
                     log.error(
-                        "PARKED %s %s at version %d after %d attempts: %s",
+                        PARKED_LOG_PREFIX + "%s %s at version %d after %d attempts: %s",
                         model,
                         stream_id,
                         parked,

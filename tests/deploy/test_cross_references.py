@@ -11,6 +11,7 @@ import pytest
 
 from infra.cosmos_setup import containers
 from infra.cosmos_store import EVENTS_INDEXING_POLICY
+from infra.projector import PARKED_LOG_PREFIX
 from infra.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_HUB,
@@ -316,3 +317,17 @@ def test_the_partition_count_is_a_parameter_defaulting_to_4() -> None:
     assert hub.properties["partitionCount"] == Expr("partitionCount")
     assert main.params["eventHubPartitionCount"].default == 4
     assert main.module("eventHubs").params["partitionCount"] == Expr("eventHubPartitionCount")
+
+
+def test_the_parked_stream_alert_matches_what_the_projector_logs_when_it_parks() -> None:
+    [alert] = bicep.by_relative("app/monitoring.bicep").of_type("Microsoft.Insights/scheduledQueryRules")
+    criteria = alert.properties["criteria"]
+    assert isinstance(criteria, dict)
+    conditions = criteria["allOf"]
+    assert isinstance(conditions, list)
+    [condition] = conditions
+    assert isinstance(condition, dict)
+
+    assert condition["query"] == f'traces | where message startswith "{PARKED_LOG_PREFIX}"'
+    assert (condition["operator"], condition["threshold"]) == ("GreaterThan", 0)
+    assert alert.properties["enabled"] is True

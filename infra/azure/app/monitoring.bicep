@@ -33,5 +33,41 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// A read model parked a stream (infra/projector.py logs "PARKED <model> <stream> ..." at ERROR): an
+// event could not be applied after its retries, and the stream's later events wait behind it until
+// someone fixes the cause and replays it (GET /api/admin/deadletters, POST .../replay).
+resource parkedStreamAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${applicationInsightsName}-parked-stream'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'eventbank: a read model parked a stream'
+    description: 'An event could not be applied after its retries; its stream waits in the dead letters until a replay.'
+    severity: 2
+    enabled: true
+    scopes: [
+      applicationInsights.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    criteria: {
+      allOf: [
+        {
+          query: 'traces | where message startswith "PARKED "'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+  }
+}
+
 output applicationInsightsName string = applicationInsights.name
 output logAnalyticsName string = logAnalytics.name
