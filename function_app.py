@@ -451,7 +451,7 @@ def relay_account_events(documents: func.DocumentList) -> None:
 # --- the projector: Event Hubs -> read models ---
 
 
-@app.function_name("project_account_summaries")
+@app.function_name("project_read_models")
 @app.event_hub_message_trigger(
     arg_name="messages",
     connection=EVENTHUB_CONNECTION,
@@ -465,7 +465,7 @@ def relay_account_events(documents: func.DocumentList) -> None:
     minimum_interval="00:00:01",
     maximum_interval="00:01:00",
 )
-def project_account_summaries(messages: list[func.EventHubEvent]) -> None:
+def project_read_models(messages: list[func.EventHubEvent]) -> None:
     """Applies a batch to every read model: duplicates are no-ops, gaps are filled from the store, poison
     events are retried then parked in the dead letters."""
     applied = accounts().project([cloud_events.decode(message.get_body()) for message in messages])

@@ -51,7 +51,7 @@ def test_under_duplicated_reordered_and_crashing_deliveries_every_read_model_con
         owned = client.get("/accounts", params={"owner_email": "SHARED@example.com", "limit": 200}).json()
         output = stop(process, tmp_path)
 
-    assert "chaos: 'Functions.project_account_summaries' crashes after" in output
+    assert "chaos: 'Functions.project_read_models' crashes after" in output
     assert sorted(account["id"] for account in owned["accounts"]) == sorted(accounts)
     root = Root(Settings(backend="embedded", data_dir=tmp_path))
     try:

@@ -122,7 +122,7 @@ def test_commands_flow_through_relay_and_projector_to_the_read_model(tmp_path: P
         output = stop(process, tmp_path)
 
     assert "Executed 'Functions.relay_account_events' (Succeeded" in output
-    assert "Executed 'Functions.project_account_summaries' (Succeeded" in output
+    assert "Executed 'Functions.project_read_models' (Succeeded" in output
 
 
 def test_a_restarted_host_resumes_from_its_checkpoints_without_relaying_again(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def deliver_everything(root: bootstrap.EmbeddedBackend) -> None:
     for partition in range(root.hub.partition_count):
         received = root.hub.receive("test", partition, 10_000)
         if received:
-            function_app.project_account_summaries(
+            function_app.project_read_models(
                 [
                     func.EventHubEvent(body=message.body, sequence_number=message.sequence_number)
                     for message in received

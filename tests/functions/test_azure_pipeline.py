@@ -74,7 +74,7 @@ class AzurePipeline:
         """What the Event Hubs trigger does: hand each partition's next batch to the projector function."""
         for source in self.partitions:
             while received := source.receive(100):
-                function_app.project_account_summaries(
+                function_app.project_read_models(
                     [
                         func.EventHubEvent(
                             body=m.body, sequence_number=m.sequence_number, partition_key=m.partition_key
