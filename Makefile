@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 7071
 DATA_DIR ?= .data
 
-.PHONY: run run-azure test lint unit e2e bench clean
+.PHONY: run run-azure cli test lint unit e2e bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ run: $(STAMP)  ## the app on the embedded default: http://localhost:$(PORT)/api
 
 run-azure: $(STAMP)  ## the same functions on Cosmos DB and Event Hubs (emulators or real), settings from local.settings.json
 	$(PY) -m infra.devhost --backend azure --port $(PORT) --data-dir $(DATA_DIR)
+
+cli: $(STAMP)  ## the read-model operator tool on the embedded data: make cli ARGS="verify --all"
+	$(PY) -m infra.cli $(ARGS) --data-dir $(DATA_DIR)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

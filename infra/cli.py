@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from infra import bootstrap, queries, rebuild
 from infra.projector import ProjectionRunner
@@ -49,7 +49,9 @@ def status(
     """How far each read model is behind the event store."""
     with _service(backend, data_dir, settings) as service:
         totals, lags = queries.lags(service.projections, service.commands.store)
-    table = Table("read model", "generation", "events behind", "seconds behind", "parked streams")
+    table = Table(
+        Column("read model", no_wrap=True), "generation", "events behind", "seconds behind", "parked"
+    )
     for lag in lags:
         table.add_row(
             lag.projection,
@@ -124,7 +126,15 @@ def list_dead_letters(
     """Every dead letter of the active generations."""
     with _service(backend, data_dir, settings) as service:
         runners = _chosen(service, [projection] if projection else None, projection is None)
-        table = Table("read model", "stream", "version", "type", "attempts", "status", "error")
+        table = Table(
+            Column("read model", no_wrap=True),
+            Column("stream", no_wrap=True),
+            "version",
+            "type",
+            "attempts",
+            "status",
+            "error",
+        )
         for runner in runners:
             for letter in runner.letters():
                 table.add_row(
