@@ -35,6 +35,7 @@ from domain.accounts import (
 from domain.errors import DomainError
 from infra.codec import EventCodec
 from infra.commands import CommandHandler
+from infra.cosmos_views import READMODELS_PARTITION_KEY_PATH, CosmosReadModelStore
 from infra.deadletters import DEAD_LETTERS_MODEL
 from infra.eventstore import Metadata, StoredEvent
 from infra.generations import model_name
@@ -54,6 +55,7 @@ from projections.account_statement import Entry, StatementHeader, StatementLine,
 from projections.account_summary import AccountSummary, Owner
 from projections.daily_totals import Contribution, DailyTotal
 from projections.projection import Projection
+from tests.fakes.cosmos import FakeContainer
 
 CODEC: EventCodec[AccountEvent] = EventCodec(decider.event_types, decider.upcasters)
 METADATA = Metadata(correlation_id="test")
@@ -566,3 +568,20 @@ def test_a_chaotic_delivery_into_sqlite_gives_the_same_documents_as_a_clean_repl
         assert_the_read_models_agree_with(log, store)
     finally:
         store.close()
+
+
+# --- the Cosmos DB adapter (over the fake container) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [2, 5, 11])
+def test_a_chaotic_delivery_into_cosmos_db_gives_the_same_documents_as_a_clean_replay_in_memory(
+    seed: int,
+) -> None:
+    bank = two_day_bank()
+    log = bank.log()
+    store = CosmosReadModelStore(FakeContainer(READMODELS_PARTITION_KEY_PATH))
+
+    deliver(runners(store, bank.events), seeded_delivery(log, seed=seed, batches=4))
+
+    assert contents(store) == clean_replay(bank)
+    assert_the_read_models_agree_with(log, store)
