@@ -74,17 +74,18 @@ class AccountsService:
         and is raised afterwards (as one ExceptionGroup) so the batch is delivered again. Returns how
         many new events each read model applied.
 
-        The summary goes last: once it shows a version (?min_version), the other read models have had
-        the batch that brought it too."""
+        The summary goes first, as the read model most read right after a command; the statement goes
+        last, so once it shows a version (?min_version) the others have had the batch that brought it."""
         applied, failures = {}, []
-        last_the_summary: list[ProjectionRunner[accounts.AccountEvent, Any]] = [
-            self.statements,
-            self.daily_totals,
+        in_order: list[ProjectionRunner[accounts.AccountEvent, Any]] = [
             self.summaries,
+            self.daily_totals,
+            self.statements,
         ]
-        for runner in last_the_summary:
+        for runner in in_order:
             try:
-                applied[runner.projection.name] = runner.apply(delivered)
+                with runner.store.unit_of_work():  # on SQLite: one transaction per read model and batch
+                    applied[runner.projection.name] = runner.apply(delivered)
             except Exception as error:
                 failures.append(error)
         if failures:

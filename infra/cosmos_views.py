@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -104,6 +105,12 @@ class CosmosReadModelStore:
             except _LOST_RACE as error:  # 409 it exists, 412 it changed, 404 it is gone
                 raise ReadModelConflict(f"{model}/{document.id} changed since it was read") from error
         return str(stored["_etag"])
+
+    def unit_of_work(self) -> AbstractContextManager[object]:
+        return contextlib.nullcontext()  # each write is its own request
+
+    def put_many(self, writes: Sequence[tuple[str, ViewDocument]]) -> list[str]:
+        return [self.put(model, document) for model, document in writes]  # no transaction spans partitions
 
     def query(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -10,13 +11,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from cachetools import LRUCache
 from pydantic import BaseModel
 
 from infra.codec import EventCodec
 from infra.deadletters import DeadLetter, DeadLetters, DeadLetterStatus
 from infra.eventstore import StoredEvent, StoreTotals, utc_now
 from infra.generations import Generations, GenerationState, model_name
-from infra.readmodels import KEY_MAX, ReadModelConflict, ReadModelStore, ViewDocument
+from infra.readmodels import KEY_MAX, ReadModelConflict, ReadModelStore, ViewDocument, own_partition
 from projections.projection import Fact, Projection, Row, Table
 
 E = TypeVar("E", bound=BaseModel)
@@ -29,6 +31,7 @@ log = logging.getLogger("eventbank.projector")
 PARKED_LOG_PREFIX = "PARKED "
 READ_POLL_SECONDS = 0.02
 DEFAULT_POISON_ATTEMPTS = 3
+DEFAULT_CACHE_SIZE = 20_000  # documents (stream views and rows) each runner keeps from its own writes
 
 
 class EventReader(Protocol):
@@ -94,6 +97,7 @@ class ProjectionRunner(Generic[E, V]):
         poison_attempts: int = DEFAULT_POISON_ATTEMPTS,
         generation_cache_seconds: float = 5.0,
         clock: Callable[[], datetime] = utc_now,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self.projection = projection
         self.codec = codec
@@ -104,6 +108,11 @@ class ProjectionRunner(Generic[E, V]):
         self.generations = Generations(store, projection.name, generation_cache_seconds)
         self.dead_letters = DeadLetters(store, clock)
         self._clock = clock
+        # The documents this runner last wrote, with their etags: the next batch of a stream starts from
+        # them instead of reading them again. A write from elsewhere changes the etag, so our next write
+        # conflicts, drops them and reads afresh: the cache can make a write fail, never a view wrong.
+        self._written: LRUCache[tuple[str, str, str], ViewDocument] = LRUCache(maxsize=cache_size)
+        self._written_lock = threading.Lock()
 
     # --- writing ---
 
@@ -252,7 +261,7 @@ class ProjectionRunner(Generic[E, V]):
         document_id = self.projection.document_id(stream_id)
         recorded: DeadLetter | None = None  # this delivery's failure, counted once however often we retry
         for _ in range(self.max_attempts):
-            document = self.store.get(model, document_id)
+            document = self._get(model, document_id)
             if document is not None and document.parked is not None:
                 return 0  # parked: everything after the poison event waits behind it
             applied = document.versions.get(stream_id, 0) if document else 0
@@ -273,7 +282,7 @@ class ProjectionRunner(Generic[E, V]):
                     break
                 view, done = evolved, event
                 rows.extend((event, row) for row in produced)
-            self._write_rows(generation, stream_id, rows)
+            writes = self._row_writes(generation, stream_id, rows)
             letter, parked = None, None
             if failure is not None:
                 park_after = 1 if park_at_once else self.poison_attempts
@@ -294,21 +303,30 @@ class ProjectionRunner(Generic[E, V]):
                         letter.error,
                     )
             if done is not None or parked is not None:
-                updated = ViewDocument(
-                    id=document_id,
-                    view=None if view is None else view.model_dump(mode="json"),
-                    versions={
-                        **(document.versions if document else {}),
-                        stream_id: done.version if done else applied,
-                    },
-                    etag=document.etag if document else None,
-                    parked=parked,
-                    updated_at=done.recorded_at if done else (document.updated_at if document else None),
+                writes.append(
+                    (
+                        model,
+                        ViewDocument(
+                            id=document_id,
+                            view=None if view is None else view.model_dump(mode="json"),
+                            versions={
+                                **(document.versions if document else {}),
+                                stream_id: done.version if done else applied,
+                            },
+                            etag=document.etag if document else None,
+                            parked=parked,
+                            updated_at=done.recorded_at
+                            if done
+                            else (document.updated_at if document else None),
+                        ),
+                    )
                 )
-                try:
-                    self.store.put(model, updated)
-                except ReadModelConflict:
-                    continue
+            try:
+                etags = self.store.put_many(writes)  # the rows, then the checkpoint that says they are done
+            except ReadModelConflict:
+                self._forget(writes)
+                continue
+            self._remember(writes, etags)
             if letter is not None and (letter.status is DeadLetterStatus.RETRYING or park_at_once):
                 raise PoisonEvent(letter)
             return 0 if done is None else done.version - applied
@@ -329,48 +347,62 @@ class ProjectionRunner(Generic[E, V]):
                 raise GapNotFilled(f"{stream_id}: versions {applied + 1}..{last} are not all in the store")
         return pending
 
-    def _write_rows(
+    def _row_writes(
         self, generation: int, stream_id: str, rows: Sequence[tuple[StoredEvent, Row[Any]]]
-    ) -> None:
-        """Fold each row document's changes in one write; a change it has already applied (its version of
-        the stream is at or past the event's) is skipped, so rows written before a crash are not doubled."""
+    ) -> list[tuple[str, ViewDocument]]:
+        """Each row document with its changes folded in, for one write each; a change it has already
+        applied (its version of the stream is at or past the event's) is skipped, so rows written before a
+        crash are not doubled."""
         by_document: dict[tuple[str, str, str], list[tuple[StoredEvent, Row[Any]]]] = defaultdict(list)
         for event, row in rows:
             by_document[(row.table.name, row.partition, row.id)].append((event, row))
+        writes = []
         for (table_name, partition, row_id), changes in by_document.items():
             model = model_name(table_name, generation)
             row_type = changes[0][1].table.row_type
-            for _ in range(self.max_attempts):
-                document = self.store.get(model, row_id, partition)
-                seen = document.versions.get(stream_id, 0) if document else 0
-                fresh = [(event, row) for event, row in changes if event.version > seen]
-                if not fresh:
-                    break
-                current = (
-                    None
-                    if document is None or document.view is None
-                    else row_type.model_validate(document.view)
-                )
-                for _event, row in fresh:
-                    current = row.update(current)
-                assert current is not None
-                last_event, last_row = fresh[-1]
-                updated = ViewDocument(
-                    id=row_id,
-                    view=current.model_dump(mode="json"),
-                    versions={**(document.versions if document else {}), stream_id: last_event.version},
-                    etag=document.etag if document else None,
-                    partition=partition,
-                    key=last_row.key,
-                    updated_at=last_event.recorded_at,
-                )
-                try:
-                    self.store.put(model, updated)
-                except ReadModelConflict:
-                    continue
-                break
-            else:
-                raise ReadModelConflict(f"{model}/{row_id} kept changing")
+            document = self._get(model, row_id, partition)
+            seen = document.versions.get(stream_id, 0) if document else 0
+            fresh = [(event, row) for event, row in changes if event.version > seen]
+            if not fresh:
+                continue
+            current = (
+                None if document is None or document.view is None else row_type.model_validate(document.view)
+            )
+            for _event, row in fresh:
+                current = row.update(current)
+            assert current is not None
+            last_event, last_row = fresh[-1]
+            updated = ViewDocument(
+                id=row_id,
+                view=current.model_dump(mode="json"),
+                versions={**(document.versions if document else {}), stream_id: last_event.version},
+                etag=document.etag if document else None,
+                partition=partition,
+                key=last_row.key,
+                updated_at=last_event.recorded_at,
+            )
+            writes.append((model, updated))
+        return writes
+
+    def _get(self, model: str, document_id: str, partition: str | None = None) -> ViewDocument | None:
+        key = (model, partition or document_id, document_id)
+        with self._written_lock:
+            cached = self._written.get(key)
+        return cached if cached is not None else self.store.get(model, document_id, partition)
+
+    def _remember(self, writes: Sequence[tuple[str, ViewDocument]], etags: Sequence[str]) -> None:
+        with self._written_lock:
+            for (model, document), etag in zip(writes, etags, strict=True):
+                key = (model, own_partition(document), document.id)
+                if document.parked is None:
+                    self._written[key] = replace(document, etag=etag)
+                else:  # a parked stream is read afresh each time: a replay elsewhere unparks it
+                    self._written.pop(key, None)
+
+    def _forget(self, writes: Sequence[tuple[str, ViewDocument]]) -> None:
+        with self._written_lock:
+            for model, document in writes:
+                self._written.pop((model, own_partition(document), document.id), None)
 
     def _unpark(self, model: str, stream_id: str) -> None:
         document_id = self.projection.document_id(stream_id)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +60,19 @@ class ReadModelStore(Protocol):
 
         Returns the new etag; raises ReadModelConflict otherwise, so no update is ever lost.
         """
+        ...
+
+    def put_many(self, writes: Sequence[tuple[str, ViewDocument]]) -> list[str]:
+        """Each (model, document) as `put` would write it, in order, stopping with ReadModelConflict at the
+        first whose etag no longer matches; returns their new etags. An adapter may write them all or none
+        (SQLite does); others may have written the ones before the conflict (Cosmos DB: documents of
+        different partitions share no transaction)."""
+        ...
+
+    def unit_of_work(self) -> AbstractContextManager[object]:
+        """A scope whose writes this adapter may commit together, once, at its end, whether or not the
+        scope raised (SQLite does: one transaction per read model and delivered batch); each write still
+        succeeds or conflicts on its own, and a put_many inside it may stop half-way, as on Cosmos DB."""
         ...
 
     def query(
@@ -116,6 +131,12 @@ class InMemoryReadModelStore:
                 copy.deepcopy(document), etag=etag, partition=stored_partition(document.id, partition)
             )
             return etag
+
+    def put_many(self, writes: Sequence[tuple[str, ViewDocument]]) -> list[str]:
+        return [self.put(model, document) for model, document in writes]
+
+    def unit_of_work(self) -> AbstractContextManager[object]:
+        return nullcontext()
 
     def query(
         self,
@@ -192,6 +213,17 @@ class SqliteReadModelStore:
         return None if row is None else _document(row)
 
     def put(self, model: str, document: ViewDocument) -> str:
+        with self._db.transaction() as conn:
+            return self._write(conn, model, document)
+
+    def put_many(self, writes: Sequence[tuple[str, ViewDocument]]) -> list[str]:
+        with self._db.transaction() as conn:  # all or nothing (unless inside a unit of work)
+            return [self._write(conn, model, document) for model, document in writes]
+
+    def unit_of_work(self) -> AbstractContextManager[object]:
+        return self._db.batch()
+
+    def _write(self, conn: sqlite3.Connection, model: str, document: ViewDocument) -> str:
         values = {
             "model": model,
             "partition": own_partition(document),
@@ -203,24 +235,23 @@ class SqliteReadModelStore:
             "parked": document.parked,
             "updated_at": None if document.updated_at is None else format_time(document.updated_at),
         }
-        with self._db.transaction() as conn:
-            if document.etag is None:
-                etag = 1
-                written = conn.execute(
-                    "INSERT INTO documents VALUES (:model, :partition, :id, :key, :view, :versions, "
-                    ":applied, :parked, :updated_at, 1) ON CONFLICT DO NOTHING",
-                    values,
-                ).rowcount
-            else:
-                etag = int(document.etag) + 1
-                written = conn.execute(
-                    "UPDATE documents SET key = :key, view = :view, versions = :versions, "
-                    "applied = :applied, parked = :parked, updated_at = :updated_at, etag = :etag "
-                    "WHERE model = :model AND partition = :partition AND id = :id AND etag = :expected",
-                    {**values, "etag": etag, "expected": int(document.etag)},
-                ).rowcount
-            if written != 1:
-                raise ReadModelConflict(f"{model}/{document.id} changed since it was read")
+        if document.etag is None:
+            etag = 1
+            written = conn.execute(
+                "INSERT INTO documents VALUES (:model, :partition, :id, :key, :view, :versions, "
+                ":applied, :parked, :updated_at, 1) ON CONFLICT DO NOTHING",
+                values,
+            ).rowcount
+        else:
+            etag = int(document.etag) + 1
+            written = conn.execute(
+                "UPDATE documents SET key = :key, view = :view, versions = :versions, "
+                "applied = :applied, parked = :parked, updated_at = :updated_at, etag = :etag "
+                "WHERE model = :model AND partition = :partition AND id = :id AND etag = :expected",
+                {**values, "etag": etag, "expected": int(document.etag)},
+            ).rowcount
+        if written != 1:
+            raise ReadModelConflict(f"{model}/{document.id} changed since it was read")
         return str(etag)
 
     def query(

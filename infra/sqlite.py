@@ -21,6 +21,9 @@ class SqliteDatabase:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
+        # Writers of this process queue here, in turn, rather than in SQLite's busy handler, which sleeps
+        # for growing intervals (up to 100 ms) while another connection holds the write lock.
+        self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self.connection().executescript(schema)
 
@@ -46,15 +49,49 @@ class SqliteDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: it takes the database's write lock at BEGIN, so writers are serialised."""
+        """A write transaction: it takes the database's write lock at BEGIN, so writers are serialised.
+
+        Inside another transaction of the same thread it joins that one: its writes commit with it, and
+        an exception in it undoes nothing by itself (the outer transaction decides)."""
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        if getattr(self._local, "depth", 0):
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            return
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.depth = 1
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._local.depth = 0
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for the writes of a batch of work, joined by every `transaction()` inside it,
+        and committed at its end even if the work raised: each write in it was complete on its own, so
+        keeping them is what committing them one by one would have done."""
+        if getattr(self._local, "depth", 0):
+            yield
+            return
+        conn = self.connection()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.depth = 1
+            try:
+                yield
+            except Exception:
+                conn.execute("COMMIT")
+                raise
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._local.depth = 0
+            conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

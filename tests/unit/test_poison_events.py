@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pytest
@@ -28,7 +29,7 @@ from domain.accounts import (
 from infra.codec import EventCodec
 from infra.commands import CommandHandler
 from infra.deadletters import MAX_ERROR_CHARS, DeadLetter, DeadLetterStatus
-from infra.eventstore import Metadata, NewEvent, StoredEvent
+from infra.eventstore import EventStore, Metadata, NewEvent, StoredEvent
 from infra.memory_store import InMemoryEventStore
 from infra.projector import Lag, PoisonEvent, ProjectionRunner
 from infra.readmodels import InMemoryReadModelStore, ViewDocument
@@ -111,7 +112,7 @@ def runner(
     return ProjectionRunner(projection, codec, read_models, events, poison_attempts=ATTEMPTS, clock=clock)
 
 
-def handle(events: InMemoryEventStore, stream_id: str, *commands: AccountCommand) -> list[StoredEvent]:
+def handle(events: EventStore, stream_id: str, *commands: AccountCommand) -> list[StoredEvent]:
     """Decide and append `commands` on the stream; return the events they appended."""
     handler = CommandHandler(events, decider, cache_size=0)
     before = len(events.read(stream_id))
@@ -555,3 +556,35 @@ def test_a_delivery_whose_write_loses_a_race_after_a_failure_counts_one_attempt_
         projector.apply(batch)
 
     assert letter_of(projector).attempts == 1
+
+
+def test_on_sqlite_a_batch_that_fails_still_keeps_its_attempt_count_and_parks(tmp_path: Path) -> None:
+    """Each read model's batch is one SQLite transaction: a poison event must not roll its letter back."""
+    from infra.bootstrap import Root
+    from infra.settings import Settings
+
+    root = Root(Settings(backend="embedded", data_dir=tmp_path, poison_attempts=ATTEMPTS))
+    try:
+        handle(
+            root.events,
+            POISONED,
+            OpenAccount(owner_name="Ada", owner_email="ada@example.com", currency="EUR"),
+        )
+        root.events.append(POISONED, 1, [NewEvent("MoneyGifted", 1, {"amount": 1})], METADATA)
+        handle(
+            root.events, HEALTHY, OpenAccount(owner_name="Grace", owner_email="g@example.com", currency="EUR")
+        )
+        batch = root.events.read(POISONED) + root.events.read(HEALTHY)
+
+        for _ in range(ATTEMPTS - 1):
+            with pytest.raises(ExceptionGroup):
+                root.accounts.project(batch)
+        root.accounts.project(batch)
+
+        letters = [runner.letters() for runner in root.accounts.projections]
+        assert [[(letter.attempts, letter.status) for letter in found] for found in letters] == [
+            [(ATTEMPTS, DeadLetterStatus.PARKED)]
+        ] * 3
+        assert root.accounts.summaries.get(HEALTHY) is not None
+    finally:
+        root.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import pairwise
@@ -476,6 +477,12 @@ class CrashingReadModelStore:
 
     def delete(self, model: str, document_id: str, partition: str | None = None) -> None:
         self.inner.delete(model, document_id, partition)
+
+    def unit_of_work(self) -> AbstractContextManager[object]:
+        return self.inner.unit_of_work()
+
+    def put_many(self, writes: Sequence[tuple[str, ViewDocument]]) -> list[str]:
+        return [self.put(model, document) for model, document in writes]  # it can die between any two
 
 
 def writes_of(bank: Bank, batches: Sequence[list[StoredEvent]]) -> int:
