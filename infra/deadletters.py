@@ -82,11 +82,13 @@ class DeadLetters:
         raise ReadModelConflict(f"the dead letter of {event.stream_id} kept changing")
 
     def mark(self, letter: DeadLetter, status: DeadLetterStatus) -> DeadLetter:
+        """Move the letter on to `status`, unless it has changed since `letter` was read (another
+        version failed, or another replay or delivery got there first): then the stored one stands."""
         for _ in range(UPDATE_ATTEMPTS):
             document = self.store.get(DEAD_LETTERS_MODEL, letter.stream_id, letter.model)
             current = _letter(document)
-            if current is None or current.version != letter.version:
-                return letter
+            if current is None or (current.version, current.status) != (letter.version, letter.status):
+                return current or letter
             changed = current.model_copy(update={"status": status})
             try:
                 self._put(changed, document)

@@ -74,6 +74,12 @@ class _Failure:
     error: Exception
 
 
+class _RowFailure(Exception):
+    def __init__(self, event: StoredEvent, error: Exception) -> None:
+        super().__init__(str(error))
+        self.event, self.error = event, error
+
+
 class ProjectionRunner(Generic[E, V]):
     """Folds delivered events into a projection's documents.
 
@@ -157,18 +163,22 @@ class ProjectionRunner(Generic[E, V]):
             letters = [] if letter is None else [letter]
         else:
             letters = self.dead_letters.all(model)
-        results = []
-        for letter in letters:
-            if letter.status is not DeadLetterStatus.PARKED:
-                continue
-            self._unpark(model, letter.stream_id)
-            try:
-                self._apply_stream(self._generation_of(model), letter.stream_id, None, park_at_once=True)
-            except PoisonEvent as poisoned:
-                results.append(poisoned.letter)
-                continue
-            results.append(self.dead_letters.mark(letter, DeadLetterStatus.REPLAYED))
-        return results
+        return [self._replay(model, letter) for letter in letters if letter.status is DeadLetterStatus.PARKED]
+
+    def _replay(self, model: str, letter: DeadLetter) -> DeadLetter:
+        self._unpark(model, letter.stream_id)
+        try:
+            self._apply_stream(self._generation_of(model), letter.stream_id, None, park_at_once=True)
+        except PoisonEvent as poisoned:
+            return poisoned.letter
+        # replayed only if the stream really got past it: a delivery racing this replay may have parked
+        # it again (then the letter it wrote stands)
+        document = self.store.get(model, self.projection.document_id(letter.stream_id))
+        if document is None or document.parked is not None:
+            return self.dead_letters.get(model, letter.stream_id) or letter
+        if document.versions.get(letter.stream_id, 0) < letter.version:
+            return letter
+        return self.dead_letters.mark(letter, DeadLetterStatus.REPLAYED)
 
     # --- reading ---
 
@@ -268,21 +278,15 @@ class ProjectionRunner(Generic[E, V]):
             pending = self._pending(stream_id, applied, delivered)
             if not pending:
                 return 0
-            view = None if document is None or document.view is None else self._view(document.view)
-            rows: list[tuple[StoredEvent, Row[Any]]] = []
-            failure: _Failure | None = None
-            done: StoredEvent | None = None
-            for event in pending:
+            view, done, rows, failure = self._fold(document, pending)
+            while True:
                 try:
-                    fact = Fact(event.stream_id, event.version, event.recorded_at, self.codec.decode(event))
-                    evolved = self.projection.evolve(view, fact)
-                    produced = self.projection.rows(evolved, fact)
-                except Exception as error:  # poison: whatever a pure fold raises for this event
-                    failure = _Failure(event, error)
+                    writes = self._row_writes(generation, stream_id, rows)
                     break
-                view, done = evolved, event
-                rows.extend((event, row) for row in produced)
-            writes = self._row_writes(generation, stream_id, rows)
+                except _RowFailure as row_failure:  # fold only the events before the one it failed at
+                    before = [event for event in pending if event.version < row_failure.event.version]
+                    view, done, rows, _ = self._fold(document, before)
+                    failure = _Failure(row_failure.event, row_failure.error)
             letter, parked = None, None
             if failure is not None:
                 park_after = 1 if park_at_once else self.poison_attempts
@@ -332,6 +336,29 @@ class ProjectionRunner(Generic[E, V]):
             return 0 if done is None else done.version - applied
         raise ReadModelConflict(f"{model}/{document_id} kept changing")
 
+    def _fold(
+        self, document: ViewDocument | None, pending: Sequence[StoredEvent]
+    ) -> tuple[V | None, StoredEvent | None, list[tuple[StoredEvent, Row[Any]]], _Failure | None]:
+        """The view after as many of `pending` as fold, the last one folded, their rows, and the failure
+        that stopped it: poison is whatever decoding or the pure fold raises, and a stored view the code
+        can no longer read (it fails at the first pending event)."""
+        rows: list[tuple[StoredEvent, Row[Any]]] = []
+        done: StoredEvent | None = None
+        try:
+            view = None if document is None or document.view is None else self._view(document.view)
+        except Exception as error:
+            return None, None, rows, (_Failure(pending[0], error) if pending else None)
+        for event in pending:
+            try:
+                fact = Fact(event.stream_id, event.version, event.recorded_at, self.codec.decode(event))
+                evolved = self.projection.evolve(view, fact)
+                produced = self.projection.rows(evolved, fact)
+            except Exception as error:
+                return view, done, rows, _Failure(event, error)
+            view, done = evolved, event
+            rows.extend((event, row) for row in produced)
+        return view, done, rows, None
+
     def _pending(
         self, stream_id: str, applied: int, delivered: dict[int, StoredEvent] | None
     ) -> list[StoredEvent]:
@@ -365,11 +392,18 @@ class ProjectionRunner(Generic[E, V]):
             fresh = [(event, row) for event, row in changes if event.version > seen]
             if not fresh:
                 continue
-            current = (
-                None if document is None or document.view is None else row_type.model_validate(document.view)
-            )
-            for _event, row in fresh:
-                current = row.update(current)
+            failing = fresh[0][0]
+            try:  # a stored row the code can no longer read, or an update that raises: poison
+                current = (
+                    None
+                    if document is None or document.view is None
+                    else row_type.model_validate(document.view)
+                )
+                for event, row in fresh:
+                    failing = event
+                    current = row.update(current)
+            except Exception as error:
+                raise _RowFailure(failing, error) from error
             assert current is not None
             last_event, last_row = fresh[-1]
             updated = ViewDocument(

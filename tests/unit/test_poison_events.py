@@ -30,6 +30,7 @@ from infra.codec import EventCodec
 from infra.commands import CommandHandler
 from infra.deadletters import MAX_ERROR_CHARS, DeadLetter, DeadLetterStatus
 from infra.eventstore import EventStore, Metadata, NewEvent, StoredEvent
+from infra.generations import model_name
 from infra.memory_store import InMemoryEventStore
 from infra.projector import Lag, PoisonEvent, ProjectionRunner
 from infra.readmodels import InMemoryReadModelStore, ViewDocument
@@ -588,3 +589,84 @@ def test_on_sqlite_a_batch_that_fails_still_keeps_its_attempt_count_and_parks(tm
         assert root.accounts.summaries.get(HEALTHY) is not None
     finally:
         root.close()
+
+
+def test_a_replay_that_a_live_delivery_parks_again_leaves_the_letter_parked(
+    fault: Fault, events: InMemoryEventStore, batch: list[StoredEvent]
+) -> None:
+    store = InMemoryReadModelStore()
+    live = runner(with_fault(account_summary.projection, fault), store, events)
+    admin = runner(with_fault(account_summary.projection, fault), store, events)
+    deliver_until_parked(live, batch)
+    later = handle(events, POISONED, DepositMoney(amount=1))
+    unpark = admin._unpark
+
+    def unpark_then_the_hub_delivers(model: str, stream_id: str) -> None:
+        unpark(model, stream_id)
+        live.apply(later)  # the stream's next event arrives: the poison is still there, so it parks again
+
+    admin._unpark = unpark_then_the_hub_delivers  # type: ignore[method-assign]
+    [result] = admin.replay()
+
+    assert document_of(admin).parked == POISON_VERSION
+    assert result.status is DeadLetterStatus.PARKED
+    assert letter_of(admin).status is DeadLetterStatus.PARKED
+    assert admin.lag(events.totals()).parked_streams == 1
+
+
+def test_of_two_replays_racing_one_that_parks_again_wins_over_one_that_saw_nothing_to_do(
+    fault: Fault, events: InMemoryEventStore, batch: list[StoredEvent]
+) -> None:
+    store = InMemoryReadModelStore()
+    first = runner(with_fault(account_summary.projection, fault), store, events)
+    second = runner(with_fault(account_summary.projection, fault), store, events)
+    deliver_until_parked(first, batch)
+    unpark = first._unpark
+    others: list[DeadLetter] = []
+
+    def unpark_then_another_replay(model: str, stream_id: str) -> None:
+        unpark(model, stream_id)
+        others.extend(second.replay())  # the CLI and the HTTP route at once
+
+    first._unpark = unpark_then_another_replay  # type: ignore[method-assign]
+    first.replay()
+
+    assert letter_of(first).status is DeadLetterStatus.PARKED
+    assert document_of(first).parked == POISON_VERSION
+
+
+def test_a_stored_view_the_code_can_no_longer_read_parks_the_stream_instead_of_failing_forever(
+    events: InMemoryEventStore, batch: list[StoredEvent]
+) -> None:
+    store = InMemoryReadModelStore()
+    projector = runner(account_summary.projection, store, events)
+    projector.apply(batch[:3])
+    document = document_of(projector)
+    assert document.view is not None
+    # a release whose summary needs a field the stored document lacks
+    store.put(
+        projector.model(1), replace(document, view={k: v for k, v in document.view.items() if k != "status"})
+    )
+
+    deliver_until_parked(projector, batch)
+
+    assert document_of(projector).parked == POISON_VERSION
+    assert letter_of(projector).error.startswith("ValidationError")
+
+
+def test_a_stored_row_the_code_can_no_longer_read_parks_the_stream_at_the_event_that_needs_it(
+    events: InMemoryEventStore, batch: list[StoredEvent]
+) -> None:
+    store = InMemoryReadModelStore()
+    projector = runner(daily_totals.projection, store, events)
+    projector.apply(batch[:3])  # POISONED: opened and 100 deposited, the same day
+    table = model_name(daily_totals.CONTRIBUTIONS.name, 1)
+    [row] = [d for d in store.scan(table) if d.id == account_summary.account_id(POISONED)]
+    store.put(table, replace(row, view={"day": "not a day"}))
+
+    deliver_until_parked(projector, batch)
+
+    assert document_of(projector).parked == POISON_VERSION
+    assert document_of(projector).versions == {POISONED: POISON_VERSION - 1}
+    assert letter_of(projector).error.startswith("ValidationError")
+    assert projector.get(HEALTHY) is not None
