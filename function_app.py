@@ -17,6 +17,7 @@ from infra import bootstrap, cloud_events, http, queries
 from infra.bootstrap import AccountsService
 from infra.commands import Outcome
 from infra.deadletters import DeadLetterStatus
+from infra.eventstore import STREAM_ID_PATTERN
 from infra.projector import ProjectionRunner
 from infra.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
@@ -336,10 +337,12 @@ def _next_page(req: func.HttpRequest, continuation: str | None) -> str | None:
 # --- operations: read-model health, dead letters ---
 
 
-@app.route(route="status", methods=["GET"])
+@app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
 @http.handles_problems
 def status(req: func.HttpRequest) -> func.HttpResponse:
-    """How far each read model is behind the event store, in events and seconds, and what is parked."""
+    """How far each read model is behind the event store, in events and seconds, and what is parked.
+
+    For operators (master key): on Cosmos DB it sums over every document, a cost that grows with the data."""
     service = accounts()
     totals, lags = queries.lags(service.projections, service.commands.store)
     body = {
@@ -386,7 +389,7 @@ class ReplayCommand(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     projection: str | None = Field(default=None, max_length=100)
-    stream_id: str | None = Field(default=None, max_length=100)
+    stream_id: str | None = Field(default=None, pattern=STREAM_ID_PATTERN.pattern)
 
 
 @app.route(route="admin/deadletters/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)

@@ -189,8 +189,8 @@ class ProjectionRunner(Generic[E, V]):
         """The stream's view, and whether it has applied at least `min_version` of the stream (read your
         writes). If not, waits up to `wait_seconds` for the projection to catch up, then answers anyway."""
         deadline = time.monotonic() + wait_seconds
-        model = self.model(self.generations.current().active)
-        while True:
+        while True:  # the generation again on each try: a rebuild may switch readers while we wait
+            model = self.model(self.generations.current().active)
             document = self.store.get(model, self.projection.document_id(stream_id))
             fresh = (document.versions.get(stream_id, 0) if document else 0) >= min_version
             remaining = deadline - time.monotonic()

@@ -172,7 +172,7 @@ def test_azd_finds_the_function_app_as_service_api() -> None:
     assert bicep.load(MAIN).outputs["SERVICE_API_NAME"].value == Expr("functionApp.outputs.name")
 
 
-def test_http_functions_need_a_key_except_health_and_the_admin_ones_need_the_master_key() -> None:
+def test_http_functions_need_a_key_except_health_and_the_operators_ones_need_the_master_key() -> None:
     levels = {
         function.get_function_name(): binding.get("authLevel")
         for function in app_functions()
@@ -187,8 +187,8 @@ def test_http_functions_need_a_key_except_health_and_the_admin_ones_need_the_mas
     }
 
     assert levels.pop("health") == "ANONYMOUS"
-    admin = {name for name in levels if routes[name].startswith("admin/")}
-    assert admin == {"dead_letters", "replay_dead_letters"}
+    admin = {name for name in levels if routes[name].startswith("admin/") or routes[name] == "status"}
+    assert admin == {"dead_letters", "replay_dead_letters", "status"}
     assert {levels.pop(name) for name in admin} == {"ADMIN"}
     assert levels
     assert set(levels.values()) == {"FUNCTION"}

@@ -629,7 +629,7 @@ def test_there_are_no_dead_letters_when_every_event_applies(
 
 def test_dead_letters_of_an_unknown_read_model_are_404_problem_json() -> None:
     assert_problem(replay({"projection": "no-such-model"}), 404)
-    assert_problem(replay({"projection": "no-such-model", "stream_id": "account-1"}), 404)
+    assert_problem(replay({"projection": "no-such-model", "stream_id": "account-1"}), 422)  # no such id
     assert_problem(dead_letters(projection="no-such-model"), 404)
 
 
@@ -736,3 +736,14 @@ def test_a_statement_not_reaching_min_version_in_time_answers_what_it_has_marked
 
     assert ok(response)["entries"] == []
     assert response.headers["X-Read-Model-Stale"] == "true"
+
+
+@pytest.mark.parametrize(
+    "stream_id", ["account-x/y", "account-1", "a" * 200, "account-3F2B8C1E-9D4A-4E6B-8F0C-2A1D5E7B9C40"]
+)
+def test_a_replay_of_something_that_is_not_a_stream_id_is_422(stream_id: str) -> None:
+    response = function_app.replay_dead_letters(
+        request("POST", "/api/admin/deadletters/replay", {"stream_id": stream_id})
+    )
+
+    assert_problem(response, 422)
