@@ -69,6 +69,9 @@ def rebuild_command(
     names: Names = None,
     all_: All = False,
     keep_previous: Annotated[bool, typer.Option(help="keep the previous generation's documents")] = False,
+    allow_parked: Annotated[
+        bool, typer.Option(help="switch readers even if the replay parked streams (they stay parked)")
+    ] = False,
     backend: Backend = None,
     data_dir: DataDir = None,
     settings: Settings = Path("local.settings.json"),
@@ -76,13 +79,30 @@ def rebuild_command(
     """Replay the event store into a new generation of each read model, then switch readers to it and
     delete the previous generation.
 
-    Safe while the app runs: live updates go to both generations until every worker has switched."""
+    Safe while the app runs: live updates go to both generations until every worker has switched.
+    Exit code 1 if a read model was not switched because its replay parked streams."""
+    failed = False
     with _service(backend, data_dir, settings) as service:
         for runner in _chosen(service, names, all_):
             with _progress(f"rebuilding {runner.projection.name}") as (on_stream, on_progress):
                 report = rebuild.rebuild(
-                    runner, service.commands.store, on_stream, on_progress, keep_previous=keep_previous
+                    runner,
+                    service.commands.store,
+                    on_stream,
+                    on_progress,
+                    keep_previous=keep_previous,
+                    allow_parked=allow_parked,
                 )
+            if not report.switched:
+                out.print(
+                    f"{report.projection}: NOT switched to generation {report.generation}: "
+                    f"{len(report.parked)} streams parked in it; readers stay on {report.previous}. "
+                    "Fix the cause and run the rebuild again (or --allow-parked)."
+                )
+                for letter in report.parked:
+                    out.print(f"  parked {letter.stream_id} at version {letter.version}: {letter.error}")
+                failed = True
+                continue
             out.print(
                 f"{report.projection}: generation {report.previous} -> {report.generation}, "
                 f"{report.streams} streams replayed, {len(report.parked)} parked, "
@@ -90,6 +110,7 @@ def rebuild_command(
             )
             for letter in report.parked:
                 out.print(f"  parked {letter.stream_id} at version {letter.version}: {letter.error}")
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command(name="verify")

@@ -153,11 +153,12 @@ class ProjectionRunner(Generic[E, V]):
         target = self.generations.current().active if generation is None else generation
         return self._apply_stream(target, stream_id, None, park_at_once=True)
 
-    def replay(self, stream_id: str | None = None) -> list[DeadLetter]:
-        """Unpark the parked streams (or the one given) of the active generation and catch them up.
+    def replay(self, stream_id: str | None = None, generation: int | None = None) -> list[DeadLetter]:
+        """Unpark the parked streams (or the one given) of the active generation (or the one given) and
+        catch them up.
 
         Returns each one's letter afterwards: replayed, or parked again with the new error."""
-        model = self.model(self.generations.current().active)
+        model = self.model(self.generations.current_uncached().active if generation is None else generation)
         if stream_id is not None:
             letter = self.dead_letters.get(model, stream_id)
             letters = [] if letter is None else [letter]

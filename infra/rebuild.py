@@ -39,6 +39,7 @@ class RebuildReport:
     streams: int
     parked: list[DeadLetter]
     pruned: int = 0  # documents of the previous generation deleted
+    switched: bool = True  # False: streams were parked in the new generation, so readers stayed
 
 
 def rebuild(
@@ -48,24 +49,30 @@ def rebuild(
     on_progress: Callable[[], None] = lambda: None,
     sleep: Callable[[float], None] = time.sleep,
     keep_previous: bool = False,
+    allow_parked: bool = False,
 ) -> RebuildReport:
     """Replay the whole store into a new generation of `runner`'s read model, switch readers to it, and
     (unless `keep_previous`) delete the previous generation once no worker can still use it.
 
+    If the replay parks any stream (an event the code cannot apply), readers stay on the active
+    generation (unless `allow_parked`) and the new one keeps being written: fix the cause and run the
+    rebuild again, which resumes it, retrying the parked streams first. A rebuild that stopped after its
+    switch is finished (the old generation retired and deleted) before a new one starts.
+
     `on_stream(total)` is called once with the number of streams, `on_progress()` after each."""
-    wait = (
-        runner.generations.cache_seconds + CACHE_MARGIN_SECONDS if runner.generations.cache_seconds else 0.0
-    )
+    cache = runner.generations.cache_seconds
+    wait = cache + CACHE_MARGIN_SECONDS if cache else 0.0
+    _finish_retiring(runner, sleep, wait, keep_previous)
 
     def start(state: GenerationState) -> GenerationState:
         if state.building is not None:
             return state  # resume a rebuild that stopped half-way
-        newest = max(g for g in (state.active, state.retiring) if g is not None)
-        return state.model_copy(update={"building": newest + 1})
+        return state.model_copy(update={"building": state.active + 1})
 
     started = runner.generations.update(start)
     previous, generation = started.active, started.building
     assert generation is not None
+    runner.replay(generation=generation)  # a resumed rebuild retries what it parked, the cause now fixed
     sleep(wait)
     streams = list(events.streams())
     on_stream(len(streams))
@@ -78,11 +85,35 @@ def rebuild(
         for letter in runner.dead_letters.all(runner.model(generation))
         if letter.status is DeadLetterStatus.PARKED
     ]
-    runner.generations.update(lambda s: GenerationState(active=generation, retiring=s.active))
+    if parked and not allow_parked:
+        return RebuildReport(
+            runner.projection.name, previous, generation, len(streams), parked, switched=False
+        )
+
+    def switch(state: GenerationState) -> GenerationState:
+        if state.building != generation:
+            raise RebuildConflict(f"another rebuild of {runner.projection.name} changed its generations")
+        return GenerationState(active=generation, retiring=previous)
+
+    runner.generations.update(switch)
+    pruned = _finish_retiring(runner, sleep, wait, keep_previous or bool(parked))
+    return RebuildReport(runner.projection.name, previous, generation, len(streams), parked, pruned)
+
+
+class RebuildConflict(Exception):
+    """Another rebuild of the same read model moved its generations on."""
+
+
+def _finish_retiring(
+    runner: ProjectionRunner[Any, Any], sleep: Callable[[float], None], wait: float, keep: bool
+) -> int:
+    """Once no worker can still use the retiring generation, stop writing it and (unless `keep`) delete it."""
+    retiring = runner.generations.current_uncached().retiring
+    if retiring is None:
+        return 0
     sleep(wait)
     runner.generations.update(lambda s: s.model_copy(update={"retiring": None}))
-    pruned = 0 if keep_previous else prune(runner, previous)
-    return RebuildReport(runner.projection.name, previous, generation, len(streams), parked, pruned)
+    return 0 if keep else prune(runner, retiring)
 
 
 def prune(runner: ProjectionRunner[Any, Any], generation: int) -> int:

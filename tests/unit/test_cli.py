@@ -339,3 +339,15 @@ def test_verify_and_rebuild_work_on_cosmos_db(azure_root: bootstrap.Root) -> Non
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "generation 1 -> 2" in rebuilt.stdout
     assert verified.exit_code == 0, verified.output
+
+
+def test_a_rebuild_that_parks_streams_does_not_switch_and_exits_1() -> None:
+    streams = open_accounts()
+    project(*streams)
+    park_behind_an_unknown_event(streams[0])
+
+    result = cli("rebuild", "account-summary")
+
+    assert result.exit_code == 1, result.output
+    assert "account-summary: NOT switched to generation 2: 1 streams parked in it" in result.stdout
+    assert bootstrap.root().accounts.summaries.generation_state().active == 1

@@ -458,3 +458,64 @@ def test_pruning_refuses_a_generation_in_use(summaries: Summaries, events: InMem
 
     assert documents(summaries, 1) == kept
     assert kept[NAME]
+
+
+# --- found in review: a replay that parks, and a rebuild that died after its switch ---
+
+
+def test_a_rebuild_whose_replay_parks_a_stream_keeps_readers_on_the_active_generation(
+    summaries: Summaries, read_models: InMemoryReadModelStore, events: InMemoryEventStore
+) -> None:
+    before = documents(summaries, 1)
+    broken = {"release": True}
+
+    def evolve(view: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountSummary:
+        if broken["release"] and (fact.stream_id, fact.version) == (STREAMS[0], 1):
+            raise ValueError("this release cannot read the account's first event")
+        return account_summary.evolve(view, fact)
+
+    regressed = ProjectionRunner(
+        replace(account_summary.projection, evolve=evolve),
+        CODEC,
+        read_models,
+        events,
+        generation_cache_seconds=0,
+    )
+
+    report = rebuild(regressed, events)
+
+    assert not report.switched
+    assert [(letter.stream_id, letter.version) for letter in report.parked] == [(STREAMS[0], 1)]
+    assert pointer(read_models) == GenerationState(active=1, building=2)
+    assert documents(summaries, 1) == before  # readers keep the good generation, and nothing was pruned
+    assert summaries.get(STREAMS[0]) is not None
+
+    broken["release"] = False  # the fix is deployed: the rebuild resumes, retrying what it parked
+    again = rebuild(regressed, events)
+
+    assert (again.switched, again.generation, again.parked) == (True, 2, [])
+    assert pointer(read_models) == GenerationState(active=2)
+    assert documents(summaries, 2) == cold_replay(events)
+
+
+def test_a_rebuild_that_died_after_its_switch_is_finished_by_the_next_one(
+    summaries: Summaries, read_models: InMemoryReadModelStore, events: InMemoryEventStore
+) -> None:
+    sleeps = 0
+
+    def dies_at_the_second_wait(_: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        rebuild(summaries, events, sleep=dies_at_the_second_wait)
+    assert pointer(read_models) == GenerationState(active=2, retiring=1)
+
+    report = rebuild(summaries, events)
+
+    assert (report.previous, report.generation) == (2, 3)
+    assert pointer(read_models) == GenerationState(active=3)
+    assert [list(read_models.scan(model)) for model in summaries.models(1)] == [[], []]
+    assert documents(summaries, 3) == cold_replay(events)
