@@ -215,12 +215,22 @@ async def _freshness(
 
 
 def _process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (Linux); NaN elsewhere."""
+    """User + system CPU time of a process and its live children (the dev host runs its triggers in a
+    second process), from /proc (Linux); NaN elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return math.nan
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_process_cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(child) for child in found]
 
 
 def _summarise(sizes: Sizes, start: float, sent: list[Sent], cpu: CpuUse) -> HttpResult:

@@ -255,14 +255,16 @@ def _freshness_target(http: HttpResult, machine: dict[str, Any]) -> dict[str, st
         why = (
             f"the host did not sustain {http.target_rate:.0f} commands/s (achieved {http.achieved_rate:.0f}, "
             f"{http.failed} failed): it spent {http.host_cpu_ms_per_command:.1f} ms of CPU per command "
-            "(HTTP, the command, the relay, the hub and the projector, in one Python process) on "
+            "(HTTP and the commands in one Python process; the relay, the hub and four read models in "
+            "another) on "
             f"{machine.get('cores')} cores shared with the load client"
         )
     elif http.latency_p99 > FRESHNESS_TARGET_SECONDS:
         why = (
             f"the commands themselves stalled (latency p99 {http.latency_p99 * 1000:.0f} ms, max "
             f"{http.latency_max * 1000:.0f} ms) and the read model waited behind them: the dev host runs the "
-            "HTTP functions, the relay and the projector in one Python process, with every SQLite file "
+            "HTTP functions in one Python process and the relay and the projector in another, with every "
+            "SQLite file "
             f"taking one writer at a time, on {machine.get('cores')} cores shared with the load client and "
             "other users; the stalls come and go between runs and are not diagnosed yet"
         )
