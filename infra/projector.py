@@ -223,14 +223,14 @@ class ProjectionRunner(Generic[E, V]):
 
     def letters(self) -> list[DeadLetter]:
         """The active generation's dead letters; one still `retrying` whose stream has since got past it
-        (a later delivery succeeded) is marked `recovered` first."""
+        (a later delivery succeeded) is shown as `recovered` (reading them writes nothing)."""
         model = self.model(self.generations.current().active)
         letters = []
         for letter in self.dead_letters.all(model):
             if letter.status is DeadLetterStatus.RETRYING:
                 document = self.store.get(model, self.projection.document_id(letter.stream_id))
                 if document is not None and document.versions.get(letter.stream_id, 0) >= letter.version:
-                    letter = self.dead_letters.mark(letter, DeadLetterStatus.RECOVERED)
+                    letter = letter.model_copy(update={"status": DeadLetterStatus.RECOVERED})
             letters.append(letter)
         return letters
 

@@ -51,12 +51,12 @@ def _values(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
 
 
 def _sum(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    # Cosmos DB answers an aggregate over no documents with no value at all.
-    return lambda documents: [sum(_values(field)(documents))] if documents else []
+    # Over no documents the SDK (4.17, aggregators.py) yields one None for SUM and MAX, 0 for COUNT.
+    return lambda documents: [sum(_values(field)(documents))] if documents else [None]
 
 
 def _max(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    return lambda documents: [max(_values(field)(documents))] if _values(field)(documents) else []
+    return lambda documents: [max(_values(field)(documents))] if _values(field)(documents) else [None]
 
 
 def _count(documents: list[dict[str, Any]]) -> list[Any]:

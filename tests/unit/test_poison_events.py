@@ -515,7 +515,7 @@ def test_a_retrying_letter_whose_stream_later_got_past_it_is_listed_as_recovered
     [letter] = summaries.letters()
 
     assert (letter.stream_id, letter.status) == (POISONED, DeadLetterStatus.RECOVERED)
-    assert letter_of(summaries).status is DeadLetterStatus.RECOVERED
+    assert letter_of(summaries).status is DeadLetterStatus.RETRYING  # listing them writes nothing
 
 
 def test_a_letter_still_retrying_is_listed_as_retrying(

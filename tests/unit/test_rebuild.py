@@ -14,7 +14,7 @@ from domain.errors import DomainError
 from infra.codec import EventCodec
 from infra.commands import CommandHandler
 from infra.eventstore import Metadata, StoredEvent
-from infra.generations import Generations, GenerationState
+from infra.generations import Generations, GenerationState, model_name
 from infra.memory_store import InMemoryEventStore
 from infra.projector import ProjectionRunner
 from infra.readmodels import InMemoryReadModelStore, ViewDocument
@@ -519,3 +519,15 @@ def test_a_rebuild_that_died_after_its_switch_is_finished_by_the_next_one(
     assert pointer(read_models) == GenerationState(active=3)
     assert [list(read_models.scan(model)) for model in summaries.models(1)] == [[], []]
     assert documents(summaries, 3) == cold_replay(events)
+
+
+def test_verify_reports_a_row_whose_key_is_wrong_though_its_view_is_right(
+    summaries: Summaries, read_models: InMemoryReadModelStore, events: InMemoryEventStore
+) -> None:
+    table = model_name(BY_OWNER.name, 1)
+    row = next(read_models.scan(table))
+    read_models.put(table, replace(row, key="zzz"))
+
+    found = verify(summaries, events)
+
+    assert [(d.model, d.kind, d.id) for d in found] == [(BY_OWNER.name, "different", row.id)]
