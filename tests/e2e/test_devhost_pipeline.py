@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -29,7 +30,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def dev_host(data_dir: Path, *extra_args: str) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
+def dev_host(
+    data_dir: Path, *extra_args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
     """The dev host in a subprocess on a free port, logging to data_dir/devhost.log."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -46,6 +49,7 @@ def dev_host(data_dir: Path, *extra_args: str) -> Iterator[tuple[httpx.Client, s
                 *extra_args,
             ],
             cwd=REPO,
+            env=None if env is None else {**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
