@@ -432,9 +432,19 @@ class DevHost:
                     log.info("Dev host stopped; checkpoints are saved, the next start resumes from them.")
                 return
             triggers = subprocess.Popen(self.trigger_process)
+            stopping = threading.Event()
+
+            def watch() -> None:
+                code = triggers.wait()
+                if not stopping.is_set():  # the relay and the projector are gone: stop, plainly
+                    log.error("the trigger process exited (code %s): stopping the dev host", code)
+                    os.kill(os.getpid(), signal.SIGINT)
+
+            threading.Thread(target=watch, name="trigger-process-watch", daemon=True).start()
             try:
                 yield
             finally:
+                stopping.set()
                 triggers.send_signal(signal.SIGINT)
                 try:
                     triggers.wait(timeout=30)
@@ -521,9 +531,9 @@ def main(argv: list[str] | None = None) -> None:
     if chaos is not None:
         log.warning("chaos: %s", chaos)
     if args.triggers_only:
-        _run_triggers(
-            DevHost(app, host_json, args.poll_ms / 1000, chaos=chaos, feed_poll_seconds=FEED_POLL_SECONDS)
-        )
+        # the embedded change feed is a local read; Cosmos DB's would cost a request each time
+        feed_poll = FEED_POLL_SECONDS if args.backend == "embedded" else None
+        _run_triggers(DevHost(app, host_json, args.poll_ms / 1000, chaos=chaos, feed_poll_seconds=feed_poll))
         return
     trigger_process = None
     if not args.single_process:

@@ -271,8 +271,9 @@ class ProjectionRunner(Generic[E, V]):
         model = self.model(generation)
         document_id = self.projection.document_id(stream_id)
         recorded: DeadLetter | None = None  # this delivery's failure, counted once however often we retry
+        read_store = False  # whether the stream's document has been read from the store, not the cache
         for _ in range(self.max_attempts):
-            document = self._get(model, document_id)
+            document = self._get(model, document_id) if not read_store else self.store.get(model, document_id)
             if document is not None and document.parked is not None:
                 return 0  # parked: everything after the poison event waits behind it
             applied = document.versions.get(stream_id, 0) if document else 0
@@ -289,6 +290,11 @@ class ProjectionRunner(Generic[E, V]):
                     view, done, rows, _ = self._fold(document, before)
                     failure = _Failure(row_failure.event, row_failure.error)
             letter, parked = None, None
+            if failure is not None and not read_store:
+                # a failure counts only against the stored document: ours may be behind another writer's
+                self._forget([(model, ViewDocument(document_id, None))])
+                read_store = True
+                continue
             if failure is not None:
                 park_after = 1 if park_at_once else self.poison_attempts
                 if recorded is None or recorded.version != failure.event.version:
@@ -298,22 +304,16 @@ class ProjectionRunner(Generic[E, V]):
                 letter = recorded
                 if letter.status is DeadLetterStatus.PARKED:
                     parked = failure.event.version
-                    # an alert rule can match this line: a stream of a read model waits for a fix
-                    log.error(
-                        PARKED_LOG_PREFIX + "%s %s at version %d after %d attempts: %s",
-                        model,
-                        stream_id,
-                        parked,
-                        letter.attempts,
-                        letter.error,
-                    )
             if done is not None or parked is not None:
                 writes.append(
                     (
                         model,
                         ViewDocument(
                             id=document_id,
-                            view=None if view is None else view.model_dump(mode="json"),
+                            # nothing folded (a stored view it cannot read): keep the stored one as it is
+                            view=(document.view if document else None)
+                            if done is None
+                            else (None if view is None else view.model_dump(mode="json")),
                             versions={
                                 **(document.versions if document else {}),
                                 stream_id: done.version if done else applied,
@@ -332,6 +332,16 @@ class ProjectionRunner(Generic[E, V]):
                 self._forget(writes)
                 continue
             self._remember(writes, etags)
+            if parked is not None and letter is not None:
+                # an alert rule can match this line: a stream of a read model waits for a fix
+                log.error(
+                    PARKED_LOG_PREFIX + "%s %s at version %d after %d attempts: %s",
+                    model,
+                    stream_id,
+                    parked,
+                    letter.attempts,
+                    letter.error,
+                )
             if letter is not None and (letter.status is DeadLetterStatus.RETRYING or park_at_once):
                 raise PoisonEvent(letter)
             return 0 if done is None else done.version - applied

@@ -113,7 +113,10 @@ def _finish_retiring(
         return 0
     sleep(wait)
     runner.generations.update(lambda s: s.model_copy(update={"retiring": None}))
-    return 0 if keep else prune(runner, retiring)
+    if keep:
+        return 0
+    sleep(wait)  # until no worker's cached pointer still has it written
+    return prune(runner, retiring)
 
 
 def prune(runner: ProjectionRunner[Any, Any], generation: int) -> int:

@@ -648,9 +648,11 @@ def test_a_stored_view_the_code_can_no_longer_read_parks_the_stream_instead_of_f
         projector.model(1), replace(document, view={k: v for k, v in document.view.items() if k != "status"})
     )
 
+    unreadable = document_of(projector).view
     deliver_until_parked(projector, batch)
 
     assert document_of(projector).parked == POISON_VERSION
+    assert document_of(projector).view == unreadable  # kept as stored, for the fixed release to read
     assert letter_of(projector).error.startswith("ValidationError")
 
 
@@ -670,3 +672,18 @@ def test_a_stored_row_the_code_can_no_longer_read_parks_the_stream_at_the_event_
     assert document_of(projector).versions == {POISONED: POISON_VERSION - 1}
     assert letter_of(projector).error.startswith("ValidationError")
     assert projector.get(HEALTHY) is not None
+
+
+def test_a_runner_whose_cached_document_is_behind_counts_no_failure_for_an_event_already_applied(
+    fault: Fault, events: InMemoryEventStore, batch: list[StoredEvent]
+) -> None:
+    store = InMemoryReadModelStore()
+    old_release = runner(with_fault(account_summary.projection, fault), store, events)
+    new_release = runner(account_summary.projection, store, events)
+    old_release.apply(batch[:3])  # it caches POISONED at version 2
+    new_release.apply(batch)  # another instance, with the fix, applies the rest
+
+    assert old_release.apply(batch) == 0
+
+    assert old_release.dead_letters.get(old_release.model(1), POISONED) is None
+    assert document_of(old_release).parked is None

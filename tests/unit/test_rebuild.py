@@ -150,6 +150,8 @@ def test_a_rebuild_waits_out_the_generation_cache_after_each_change_of_the_point
         (wait, GenerationState(active=1, building=2), 0),
         # after the switch: writers that still hold the old pointer keep generation 1 current meanwhile
         (wait, GenerationState(active=2, retiring=1), len(STREAMS)),
+        # and before generation 1 is deleted: no writer may still hold a pointer that writes it
+        (wait, GenerationState(active=2), len(STREAMS)),
     ]
 
 
@@ -170,8 +172,9 @@ def test_while_a_rebuild_runs_live_updates_go_to_both_generations(
 
     rebuild(summaries, events, sleep=sleep)
 
-    # while building (the new one is filled from the store), then while retiring the old one
-    assert applied == [(4, 4), (5, 5)]
+    # while building (the new one is filled from the store), while retiring the old one, and then
+    # (before the old one is deleted) to the new one only
+    assert applied == [(4, 4), (5, 5), (5, 6)]
 
 
 def test_after_a_rebuild_live_updates_go_to_the_new_generation_only(
