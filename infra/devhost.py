@@ -436,7 +436,9 @@ class DevHost:
 
             def watch() -> None:
                 code = triggers.wait()
-                if not stopping.is_set():  # the relay and the projector are gone: stop, plainly
+                # 0: it stopped as asked (Ctrl+C reaches both processes); else the relay and the projector
+                # are gone: stop, plainly
+                if code != 0 and not stopping.is_set():
                     log.error("the trigger process exited (code %s): stopping the dev host", code)
                     os.kill(os.getpid(), signal.SIGINT)
 
