@@ -233,7 +233,6 @@ class Root:
                 generation_cache_seconds=settings.generation_cache_seconds,
             )
 
-        self.events = backend.events
         self.accounts = AccountsService(
             commands=commands,
             summaries=runner(account_summary.projection),

@@ -209,10 +209,10 @@ def _service(
 def _chosen(
     service: bootstrap.AccountsService, names: list[str] | None, all_: bool
 ) -> list[ProjectionRunner[Any, Any]]:
-    if all_ or not names:
-        if not all_:
-            raise typer.BadParameter("name the read models, or give --all")
+    if all_:
         return service.projections
+    if not names:
+        raise typer.BadParameter("name the read models, or give --all")
     try:
         return [service.projection(name) for name in names]
     except LookupError as error:

@@ -158,18 +158,22 @@ class ProjectionRunner(Generic[E, V]):
         catch them up.
 
         Returns each one's letter afterwards: replayed, or parked again with the new error."""
-        model = self.model(self.generations.current_uncached().active if generation is None else generation)
+        target = self.generations.current_uncached().active if generation is None else generation
+        model = self.model(target)
         if stream_id is not None:
             letter = self.dead_letters.get(model, stream_id)
             letters = [] if letter is None else [letter]
         else:
             letters = self.dead_letters.all(model)
-        return [self._replay(model, letter) for letter in letters if letter.status is DeadLetterStatus.PARKED]
+        return [
+            self._replay(target, letter) for letter in letters if letter.status is DeadLetterStatus.PARKED
+        ]
 
-    def _replay(self, model: str, letter: DeadLetter) -> DeadLetter:
+    def _replay(self, generation: int, letter: DeadLetter) -> DeadLetter:
+        model = self.model(generation)
         self._unpark(model, letter.stream_id)
         try:
-            self._apply_stream(self._generation_of(model), letter.stream_id, None, park_at_once=True)
+            self._apply_stream(generation, letter.stream_id, None, park_at_once=True)
         except PoisonEvent as poisoned:
             return poisoned.letter
         # replayed only if the stream really got past it: a delivery racing this replay may have parked
@@ -244,10 +248,10 @@ class ProjectionRunner(Generic[E, V]):
         behind = max(0, totals.events - progress.applied)
         seconds = 0.0
         if behind and totals.newest is not None:
-            reference = progress.newest or totals.newest  # nothing applied yet: as old as the newest event
-            seconds = (totals.newest - reference).total_seconds() if progress.newest else 0.0
-            if progress.newest is None:
-                seconds = (self._clock() - reference).total_seconds()
+            if progress.newest is not None:
+                seconds = (totals.newest - progress.newest).total_seconds()
+            else:  # nothing applied yet: as far behind as the newest event is old
+                seconds = (self._clock() - totals.newest).total_seconds()
         parked = sum(1 for letter in self.dead_letters.all(model) if letter.status is DeadLetterStatus.PARKED)
         return Lag(self.projection.name, generation, behind, max(0.0, seconds), parked)
 
@@ -292,7 +296,7 @@ class ProjectionRunner(Generic[E, V]):
             letter, parked = None, None
             if failure is not None and not read_store:
                 # a failure counts only against the stored document: ours may be behind another writer's
-                self._forget([(model, ViewDocument(document_id, None))])
+                self._drop(model, document_id, document_id)
                 read_store = True
                 continue
             if failure is not None:
@@ -445,9 +449,12 @@ class ProjectionRunner(Generic[E, V]):
                     self._written.pop(key, None)
 
     def _forget(self, writes: Sequence[tuple[str, ViewDocument]]) -> None:
+        for model, document in writes:
+            self._drop(model, own_partition(document), document.id)
+
+    def _drop(self, model: str, partition: str, document_id: str) -> None:
         with self._written_lock:
-            for model, document in writes:
-                self._written.pop((model, own_partition(document), document.id), None)
+            self._written.pop((model, partition, document_id), None)
 
     def _unpark(self, model: str, stream_id: str) -> None:
         document_id = self.projection.document_id(stream_id)
@@ -461,9 +468,6 @@ class ProjectionRunner(Generic[E, V]):
                 continue
             return
         raise ReadModelConflict(f"{model}/{document_id} kept changing")
-
-    def _generation_of(self, model: str) -> int:
-        return int(model.rsplit("@", 1)[1])
 
     def _view(self, view: dict[str, Any]) -> V:
         return self.projection.view_type.model_validate(view)

@@ -9,6 +9,7 @@ from typing import Any
 
 from infra.eventstore import EventStore, StoreTotals
 from infra.projector import Lag, ProjectionRunner
+from infra.readmodels import KEY_MAX
 from projections import account_statement, account_summary, daily_totals
 from projections.account_statement import StatementHeader, StatementLine
 from projections.account_summary import AccountSummary
@@ -50,14 +51,14 @@ def statement(
     header, fresh = runner.read(stream_id, min_version, wait_seconds)
     if header is None:
         return None
-    before = account_statement.time_key(until) if until else None
+    before = account_statement.time_key(until) if until else KEY_MAX
     if continuation is not None:
-        before = continuation if before is None else min(before, continuation)
+        before = min(before, continuation)
     found = runner.rows(
         account_statement.LINES,
         header.id,
         key_from=account_statement.time_key(since) if since else "",
-        **({"key_before": before} if before is not None else {}),
+        key_before=before,
         descending=True,
         limit=limit + 1,
     )

@@ -53,6 +53,21 @@ class SqliteDatabase:
 
         Inside another transaction of the same thread it joins that one: its writes commit with it, and
         an exception in it undoes nothing by itself (the outer transaction decides)."""
+        with self._outermost(keep_on_error=False) as conn:
+            yield conn
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for the writes of a batch of work, joined by every `transaction()` inside it,
+        and committed at its end even if the work raised: each write in it was complete on its own, so
+        keeping them is what committing them one by one would have done."""
+        with self._outermost(keep_on_error=True):
+            yield
+
+    @contextmanager
+    def _outermost(self, keep_on_error: bool) -> Iterator[sqlite3.Connection]:
+        """This thread's transaction, begun here unless one is open (then this joins it). It commits at
+        the end, and on an Exception too if `keep_on_error`; anything else rolls it back."""
         conn = self.connection()
         if getattr(self._local, "depth", 0):
             yield conn
@@ -62,29 +77,8 @@ class SqliteDatabase:
             self._local.depth = 1
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._local.depth = 0
-            conn.execute("COMMIT")
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """One transaction for the writes of a batch of work, joined by every `transaction()` inside it,
-        and committed at its end even if the work raised: each write in it was complete on its own, so
-        keeping them is what committing them one by one would have done."""
-        if getattr(self._local, "depth", 0):
-            yield
-            return
-        conn = self.connection()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            self._local.depth = 1
-            try:
-                yield
             except Exception:
-                conn.execute("COMMIT")
+                conn.execute("COMMIT" if keep_on_error else "ROLLBACK")
                 raise
             except BaseException:
                 conn.execute("ROLLBACK")

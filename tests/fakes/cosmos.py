@@ -75,7 +75,7 @@ CROSS_PARTITION_QUERIES: dict[str, Callable[[list[dict[str, Any]]], list[Any]]] 
 }
 
 
-def _matches_scope(query: str, document: dict[str, Any], values: dict[str, object]) -> bool:
+def _matches_scope(document: dict[str, Any], values: dict[str, object]) -> bool:
     if "@model" in values:
         return document.get("model") == values["@model"]
     return document.get("kind") == values["@kind"]
@@ -233,7 +233,7 @@ class FakeContainer:
         if query in CROSS_PARTITION_QUERIES:
             if partition_key is not None or not enable_cross_partition_query:
                 raise _bad_request("a query across partitions needs enable_cross_partition_query")
-            documents = self._select(None, lambda document: _matches_scope(query, document, values))
+            documents = self._select(None, lambda document: _matches_scope(document, values))
             return CROSS_PARTITION_QUERIES[query](documents)
         raise NotImplementedError(f"query {query!r}: the fake knows only the adapters' queries")
 

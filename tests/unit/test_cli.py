@@ -61,7 +61,7 @@ def open_accounts(count: int = 2) -> list[str]:
 def project(*streams: str) -> None:
     root = bootstrap.root()
     for stream_id in streams:
-        root.accounts.project(root.events.read(stream_id))
+        root.accounts.project(root.accounts.commands.store.read(stream_id))
 
 
 def read_models() -> ReadModelStore:
@@ -93,8 +93,8 @@ def park_behind_an_unknown_event(stream_id: str) -> None:
     """Append an event no release can decode after the stream's events, and deliver it to every read
     model: with one attempt allowed, each parks the stream at once."""
     root = bootstrap.root()
-    root.events.append(stream_id, 2, [NewEvent("MoneyGifted", 1, {"amount": 1})], METADATA)
-    root.accounts.project(root.events.read(stream_id))
+    root.accounts.commands.store.append(stream_id, 2, [NewEvent("MoneyGifted", 1, {"amount": 1})], METADATA)
+    root.accounts.project(root.accounts.commands.store.read(stream_id))
 
 
 # --- verify -------------------------------------------------------------------------------------------
@@ -243,10 +243,10 @@ def test_deadletters_replay_catches_a_stream_up_once_the_fix_is_deployed() -> No
         replace(account_summary.projection, evolve=evolve_with_a_bug),
         root.accounts.commands.codec,
         read_models(),
-        root.events,
+        root.accounts.commands.store,
         poison_attempts=1,
     )
-    delivered = root.events.read(streams[0])
+    delivered = root.accounts.commands.store.read(streams[0])
     release_1_0.apply(delivered)
     root.accounts.statements.apply(delivered)
     root.accounts.daily_totals.apply(delivered)

@@ -567,15 +567,19 @@ def test_on_sqlite_a_batch_that_fails_still_keeps_its_attempt_count_and_parks(tm
     root = Root(Settings(backend="embedded", data_dir=tmp_path, poison_attempts=ATTEMPTS))
     try:
         handle(
-            root.events,
+            root.accounts.commands.store,
             POISONED,
             OpenAccount(owner_name="Ada", owner_email="ada@example.com", currency="EUR"),
         )
-        root.events.append(POISONED, 1, [NewEvent("MoneyGifted", 1, {"amount": 1})], METADATA)
-        handle(
-            root.events, HEALTHY, OpenAccount(owner_name="Grace", owner_email="g@example.com", currency="EUR")
+        root.accounts.commands.store.append(
+            POISONED, 1, [NewEvent("MoneyGifted", 1, {"amount": 1})], METADATA
         )
-        batch = root.events.read(POISONED) + root.events.read(HEALTHY)
+        handle(
+            root.accounts.commands.store,
+            HEALTHY,
+            OpenAccount(owner_name="Grace", owner_email="g@example.com", currency="EUR"),
+        )
+        batch = root.accounts.commands.store.read(POISONED) + root.accounts.commands.store.read(HEALTHY)
 
         for _ in range(ATTEMPTS - 1):
             with pytest.raises(ExceptionGroup):
