@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import typing
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -468,7 +469,9 @@ def relay_account_events(documents: func.DocumentList) -> None:
     minimum_interval="00:00:01",
     maximum_interval="00:01:00",
 )
-def project_read_models(messages: list[func.EventHubEvent]) -> None:
+# typing.List, not list[...]: the Python worker accepts a binding annotation only if it is a class or a
+# typing generic, and refuses list[...] at indexing, and then Azure loads no function of the app at all.
+def project_read_models(messages: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006
     """Applies a batch to every read model: duplicates are no-ops, gaps are filled from the store, poison
     events are retried then parked in the dead letters."""
     applied = accounts().project([cloud_events.decode(message.get_body()) for message in messages])
