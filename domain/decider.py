@@ -1,7 +1,7 @@
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -13,7 +13,7 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
-class Decider(Generic[S, C, E]):
+class Decider[S: BaseModel, C: BaseModel, E: BaseModel]:
     """An aggregate as pure functions: what the command pipeline and the store need to know of it.
 
     `category` prefixes the aggregate's stream ids (`account-<uuid>`); `event_types` are the events it

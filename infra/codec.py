@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -15,7 +15,7 @@ class UndecodableEvent(Exception):
     """A stored event this code cannot turn into a domain event (unknown type, newer schema, bad data)."""
 
 
-class EventCodec(Generic[E]):
+class EventCodec[E: BaseModel]:
     """Turns domain events into stored data and back, upcasting older schema versions on read."""
 
     def __init__(self, event_types: Sequence[type[E]], upcasters: Mapping[tuple[str, int], Upcaster]) -> None:

@@ -9,7 +9,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from cachetools import LRUCache
 from pydantic import BaseModel
@@ -67,7 +67,7 @@ class Idempotency:
 
 
 @dataclass(frozen=True)
-class Outcome(Generic[S]):
+class Outcome[S: BaseModel]:
     stream_id: str
     version: int
     state: S
@@ -75,7 +75,7 @@ class Outcome(Generic[S]):
     replayed: bool = False
 
 
-class CommandHandler(Generic[S, C, E]):
+class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
     """Handles commands for one aggregate type over an event store.
 
     It decides on the stream's current state and appends at the version it was decided on. The state

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 from azure.core.credentials import TokenCredential
 from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient, PartitionContext
@@ -61,7 +61,7 @@ class ProducerClient(Protocol[BatchT]):
     def close(self) -> None: ...
 
 
-class EventHubsPublisher(Generic[BatchT]):
+class EventHubsPublisher[BatchT: EventBatch]:
     """The Publisher port on an event hub: one batch per partition key at a time, so a key's messages
     land on one partition in the order given. A full batch is sent and a new one started.
 

@@ -133,7 +133,7 @@ def json_response(
 # --- reading requests ---
 
 
-def parse_body(req: func.HttpRequest, model: type[M], allow_empty: bool = False) -> M:
+def parse_body[M: BaseModel](req: func.HttpRequest, model: type[M], allow_empty: bool = False) -> M:
     """The request body as `model`: size first (413), then media type (415), JSON (400), fields (422)."""
     body = req.get_body()
     if len(body) > MAX_BODY_BYTES:
@@ -152,11 +152,11 @@ def parse_body(req: func.HttpRequest, model: type[M], allow_empty: bool = False)
     return validate(model, data, "Invalid command")
 
 
-def parse_query(req: func.HttpRequest, model: type[M]) -> M:
+def parse_query[M: BaseModel](req: func.HttpRequest, model: type[M]) -> M:
     return validate(model, dict(req.params), "Invalid query")
 
 
-def validate(model: type[M], data: dict[str, Any], title: str) -> M:
+def validate[M: BaseModel](model: type[M], data: dict[str, Any], title: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as error:

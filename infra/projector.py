@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from cachetools import LRUCache
 from pydantic import BaseModel
@@ -80,7 +80,7 @@ class _RowFailure(Exception):
         self.event, self.error = event, error
 
 
-class ProjectionRunner(Generic[E, V]):
+class ProjectionRunner[E: BaseModel, V: BaseModel]:
     """Folds delivered events into a projection's documents.
 
     Each stream's document records the last version it applied (its checkpoint), written after the rows

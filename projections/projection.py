@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -13,7 +13,7 @@ R = TypeVar("R", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class Fact(Generic[E]):
+class Fact[E: BaseModel]:
     """A domain event with where and when it happened: what a projection folds."""
 
     stream_id: str
@@ -23,7 +23,7 @@ class Fact(Generic[E]):
 
 
 @dataclass(frozen=True)
-class Table(Generic[R]):
+class Table[R: BaseModel]:
     """Documents a projection writes besides each stream's own, queried by partition and key range."""
 
     name: str
@@ -31,7 +31,7 @@ class Table(Generic[R]):
 
 
 @dataclass(frozen=True)
-class Row(Generic[R]):
+class Row[R: BaseModel]:
     """One fact's change to one document of a table: `update` folds it into the current row (None: new).
 
     Rows are keyed by (table, partition, id); `key` orders a partition's rows and is what queries range
@@ -50,7 +50,7 @@ def no_rows(view: Any, fact: Fact[Any]) -> Sequence[Row[Any]]:
 
 
 @dataclass(frozen=True)
-class Projection(Generic[E, V]):
+class Projection[E: BaseModel, V: BaseModel]:
     """A read model as a pure fold: one view document per stream (`document_id(stream_id)`), which also
     holds the stream's checkpoint, plus the rows each fact adds to the projection's tables.
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TypeAlias
 
 import tree_sitter
 import tree_sitter_bicep
@@ -34,7 +33,7 @@ class Expr:
     text: str
 
 
-Value: TypeAlias = str | int | bool | list["Value"] | dict[str, "Value"] | Expr | None
+type Value = str | int | bool | list["Value"] | dict[str, "Value"] | Expr | None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """No keys anywhere: local auth is off on every service, nothing lists keys, and no app setting or output
-carries a connection string or a secret. The function app is Flex Consumption running Python 3.11."""
+carries a connection string or a secret. The function app is Flex Consumption running Python 3.13
+with the worker the app pins."""
 
 from __future__ import annotations
 
-import json
+import importlib.metadata
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -132,7 +134,7 @@ def test_publishing_credentials_are_disabled() -> None:
     assert all(policy.properties["allow"] is False for policy in policies)
 
 
-def test_the_function_app_is_python_3_11_on_flex_consumption() -> None:
+def test_the_function_app_is_python_3_13_on_flex_consumption() -> None:
     plan = the_one(FUNCTION_APP, "Microsoft.Web/serverfarms")
     site = the_one(FUNCTION_APP, "Microsoft.Web/sites")
     config = site.properties["functionAppConfig"]
@@ -142,8 +144,8 @@ def test_the_function_app_is_python_3_11_on_flex_consumption() -> None:
     assert plan.properties["reserved"] is True
     assert site.body["kind"] == "functionapp,linux"
     assert isinstance(config, dict)
-    assert config["runtime"] == {"name": "python", "version": "3.11"}
-    assert python_version == "3.11"
+    assert config["runtime"] == {"name": "python", "version": "3.13"}
+    assert python_version == "3.13"
     assert site.properties["httpsOnly"] is True
     # Flex takes the runtime from functionAppConfig, not from these.
     assert "FUNCTIONS_WORKER_RUNTIME" not in app_settings()
@@ -174,15 +176,15 @@ def test_azd_finds_the_function_app_as_service_api() -> None:
 
 def test_http_functions_need_a_key_except_health_and_the_operators_ones_need_the_master_key() -> None:
     levels = {
-        function.get_function_name(): binding.get("authLevel")
+        function.name: binding.get("authLevel")
         for function in app_functions()
-        for binding in map(json.loads, function.get_raw_bindings())
+        for binding in function.bindings
         if binding["type"] == "httpTrigger"
     }
     routes = {
-        function.get_function_name(): binding.get("route")
+        function.name: binding["route"]
         for function in app_functions()
-        for binding in map(json.loads, function.get_raw_bindings())
+        for binding in function.bindings
         if binding["type"] == "httpTrigger"
     }
 
@@ -192,3 +194,20 @@ def test_http_functions_need_a_key_except_health_and_the_operators_ones_need_the
     assert {levels.pop(name) for name in admin} == {"ADMIN"}
     assert levels
     assert set(levels.values()) == {"FUNCTION"}
+
+
+def test_the_app_pins_the_python_worker_azure_runs_and_the_dev_host_runs_that_same_worker() -> None:
+    pins = {
+        name.strip().lower(): version.strip()
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.lstrip().startswith("#")
+        for name, version in [line.split("#")[0].split("==")]
+    }
+
+    # from Python 3.13, Azure runs the azure-functions-runtime that requirements.txt lists
+    assert "azure-functions-runtime" in pins
+    assert importlib.metadata.version("azure-functions-runtime") == pins["azure-functions-runtime"]
+    assert sys.version_info[:2] == (3, 13)
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"].startswith(
+        ">=3.13"
+    )

@@ -374,7 +374,9 @@ def _bad_request(message: str) -> CosmosHttpResponseError:
 E = TypeVar("E", bound=CosmosHttpResponseError)
 
 
-def cosmos_error(kind: type[E], status_code: int, message: str, headers: dict[str, str] | None = None) -> E:
+def cosmos_error[E: CosmosHttpResponseError](
+    kind: type[E], status_code: int, message: str, headers: dict[str, str] | None = None
+) -> E:
     """An SDK error as the SDK builds it from a response: with `headers`, they come from the response."""
     response = None if headers is None else ErrorResponse(status_code, headers)
     return kind(status_code=status_code, message=message, response=response)

@@ -93,7 +93,9 @@ class Fault:
             raise ValueError(self.message)
 
 
-def with_fault(projection: Projection[AccountEvent, V], fault: Fault) -> Projection[AccountEvent, V]:
+def with_fault[V: BaseModel](
+    projection: Projection[AccountEvent, V], fault: Fault
+) -> Projection[AccountEvent, V]:
     """The same read model (same name, same documents) with `fault` in its evolve."""
 
     def evolve(view: V | None, fact: Fact[AccountEvent]) -> V:
@@ -103,7 +105,7 @@ def with_fault(projection: Projection[AccountEvent, V], fault: Fault) -> Project
     return replace(projection, evolve=evolve)
 
 
-def runner(
+def runner[V: BaseModel](
     projection: Projection[AccountEvent, V],
     read_models: InMemoryReadModelStore,
     events: InMemoryEventStore,

@@ -1,4 +1,4 @@
-// The function app: Flex Consumption, Python 3.11, running as the user-assigned identity. Every app
+// The function app: Flex Consumption, Python 3.13 (the worker pinned in requirements.txt), running as the user-assigned identity. Every app
 // setting below is a name the code or a binding reads (tests/deploy derives the list from function_app.py
 // and infra/settings.py); none holds a key.
 param name string
@@ -83,7 +83,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: '3.13'
       }
     }
   }
