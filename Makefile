@@ -1,15 +1,21 @@
 # The README's two commands are `make run` and `make test`; each sets up .venv itself on a fresh machine.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.13, the version Azure runs the app on: python3.13 on PATH, else pyenv's 3.13 (its python3.13
+# shim refuses until that version is selected, so ask pyenv where it lives).
+PYTHON ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null \
+	|| ls -d "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 7071
 DATA_DIR ?= .data
 
-.PHONY: run run-azure cli test lint unit e2e bench clean
+.PHONY: run run-azure cli test lint unit e2e bench clean protos
 
 $(STAMP): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (or pyenv install 3.13), or make PYTHON=/path/to/python3.13"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' \
+		|| { echo "$(PYTHON) is not Python 3.13"; exit 1; }
+	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -21,6 +27,9 @@ run-azure: $(STAMP)  ## the same functions on Cosmos DB and Event Hubs (emulator
 
 cli: $(STAMP)  ## the read-model operator tool on the embedded data: make cli ARGS="verify --all"
 	$(PY) -m infra.cli $(ARGS) --data-dir $(DATA_DIR)
+
+protos: $(STAMP)  ## recompile infra/function_rpc.proto (the host <-> worker messages the dev host speaks)
+	$(PY) -m grpc_tools.protoc -Iinfra --python_out=infra infra/function_rpc.proto
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

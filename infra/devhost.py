@@ -1,5 +1,7 @@
-"""The dev host: runs function_app.py's functions the way the Functions host does, on embedded backends.
+"""The dev host: runs function_app.py the way the Functions host does, on embedded backends.
 
+The app is indexed, loaded and invoked by the Python worker Azure runs for it (infra/worker.py drives
+azure-functions-runtime through the host's protocol messages); the dev host keeps the host's own jobs.
 HTTP functions are served by uvicorn at the same port and route prefix as `func start`; the Cosmos DB
 trigger is fed from the embedded change feed, the Event Hubs trigger from the embedded hub. Checkpoints
 (the change-feed lease, the hub's per-partition checkpoints) move only after a function returned.
@@ -10,9 +12,9 @@ trigger is fed from the embedded change feed, the Event Hubs trigger from the em
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import functools
-import importlib
 import json
 import logging
 import os
@@ -24,25 +26,19 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import azure.functions as func
 import uvicorn
-from azure.functions.decorators.cosmosdb import CosmosDBTrigger
-from azure.functions.decorators.eventhub import EventHubTrigger
-from azure.functions.decorators.function_app import Function
-from azure.functions.decorators.http import HttpTrigger
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from infra import bootstrap
+from infra import bootstrap, worker
+from infra import function_rpc_pb2 as rpc
 from infra.devhost_sources import (
     ChangeFeedSource,
     CosmosChangeFeed,
@@ -53,6 +49,7 @@ from infra.devhost_sources import (
     event_hub_partitions,
 )
 from infra.settings import BINDING_SETTING_DEFAULTS, SettingsError, load_local_settings
+from infra.worker import FunctionMetadata, PythonWorker, WorkerError
 
 log = logging.getLogger("eventbank.devhost")
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's own limit
@@ -62,6 +59,7 @@ DEFAULT_POLL_SECONDS = 0.25  # a fallback: in-process appends and publishes wake
 # this often instead (an indexed read, about 0.1 ms: 1% of a core).
 FEED_POLL_SECONDS = 0.01
 PARENT_CHECK_SECONDS = 0.5
+ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 # --- invoking a function the way the host does ---
@@ -79,16 +77,17 @@ class RetryPolicy:
     maximum: float = 60.0
 
     @classmethod
-    def of(cls, function: Function) -> RetryPolicy:
-        setting = function.get_settings_dict("retry_policy")
-        if not setting:
+    def of(cls, function: FunctionMetadata) -> RetryPolicy:
+        """The policy the worker reported for the function (none: no retries)."""
+        options = function.retry
+        if options is None:
             return cls()
         return cls(
-            strategy=setting["strategy"],
-            max_retry_count=int(setting["max_retry_count"]),
-            delay=_seconds(setting.get("delay_interval"), 1.0),
-            minimum=_seconds(setting.get("minimum_interval"), 1.0),
-            maximum=_seconds(setting.get("maximum_interval"), 60.0),
+            strategy=options.strategy,
+            max_retry_count=options.max_retry_count,
+            delay=1.0 if options.delay is None else options.delay,
+            minimum=1.0 if options.minimum is None else options.minimum,
+            maximum=60.0 if options.maximum is None else options.maximum,
         )
 
     def delays(self) -> Iterator[float]:
@@ -102,44 +101,40 @@ class RetryPolicy:
             attempt += 1
 
 
-def _seconds(interval: str | None, default: float) -> float:
-    if not interval:
-        return default
-    hours, minutes, seconds = interval.split(":")
-    return timedelta(hours=int(hours), minutes=int(minutes), seconds=float(seconds)).total_seconds()
+Binding = tuple[rpc.TypedData, dict[str, rpc.TypedData]]  # a trigger's data and its trigger metadata
 
 
 class Invoker:
-    def __init__(self, function: Function, stop: threading.Event) -> None:
-        self.function = function
-        self.name = function.get_function_name() or "function"
-        trigger = function.get_trigger()
-        assert trigger is not None
-        self.arg_name = trigger.name
+    """Invokes one function through the worker, as the host does: an invocation request per attempt, with
+    the attempt in the retry context, retried per the function's policy."""
+
+    def __init__(self, python: PythonWorker, function: FunctionMetadata, stop: threading.Event) -> None:
+        self.python, self.function = python, function
+        self.name = function.name
         self.retry = RetryPolicy.of(function)
         self.stop = stop
 
-    def __call__(self, argument: Any, reason: str) -> bool:
-        """Invoke until the function returns, retrying per its policy; False only if stopped first."""
-        for delay in self.retry.delays():
-            if self._invoke_once(argument, reason):
+    def __call__(self, binding: Binding, reason: str) -> bool:
+        """Invoke until the function succeeds, retrying per its policy; False only if stopped first."""
+        for attempt, delay in enumerate(self.retry.delays()):
+            if self._invoke_once(binding, reason, attempt):
                 return True
             log.warning("Retrying 'Functions.%s' in %.1fs", self.name, delay)
             if self.stop.wait(delay):
                 return False
         return False  # pragma: no cover - delays() never ends
 
-    def once(self, argument: Any, reason: str) -> bool:
-        return self._invoke_once(argument, reason)
+    def once(self, binding: Binding, reason: str) -> bool:
+        return self._invoke_once(binding, reason, 0)
 
-    def _invoke_once(self, argument: Any, reason: str) -> bool:
+    def _invoke_once(self, binding: Binding, reason: str, attempt: int) -> bool:
         invocation = uuid.uuid4()
         started = time.perf_counter()
         log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", self.name, reason, invocation)
         try:
-            self.function.get_user_function()(**{self.arg_name: argument})
-        except Exception:
-            log.exception("Executed 'Functions.%s' (Failed, Id=%s)", self.name, invocation)
+            self.python.invoke(self.function, *binding, retry_count=attempt)
+        except WorkerError as error:
+            log.error("Executed 'Functions.%s' (Failed, Id=%s): %s", self.name, invocation, error)
             return False
         log.info(
             "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
@@ -174,8 +169,8 @@ class ChangeFeedPump(threading.Thread):
             if page is None:
                 self.source.wait(self.poll_seconds)
                 continue
-            documents = func.DocumentList([func.Document.from_dict(document) for document in page.documents])
-            if self.invoker(documents, f"New changes on the {self.source.description}"):
+            binding: Binding = (worker.document_list(page.documents), {})
+            if self.invoker(binding, f"New changes on the {self.source.description}"):
                 # if this fails the page comes again, and its duplicates are no-ops downstream
                 _guarded(self.source.description, functools.partial(self.source.commit, page), stop)
 
@@ -228,6 +223,12 @@ class HubPartitionPump(threading.Thread):
     ) -> None:
         super().__init__(name=f"hub-{invoker.name}-{source.description}", daemon=True)
         self.invoker, self.source = invoker, source
+        trigger = invoker.function.trigger
+        self.context = worker.PartitionContext(
+            _resolve(trigger.get("eventHubName")),
+            _resolve(trigger.get("consumerGroup") or "$Default"),
+            source.partition_id,
+        )
         self.max_batch = max_batch if many else 1
         self.many, self.poll_seconds = many, poll_seconds
         self.chaos = chaos
@@ -243,27 +244,24 @@ class HubPartitionPump(threading.Thread):
                 self.source.wait(self.poll_seconds)
                 continue
             delivered = received if self.chaos is None else self.chaos.mangle(self.rng, received)
-            events = [
-                func.EventHubEvent(
-                    body=message.body,
-                    enqueued_time=message.enqueued_time,
-                    partition_key=message.partition_key,
-                    sequence_number=message.sequence_number,
-                    offset=str(message.sequence_number),
-                )
-                for message in delivered
-            ]
             if self.many and self.chaos is not None and self.rng.random() < self.chaos.crash:
-                part = self.rng.randint(0, len(events) - 1)
+                part = self.rng.randint(0, len(delivered) - 1)
                 log.warning(
                     "chaos: 'Functions.%s' crashes after %d of %d events",
                     self.invoker.name,
                     part,
-                    len(events),
+                    len(delivered),
                 )
-                self.invoker.once(events[:part], "chaos: a worker that dies half-way through its batch")
-            argument: Any = events if self.many else events[0]
-            if self.invoker(argument, f"New events on the {self.source.description}"):
+                self.invoker.once(
+                    worker.event_batch(delivered[:part], self.context),
+                    "chaos: a worker that dies half-way through its batch",
+                )
+            binding = (
+                worker.event_batch(delivered, self.context)
+                if self.many
+                else worker.single_event(delivered[0], self.context)
+            )
+            if self.invoker(binding, f"New events on the {self.source.description}"):
                 last = max(message.sequence_number for message in received)
                 _guarded(self.source.description, functools.partial(self.source.checkpoint, last), stop)
 
@@ -271,7 +269,7 @@ class HubPartitionPump(threading.Thread):
 T = TypeVar("T")
 
 
-def _guarded(description: str, call: Callable[[], T], stop: threading.Event) -> T | None:
+def _guarded[T](description: str, call: Callable[[], T], stop: threading.Event) -> T | None:
     """A call on a trigger's source; a failure (a backend away) is logged, waited out, and retried by the
     caller's loop. No checkpoint has moved, so nothing is lost."""
     try:
@@ -288,7 +286,7 @@ def _guarded(description: str, call: Callable[[], T], stop: threading.Event) -> 
 class DevHost:
     def __init__(
         self,
-        app: func.FunctionApp,
+        python: PythonWorker,
         host_json: dict[str, Any],
         poll_seconds: float,
         base_url: str = "",
@@ -296,7 +294,8 @@ class DevHost:
         trigger_process: list[str] | None = None,
         feed_poll_seconds: float | None = None,
     ) -> None:
-        self.functions = app.get_functions()
+        self.python = python
+        self.functions = python.functions
         self.chaos = chaos
         # the command line of a second process that runs the non-HTTP triggers (None: threads of this one)
         self.trigger_process = trigger_process
@@ -306,53 +305,59 @@ class DevHost:
         self.route_prefix = str(self.extensions.get("http", {}).get("routePrefix", "api")).strip("/")
         self.poll_seconds = poll_seconds
         self.stop = threading.Event()
-        self.workers: list[threading.Thread] = []
+        self.pumps: list[threading.Thread] = []
 
     def routes(self) -> list[Route]:
         routes = []
         for function in self.functions:
-            trigger = function.get_trigger()
-            if not isinstance(trigger, HttpTrigger):
+            trigger = function.trigger
+            if trigger["type"] != "httpTrigger":
                 continue
-            path = "/" + "/".join(part for part in (self.route_prefix, _resolve(trigger.route)) if part)
-            declared = trigger.methods or []
-            methods = [str(method.value) for method in declared] or ["GET", "POST"]
+            # as the host: no route means the function's name; no methods means every method
+            route = _resolve(trigger.get("route")) or function.name
+            path = "/" + "/".join(part for part in (self.route_prefix, route) if part)
+            methods = [str(method).upper() for method in trigger.get("methods") or ALL_METHODS]
             routes.append(Route(path, self._endpoint(function), methods=methods))
-            log.info("  %s: [%s] %s%s", function.get_function_name(), ",".join(methods), self.base_url, path)
+            log.info("  %s: [%s] %s%s", function.name, ",".join(methods), self.base_url, path)
         return routes
 
-    def _endpoint(self, function: Function) -> Callable[[Request], Any]:
-        name = function.get_function_name()
-        user_function = function.get_user_function()
-
+    def _endpoint(self, function: FunctionMetadata) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
                 return Response(status_code=413)
             body = await request.body()
-            req = func.HttpRequest(
+            binding = worker.http_request(
                 method=request.method,
                 url=str(request.url),
-                headers=dict(request.headers),
-                params=dict(request.query_params),
+                headers=_joined(request.headers.items(), ", "),
+                query=_joined(request.query_params.multi_items(), ","),
                 route_params={key: str(value) for key, value in request.path_params.items()},
                 body=body,
             )
             started = time.perf_counter()
-            resp: func.HttpResponse = await run_in_threadpool(user_function, req)
+            response = await asyncio.wrap_future(self.python.invocation(function, binding))
+            if response.result.status != rpc.StatusResult.Success:
+                # as the host: a function that raised answers 500 with no body
+                log.error(
+                    "Executed 'Functions.%s' (%s %s -> Failed): %s\n%s",
+                    function.name,
+                    request.method,
+                    request.url.path,
+                    response.result.exception.message,
+                    response.result.exception.stack_trace,
+                )
+                return Response(status_code=500)
+            result = worker.http_result(response)
             log.info(
                 "Executed 'Functions.%s' (%s %s -> %d, Duration=%dms)",
-                name,
+                function.name,
                 request.method,
                 request.url.path,
-                resp.status_code,
+                result.status,
                 (time.perf_counter() - started) * 1000,
             )
-            headers = {key: value for key, value in resp.headers.items() if key.lower() != "content-type"}
-            headers["content-type"] = (
-                resp.headers.get("content-type") or f"{resp.mimetype}; charset={resp.charset}"
-            )
-            return Response(resp.get_body(), status_code=resp.status_code, headers=headers)
+            return Response(result.body, status_code=result.status, headers=result.headers)
 
         return endpoint
 
@@ -360,12 +365,11 @@ class DevHost:
         root = bootstrap.root()
         batch_size = int(self.extensions.get("eventHubs", {}).get("maxEventBatchSize", 100))
         for function in self.functions:
-            trigger = function.get_trigger()
-            if isinstance(trigger, CosmosDBTrigger):
-                container = _resolve(trigger.container_name)
-                lease = _resolve(
-                    f"{trigger.lease_container_prefix or ''}{trigger.lease_container_name or 'leases'}"
-                )
+            trigger = function.trigger
+            if trigger["type"] == "cosmosDBTrigger":
+                container = _resolve(trigger["containerName"])
+                prefix = trigger.get("leaseContainerPrefix") or ""
+                lease = _resolve(f"{prefix}{trigger.get('leaseContainerName') or 'leases'}")
                 feed: ChangeFeedSource
                 if root.azure is not None:
                     checkpoints = root.settings.data_dir / "devhost" / "checkpoints.sqlite"
@@ -373,19 +377,17 @@ class DevHost:
                 else:
                     feed = EmbeddedChangeFeed(root.events_container(container), lease)
                 pump = ChangeFeedPump(
-                    Invoker(function, self.stop),
+                    Invoker(self.python, function, self.stop),
                     feed,
-                    int(trigger.max_items_per_invocation or 100),
+                    int(trigger.get("maxItemsPerInvocation") or 100),
                     self.feed_poll_seconds,
                 )
-                log.info("  %s: cosmosDBTrigger <- %s", function.get_function_name(), feed.description)
-                self.workers.append(pump)
-            elif isinstance(trigger, EventHubTrigger):
-                hub_name, group = (
-                    _resolve(trigger.event_hub_name),
-                    _resolve(trigger.consumer_group or "$Default"),
-                )
-                many = str(getattr(trigger.cardinality, "value", trigger.cardinality)).lower() == "many"
+                log.info("  %s: cosmosDBTrigger <- %s", function.name, feed.description)
+                self.pumps.append(pump)
+            elif trigger["type"] == "eventHubTrigger":
+                hub_name = _resolve(trigger["eventHubName"])
+                group = _resolve(trigger.get("consumerGroup") or "$Default")
+                many = str(trigger.get("cardinality", "one")).lower() == "many"
                 partitions: list[PartitionSource]
                 if root.azure is not None:
                     checkpoints = root.settings.data_dir / "devhost" / "checkpoints.sqlite"
@@ -394,9 +396,9 @@ class DevHost:
                     hub = root.event_hub(hub_name)
                     partitions = [EmbeddedPartition(hub, group, p) for p in range(hub.partition_count)]
                 for source in partitions:
-                    self.workers.append(
+                    self.pumps.append(
                         HubPartitionPump(
-                            Invoker(function, self.stop),
+                            Invoker(self.python, function, self.stop),
                             source,
                             batch_size,
                             many,
@@ -406,18 +408,18 @@ class DevHost:
                     )
                 log.info(
                     "  %s: eventHubTrigger <- %d partitions of %s (%s)",
-                    function.get_function_name(),
+                    function.name,
                     len(partitions),
                     hub_name,
                     group,
                 )
-        for worker in self.workers:
-            worker.start()
+        for started in self.pumps:
+            started.start()
 
     def stop_triggers(self) -> None:
         self.stop.set()
-        for worker in self.workers:
-            worker.join(timeout=10)
+        for stopping in self.pumps:
+            stopping.join(timeout=10)
         bootstrap.reset()
 
     def asgi(self) -> Starlette:
@@ -457,6 +459,14 @@ class DevHost:
                 log.info("Dev host stopped; checkpoints are saved, the next start resumes from them.")
 
         return Starlette(routes=self.routes(), lifespan=lifespan)
+
+
+def _joined(items: Iterable[tuple[str, str]], separator: str) -> dict[str, str]:
+    """Repeated headers or query parameters as one value, joined as ASP.NET Core joins them."""
+    joined: dict[str, str] = {}
+    for key, value in items:
+        joined[key] = f"{joined[key]}{separator}{value}" if key in joined else value
+    return joined
 
 
 def _resolve(value: str | None) -> str:
@@ -504,14 +514,20 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every request at INFO
+    logging.getLogger("azure.functions").setLevel(logging.WARNING)  # and the worker every invocation
     os.environ["EVENTBANK_DATA_DIR"] = str(Path(args.data_dir).resolve())
     if args.backend == "azure" and not load_local_settings(Path(args.settings)):
         log.warning("%s not found: the Azure settings must come from the environment", args.settings)
     os.environ["EVENTBANK_BACKEND"] = args.backend
     app_dir = Path(args.app_dir).resolve()
     host_json = json.loads((app_dir / "host.json").read_text())
-    app = importlib.import_module("function_app").app
     log.info("eventbank dev host (%s backend): data in %s", args.backend, os.environ["EVENTBANK_DATA_DIR"])
+    python = PythonWorker(app_dir)
+    try:
+        python.start()  # the worker indexes and loads the app, as at a Functions host's start
+    except WorkerError as error:
+        log.error("%s: no function is loaded, as in Azure", error)
+        raise SystemExit(1) from None
     try:
         bootstrap.root()  # fail here, plainly, rather than inside the server's start-up
     except SettingsError as error:
@@ -535,7 +551,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.triggers_only:
         # the embedded change feed is a local read; Cosmos DB's would cost a request each time
         feed_poll = FEED_POLL_SECONDS if args.backend == "embedded" else None
-        _run_triggers(DevHost(app, host_json, args.poll_ms / 1000, chaos=chaos, feed_poll_seconds=feed_poll))
+        _run_triggers(
+            DevHost(python, host_json, args.poll_ms / 1000, chaos=chaos, feed_poll_seconds=feed_poll)
+        )
         return
     trigger_process = None
     if not args.single_process:
@@ -552,7 +570,7 @@ def main(argv: list[str] | None = None) -> None:
             f"--settings={args.settings}",
         ]
     host = DevHost(
-        app,
+        python,
         host_json,
         args.poll_ms / 1000,
         base_url=f"http://{shown_host}:{args.port}",

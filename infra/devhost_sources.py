@@ -59,6 +59,7 @@ class ChangeFeedSource(Protocol):
 
 class PartitionSource(Protocol):
     description: str
+    partition_id: str
 
     def receive(self, max_count: int) -> Sequence[HubMessage]:
         """The next messages after the checkpoint, oldest first; may be empty."""
@@ -96,6 +97,7 @@ class EmbeddedChangeFeed:
 class EmbeddedPartition:
     def __init__(self, hub: EmbeddedHub, consumer_group: str, partition: int) -> None:
         self.hub, self.consumer_group, self.partition = hub, consumer_group, partition
+        self.partition_id = str(partition)
         self.description = f"embedded hub partition {partition}"
 
     def receive(self, max_count: int) -> Sequence[HubMessage]:

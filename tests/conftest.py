@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-from functools import cache
-
-from azure.functions.decorators.function_app import Function
-
-import function_app
+from infra.worker import FunctionMetadata
+from tests.worker import app_worker
 
 
-@cache
-def app_functions() -> tuple[Function, ...]:
-    """function_app's functions; FunctionApp.get_functions() refuses to index the same app twice."""
-    return tuple(function_app.app.get_functions())
+def app_functions() -> tuple[FunctionMetadata, ...]:
+    """function_app's functions as the real worker indexed them: what the Functions host configures from."""
+    return tuple(app_worker().functions)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
@@ -65,7 +64,7 @@ AZURE_VALUES = {
 
 
 def bindings() -> list[dict[str, Any]]:
-    return [json.loads(raw) for function in app_functions() for raw in function.get_raw_bindings()]
+    return [binding for function in app_functions() for binding in function.bindings]
 
 
 def identity_connection_settings(connection: str, endpoint: str) -> set[str]:

@@ -8,9 +8,9 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-import function_app
 from infra import bootstrap
 from infra.documents import to_document
+from tests.worker import functions
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +57,7 @@ def open_account(
         "currency": "EUR",
         **(fields or {}),
     }
-    response: func.HttpResponse = function_app.open_account(
+    response: func.HttpResponse = functions.open_account(
         request("POST", "/api/accounts", body, headers=headers)
     )
     return response
@@ -77,9 +77,9 @@ def account_command(
     raw: bytes | None = None,
 ) -> func.HttpResponse:
     handler = {
-        "deposits": function_app.deposit,
-        "withdrawals": function_app.withdraw,
-        "close": function_app.close_account,
+        "deposits": functions.deposit,
+        "withdrawals": functions.withdraw,
+        "close": functions.close_account,
     }[kind]
     path = f"/api/accounts/{account_id}/{kind}"
     response: func.HttpResponse = handler(
@@ -89,20 +89,14 @@ def account_command(
 
 
 def deliver_everything(root: bootstrap.EmbeddedBackend) -> None:
-    """Runs the relay and projector functions over everything pending, the way the dev host would."""
+    """Runs the relay and projector functions over everything pending through the worker, the way the dev
+    host would."""
     changes = root.events.read_all(root.events.lease("test"), 10_000)
     if changes:
-        function_app.relay_account_events(
-            func.DocumentList([func.Document.from_dict(to_document(event)) for _, event in changes])
-        )
+        functions.relay_account_events([to_document(event) for _, event in changes])
         root.events.renew_lease("test", changes[-1][0])
     for partition in range(root.hub.partition_count):
         received = root.hub.receive("test", partition, 10_000)
         if received:
-            function_app.project_read_models(
-                [
-                    func.EventHubEvent(body=message.body, sequence_number=message.sequence_number)
-                    for message in received
-                ]
-            )
+            functions.project_read_models(received)
             root.hub.checkpoint("test", partition, received[-1].sequence_number)

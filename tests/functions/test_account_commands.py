@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 import azure.functions as func
 import pytest
 
-import function_app
 from infra import bootstrap
 from tests.functions.conftest import (
     account_command,
@@ -16,6 +15,7 @@ from tests.functions.conftest import (
     opened_account_id,
     request,
 )
+from tests.worker import functions
 
 
 def test_opening_an_account_answers_201_with_its_location_and_version() -> None:
@@ -75,7 +75,7 @@ def test_the_account_summary_shows_what_the_projector_applied(
     account_command("deposits", account_id, {"amount": 700})
     deliver_everything(embedded_backend)
 
-    response = function_app.get_account(
+    response = functions.get_account(
         request("GET", f"/api/accounts/{account_id}", route_params={"id": account_id})
     )
 
@@ -96,7 +96,7 @@ def test_the_account_summary_shows_what_the_projector_applied(
 def test_an_account_not_yet_projected_is_not_found_in_the_read_model() -> None:
     account_id = opened_account_id()
 
-    response = function_app.get_account(
+    response = functions.get_account(
         request("GET", f"/api/accounts/{account_id}", route_params={"id": account_id})
     )
 
@@ -113,12 +113,12 @@ def test_the_history_lists_every_event_with_its_metadata_in_pages() -> None:
     path = f"/api/accounts/{account_id}/events"
 
     first = json_of(
-        function_app.account_history(
+        functions.account_history(
             request("GET", path, route_params={"id": account_id}, params={"limit": "3"})
         )
     )
     second = json_of(
-        function_app.account_history(
+        functions.account_history(
             request("GET", path, route_params={"id": account_id}, params={"from_version": "4", "limit": "3"})
         )
     )
@@ -139,7 +139,7 @@ def test_time_travel_rebuilds_the_state_at_a_version() -> None:
     account_command("deposits", account_id, {"amount": 100})
     account_command("withdrawals", account_id, {"amount": 40})
 
-    response = function_app.account_state(
+    response = functions.account_state(
         request(
             "GET",
             f"/api/accounts/{account_id}/state",
@@ -162,11 +162,11 @@ def test_time_travel_rebuilds_the_state_at_a_moment() -> None:
     path = f"/api/accounts/{account_id}/state"
 
     then = json_of(
-        function_app.account_state(
+        functions.account_state(
             request("GET", path, route_params={"id": account_id}, params={"at": between.isoformat()})
         )
     )
-    before_opening = function_app.account_state(
+    before_opening = functions.account_state(
         request(
             "GET",
             path,
@@ -182,7 +182,7 @@ def test_time_travel_rebuilds_the_state_at_a_moment() -> None:
 def test_time_travel_to_a_version_that_does_not_exist_is_not_found() -> None:
     account_id = opened_account_id()
 
-    response = function_app.account_state(
+    response = functions.account_state(
         request(
             "GET",
             f"/api/accounts/{account_id}/state",
@@ -196,14 +196,14 @@ def test_time_travel_to_a_version_that_does_not_exist_is_not_found() -> None:
 
 
 def test_health_reports_the_backend() -> None:
-    response = function_app.health(request("GET", "/api/health"))
+    response = functions.health(request("GET", "/api/health"))
 
     assert response.status_code == 200
     assert json_of(response) == {"status": "ok", "backend": "embedded"}
 
 
 def get_summary(account_id: str, **params: str) -> func.HttpResponse:
-    response: func.HttpResponse = function_app.get_account(
+    response: func.HttpResponse = functions.get_account(
         request("GET", f"/api/accounts/{account_id}", route_params={"id": account_id}, params=params)
     )
     return response

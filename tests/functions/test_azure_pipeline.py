@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 import pytest
 
-import function_app
 from infra import bootstrap, rebuild
 from infra.cosmos_views import READMODELS_PARTITION_KEY_PATH
 from infra.devhost_sources import CosmosChangeFeed, EventHubsPartition
@@ -27,6 +26,7 @@ from infra.settings import (
 from tests.fakes.cosmos import FakeContainer
 from tests.fakes.eventhubs import FakeHub, FakeProducerClient
 from tests.functions.conftest import account_command, json_of, opened_account_id, request
+from tests.worker import functions
 
 
 class AzurePipeline:
@@ -59,9 +59,7 @@ class AzurePipeline:
     def relay(self) -> None:
         """What the Cosmos DB trigger does: hand each page of the change feed to the relay function."""
         while (page := self.change_feed.next_page(100)) is not None:
-            function_app.relay_account_events(
-                func.DocumentList([func.Document.from_dict(d) for d in page.documents])
-            )
+            functions.relay_account_events(page.documents)
             self.change_feed.commit(page)
         # the service routes each partition key to a partition by a hash of its own
         for batch in self.producer.sent[self.forwarded :]:
@@ -74,14 +72,7 @@ class AzurePipeline:
         """What the Event Hubs trigger does: hand each partition's next batch to the projector function."""
         for source in self.partitions:
             while received := source.receive(100):
-                function_app.project_read_models(
-                    [
-                        func.EventHubEvent(
-                            body=m.body, sequence_number=m.sequence_number, partition_key=m.partition_key
-                        )
-                        for m in received
-                    ]
-                )
+                functions.project_read_models(received)
                 source.checkpoint(received[-1].sequence_number)
 
 
@@ -92,7 +83,7 @@ def pipeline(tmp_path: Path) -> Iterator[AzurePipeline]:
 
 
 def summary(account_id: str) -> func.HttpResponse:
-    response: func.HttpResponse = function_app.get_account(
+    response: func.HttpResponse = functions.get_account(
         request("GET", f"/api/accounts/{account_id}", route_params={"id": account_id})
     )
     return response
@@ -148,7 +139,7 @@ def test_idempotent_retries_and_bad_input_behave_the_same_on_cosmos_db(pipeline:
     assert again.headers["Idempotent-Replayed"] == "true"
     assert refused.status_code == 409
     assert stale.status_code == 412
-    history = function_app.account_history(
+    history = functions.account_history(
         request("GET", f"/api/accounts/{account_id}/events", route_params={"id": account_id})
     )
     assert [event["type"] for event in json_of(history)["events"]] == ["AccountOpened", "MoneyDeposited"]
@@ -167,14 +158,14 @@ def test_every_read_model_and_its_queries_work_on_cosmos_db_and_equal_a_replay(
     pipeline.project()
 
     statement = json_of(
-        function_app.account_statement(
+        functions.account_statement(
             request(
                 "GET", f"/api/accounts/{first}/statement", params={"limit": "2"}, route_params={"id": first}
             )
         )
     )
     rest = json_of(
-        function_app.account_statement(
+        functions.account_statement(
             request(
                 "GET",
                 f"/api/accounts/{first}/statement",
@@ -192,18 +183,18 @@ def test_every_read_model_and_its_queries_work_on_cosmos_db_and_equal_a_replay(
     ]
     assert rest["next"] is None
     owned = json_of(
-        function_app.accounts_by_owner(
+        functions.accounts_by_owner(
             request("GET", "/api/accounts", params={"owner_email": "ADA@example.com"})
         )
     )
     assert sorted(account["id"] for account in owned["accounts"]) == sorted([first, second])
     today = datetime.now(UTC).date()  # a day either side, should the test run across midnight
     days = {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
-    report = json_of(function_app.daily_report(request("GET", "/api/reports/daily", params=days)))
+    report = json_of(functions.daily_report(request("GET", "/api/reports/daily", params=days)))
     totals = [(d["currency"], d["deposits"], d["withdrawals"], d["accounts_opened"]) for d in report["days"]]
     assert [sum(t[n] for t in totals) for n in (1, 2, 3)] == [434, 25, 2]
     assert {t[0] for t in totals} == {"EUR"}
-    status = json_of(function_app.status(request("GET", "/api/status")))
+    status = json_of(functions.status(request("GET", "/api/status")))
     assert [p["events_behind"] for p in status["projections"]] == [0, 0, 0]
     service = bootstrap.root().accounts
     for runner in service.projections:

@@ -9,12 +9,12 @@ from collections.abc import Callable
 import azure.functions as func
 import pytest
 
-import function_app
 from infra import bootstrap
 from infra.eventstore import StoreUnavailable
 from infra.http import MAX_BODY_BYTES, handles_problems
 from infra.settings import ACCOUNTS_EVENTS_CONTAINER
 from tests.functions.conftest import account_command, open_account, opened_account_id, request
+from tests.worker import functions
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_a_missing_content_type_is_a_415(account_id: str) -> None:
         "POST", f"/api/accounts/{account_id}/deposits", raw=b'{"amount": 5}', route_params={"id": account_id}
     )
 
-    assert_problem(lambda: function_app.deposit(req), 415)
+    assert_problem(lambda: functions.deposit(req), 415)
 
 
 def test_json_with_a_charset_and_json_suffix_types_are_accepted(account_id: str) -> None:
@@ -219,16 +219,16 @@ def test_a_malformed_idempotency_key_is_a_400(account_id: str, key: str) -> None
 @pytest.mark.parametrize(
     ("endpoint", "params"),
     [
-        (function_app.account_history, {"limit": "0"}),
-        (function_app.account_history, {"limit": "1001"}),
-        (function_app.account_history, {"from_version": "zero"}),
-        (function_app.get_account, {"min_version": "0"}),
-        (function_app.get_account, {"min_version": "soon"}),
-        (function_app.account_state, {"version": "0"}),
-        (function_app.account_state, {"version": str(2**53)}),
-        (function_app.account_state, {"at": "yesterday"}),
-        (function_app.account_state, {"at": "2026-01-01T00:00:00"}),
-        (function_app.account_state, {"version": "1", "at": "2026-01-01T00:00:00Z"}),
+        (functions.account_history, {"limit": "0"}),
+        (functions.account_history, {"limit": "1001"}),
+        (functions.account_history, {"from_version": "zero"}),
+        (functions.get_account, {"min_version": "0"}),
+        (functions.get_account, {"min_version": "soon"}),
+        (functions.account_state, {"version": "0"}),
+        (functions.account_state, {"version": str(2**53)}),
+        (functions.account_state, {"at": "yesterday"}),
+        (functions.account_state, {"at": "2026-01-01T00:00:00"}),
+        (functions.account_state, {"version": "1", "at": "2026-01-01T00:00:00Z"}),
     ],
     ids=[
         "limit-zero",
@@ -254,7 +254,7 @@ def test_invalid_query_parameters_are_a_422(
 
 
 @pytest.mark.parametrize(
-    "endpoint", [function_app.get_account, function_app.account_history, function_app.account_state]
+    "endpoint", [functions.get_account, functions.account_history, functions.account_state]
 )
 def test_queries_for_an_unknown_account_are_404s(
     endpoint: Callable[[func.HttpRequest], func.HttpResponse],
@@ -283,7 +283,7 @@ def test_a_time_that_overflows_once_in_utc_is_a_422(account_id: str, at: str) ->
     path = f"/api/accounts/{account_id}/state"
 
     assert_problem(
-        lambda: function_app.account_state(
+        lambda: functions.account_state(
             request("GET", path, route_params={"id": account_id}, params={"at": at})
         ),
         422,

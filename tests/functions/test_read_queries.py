@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 import pytest
 
-import function_app
 from infra import bootstrap
 from projections import account_statement
 from projections.account_statement import StatementHeader
@@ -25,6 +24,7 @@ from tests.functions.conftest import (
     opened_account_id,
     request,
 )
+from tests.worker import functions
 
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -77,7 +77,7 @@ def assert_problem(response: func.HttpResponse, status: int) -> dict[str, Any]:
 
 
 def statement(account_id: str, **params: str) -> func.HttpResponse:
-    return get(function_app.account_statement, f"/api/accounts/{account_id}/statement", params, id=account_id)
+    return get(functions.account_statement, f"/api/accounts/{account_id}/statement", params, id=account_id)
 
 
 def walk_statement(account_id: str, **params: str) -> list[dict[str, Any]]:
@@ -85,21 +85,21 @@ def walk_statement(account_id: str, **params: str) -> list[dict[str, Any]]:
     pages = [ok(statement(account_id, **params))]
     while pages[-1]["next"] is not None:
         assert urlsplit(pages[-1]["next"]).path == f"/api/accounts/{account_id}/statement"
-        pages.append(ok(follow(function_app.account_statement, pages[-1]["next"], id=account_id)))
+        pages.append(ok(follow(functions.account_statement, pages[-1]["next"], id=account_id)))
         assert len(pages) <= 50, "the pages never end"
     return pages
 
 
 def by_owner(**params: str) -> func.HttpResponse:
-    return get(function_app.accounts_by_owner, "/api/accounts", params)
+    return get(functions.accounts_by_owner, "/api/accounts", params)
 
 
 def daily(first: str, last: str) -> func.HttpResponse:
-    return get(function_app.daily_report, "/api/reports/daily", {"from": first, "to": last})
+    return get(functions.daily_report, "/api/reports/daily", {"from": first, "to": last})
 
 
 def status() -> dict[str, Any]:
-    return dict(ok(get(function_app.status, "/api/status")))
+    return dict(ok(get(functions.status, "/api/status")))
 
 
 def read_model_lags() -> dict[str, dict[str, Any]]:
@@ -404,7 +404,7 @@ def test_following_next_walks_every_account_of_an_owner_exactly_once_in_id_order
     pages = [ok(by_owner(owner_email="ADA@example.com", limit=str(limit)))]
     while pages[-1]["next"] is not None:
         assert urlsplit(pages[-1]["next"]).path == "/api/accounts"
-        pages.append(ok(follow(function_app.accounts_by_owner, pages[-1]["next"])))
+        pages.append(ok(follow(functions.accounts_by_owner, pages[-1]["next"])))
         assert len(pages) <= 10, "the pages never end"
 
     assert [account["id"] for page in pages for account in page["accounts"]] == sorted(owned)
@@ -546,7 +546,7 @@ def test_the_daily_report_answers_any_range_of_at_most_92_days(first: str, last:
     ],
 )
 def test_a_daily_report_query_that_makes_no_sense_is_422_problem_json(params: dict[str, str]) -> None:
-    problem = assert_problem(get(function_app.daily_report, "/api/reports/daily", params), 422)
+    problem = assert_problem(get(functions.daily_report, "/api/reports/daily", params), 422)
 
     assert problem["type"] == "urn:eventbank:problem:invalid-query"
 
@@ -605,11 +605,11 @@ def test_status_of_an_empty_store_is_all_zero() -> None:
 
 
 def dead_letters(**params: str) -> func.HttpResponse:
-    return get(function_app.dead_letters, "/api/admin/deadletters", params)
+    return get(functions.dead_letters, "/api/admin/deadletters", params)
 
 
 def replay(body: Any = None) -> func.HttpResponse:
-    response: func.HttpResponse = function_app.replay_dead_letters(
+    response: func.HttpResponse = functions.replay_dead_letters(
         request("POST", "/api/admin/deadletters/replay", body)
     )
     return response
@@ -641,7 +641,7 @@ def test_dead_letters_of_an_unknown_read_model_are_404_problem_json() -> None:
         (lambda: replay({"stream_id": 7}), 422),
         (lambda: replay([]), 422),
         (
-            lambda: function_app.replay_dead_letters(
+            lambda: functions.replay_dead_letters(
                 request(
                     "POST",
                     "/api/admin/deadletters/replay",
@@ -704,7 +704,7 @@ def _refuse_deposits_of_13(header: StatementHeader | None, fact: Any) -> Stateme
 
 
 def statement_of(account_id: str, **params: str) -> func.HttpResponse:
-    return get(function_app.account_statement, f"/api/accounts/{account_id}/statement", params, id=account_id)
+    return get(functions.account_statement, f"/api/accounts/{account_id}/statement", params, id=account_id)
 
 
 def test_a_statement_with_min_version_waits_for_the_line_of_that_version(
@@ -742,7 +742,7 @@ def test_a_statement_not_reaching_min_version_in_time_answers_what_it_has_marked
     "stream_id", ["account-x/y", "account-1", "a" * 200, "account-3F2B8C1E-9D4A-4E6B-8F0C-2A1D5E7B9C40"]
 )
 def test_a_replay_of_something_that_is_not_a_stream_id_is_422(stream_id: str) -> None:
-    response = function_app.replay_dead_letters(
+    response = functions.replay_dead_letters(
         request("POST", "/api/admin/deadletters/replay", {"stream_id": stream_id})
     )
 

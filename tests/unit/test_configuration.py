@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def bindings() -> list[dict[str, Any]]:
-    return [json.loads(raw) for function in app_functions() for raw in function.get_raw_bindings()]
+    return [binding for function in app_functions() for binding in function.bindings]
 
 
 def example_settings() -> dict[str, str]:
@@ -54,8 +54,8 @@ def test_the_triggers_name_the_containers_hub_and_consumer_group_the_code_uses()
 
 def test_every_non_http_function_has_a_retry_policy_so_a_failed_batch_is_not_skipped() -> None:
     for function in app_functions():
-        if function.get_trigger().get_binding_name() != "httpTrigger":  # type: ignore[union-attr]
-            assert function.get_settings_dict("retry_policy"), function.get_function_name()
+        if function.trigger["type"] != "httpTrigger":
+            assert function.retry is not None, function.name
 
 
 def test_host_json_sets_the_route_prefix_bundle_and_batch_size() -> None:

@@ -6,7 +6,6 @@ import threading
 import uuid
 from pathlib import Path
 
-import azure.functions as func
 import pytest
 
 from infra.devhost import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, RetryPolicy
@@ -15,11 +14,7 @@ from infra.embedded_hub import EmbeddedHub
 from infra.eventstore import Metadata, NewEvent
 from infra.publisher import OutgoingMessage
 from infra.sqlite_store import SqliteEventStore
-
-
-def function_of(app: func.FunctionApp) -> func.decorators.function_app.Function:
-    (function,) = app.get_functions()
-    return function
+from tests.worker import index_app
 
 
 def test_an_exponential_policy_doubles_from_the_minimum_up_to_the_maximum() -> None:
@@ -34,25 +29,40 @@ def test_a_spent_finite_policy_keeps_retrying_at_the_longest_interval_instead_of
     assert list(itertools.islice(policy.delays(), 4)) == [5, 5, 60, 60]
 
 
-def test_the_policy_is_read_from_the_functions_retry_decorator() -> None:
-    app = func.FunctionApp()
+def test_the_policy_is_the_one_the_worker_reports_for_the_functions_retry_decorator(tmp_path: Path) -> None:
+    python, _ = index_app(
+        tmp_path,
+        """
+        import typing
+        import azure.functions as func
 
-    @app.event_hub_message_trigger(arg_name="events", connection="C", event_hub_name="h", cardinality="many")
-    @app.retry(
-        strategy="exponential_backoff",
-        max_retry_count="7",
-        minimum_interval="00:00:02",
-        maximum_interval="00:01:30",
+        app = func.FunctionApp()
+
+        @app.event_hub_message_trigger(
+            arg_name="events", connection="C", event_hub_name="h", cardinality="many"
+        )
+        @app.retry(
+            strategy="exponential_backoff",
+            max_retry_count="7",
+            minimum_interval="00:00:02",
+            maximum_interval="00:01:30",
+        )
+        def handler(events: typing.List[func.EventHubEvent]) -> None:
+            pass
+        """,
     )
-    def handler(events: list[func.EventHubEvent]) -> None:
-        pass
 
-    assert RetryPolicy.of(function_of(app)) == RetryPolicy("exponential_backoff", 7, 1.0, 2.0, 90.0)
+    (function,) = python.functions
+    assert RetryPolicy.of(function) == RetryPolicy("exponential_backoff", 7, 1.0, 2.0, 90.0)
 
 
-def flaky_change_feed_app(failures: int, seen: list[list[int]]) -> func.FunctionApp:
+FLAKY_CHANGE_FEED_APP = """
+    import azure.functions as func
+
     app = func.FunctionApp()
-    remaining = [failures]
+    seen: list[list[int]] = []
+    retry_counts: list[int] = []
+    remaining = [2]
 
     @app.cosmos_db_trigger(
         arg_name="documents",
@@ -61,35 +71,36 @@ def flaky_change_feed_app(failures: int, seen: list[list[int]]) -> func.Function
         container_name="c",
         lease_container_name="leases",
     )
-    @app.retry(strategy="fixed_delay", max_retry_count="-1", delay_interval="00:00:00.01")
-    def handler(documents: func.DocumentList) -> None:
+    @app.retry(strategy="fixed_delay", max_retry_count="-1", delay_interval="00:00:01")
+    def handler(documents: func.DocumentList, context: func.Context) -> None:
         seen.append([document["version"] for document in documents])
+        retry_counts.append(context.retry_context.retry_count)
         if remaining[0] > 0:
             remaining[0] -= 1
             raise RuntimeError("publish failed")
-
-    return app
+"""
 
 
 def test_the_change_feed_lease_moves_only_after_the_function_succeeds(tmp_path: Path) -> None:
     store = SqliteEventStore(tmp_path / "events.sqlite")
     stream = f"account-{uuid.uuid4()}"
     store.append(stream, 0, [NewEvent("E", 1, {}), NewEvent("E", 1, {})], Metadata())
-    seen: list[list[int]] = []
+    python, app = index_app(tmp_path / "app", FLAKY_CHANGE_FEED_APP)
     stop = threading.Event()
     feed = EmbeddedChangeFeed(store, "lease")
-    pump = ChangeFeedPump(Invoker(function_of(flaky_change_feed_app(2, seen)), stop), feed, 100, 0.01)
+    pump = ChangeFeedPump(Invoker(python, python.functions[0], stop), feed, 100, 0.01)
 
     pump.start()
     deadline = threading.Event()
-    for _ in range(500):
+    for _ in range(1000):
         if store.lease("lease") == 2:
             break
         deadline.wait(0.01)
     stop.set()
     pump.join()
 
-    assert seen[:3] == [[1, 2], [1, 2], [1, 2]]  # the same batch again after each failure
+    assert app.seen[:3] == [[1, 2], [1, 2], [1, 2]]  # the same batch again after each failure
+    assert app.retry_counts[:3] == [0, 1, 2]  # the retry context counts the attempts, as the host's does
     assert store.lease("lease") == 2
     store.close()
 
@@ -97,22 +108,33 @@ def test_the_change_feed_lease_moves_only_after_the_function_succeeds(tmp_path: 
 def test_a_stopped_host_leaves_a_failing_batch_unacknowledged(tmp_path: Path) -> None:
     hub = EmbeddedHub(tmp_path / "hub.sqlite", partition_count=1)
     hub.publish([OutgoingMessage("k", b"one"), OutgoingMessage("k", b"two")])
-    app = func.FunctionApp()
-    attempts = threading.Semaphore(0)
+    python, app = index_app(
+        tmp_path / "app",
+        """
+        import threading
+        import typing
+        import azure.functions as func
 
-    @app.event_hub_message_trigger(arg_name="events", connection="C", event_hub_name="h", cardinality="many")
-    @app.retry(strategy="fixed_delay", max_retry_count="-1", delay_interval="00:00:00.01")
-    def handler(events: list[func.EventHubEvent]) -> None:
-        attempts.release()
-        raise RuntimeError("always fails")
+        app = func.FunctionApp()
+        attempts = threading.Semaphore(0)
+
+        @app.event_hub_message_trigger(
+            arg_name="events", connection="C", event_hub_name="h", cardinality="many"
+        )
+        @app.retry(strategy="fixed_delay", max_retry_count="-1", delay_interval="00:00:01")
+        def handler(events: typing.List[func.EventHubEvent]) -> None:
+            attempts.release()
+            raise RuntimeError("always fails")
+        """,
+    )
 
     stop = threading.Event()
     pump = HubPartitionPump(
-        Invoker(function_of(app), stop), EmbeddedPartition(hub, "group", 0), 100, True, 0.01
+        Invoker(python, python.functions[0], stop), EmbeddedPartition(hub, "group", 0), 100, True, 0.01
     )
     pump.start()
-    assert attempts.acquire(timeout=5)
-    assert attempts.acquire(timeout=5)
+    assert app.attempts.acquire(timeout=5)
+    assert app.attempts.acquire(timeout=5)
     stop.set()
     pump.join()
 

@@ -1,0 +1,392 @@
+"""The dev host's side of the Functions language-worker protocol: it runs an app through the Python worker
+that Azure runs for it, `azure-functions-runtime` (pinned in requirements.txt).
+
+In Azure the Functions host speaks gRPC to a proxy worker, which hands each request to that worker library
+in its own process. Here the dev host is host and proxy at once: it builds the host's messages
+(infra/function_rpc.proto), hands them to the library's handlers on one event loop, and reads the answers.
+Indexing (the worker's function-metadata request), the load checks, argument decoding and invocation are
+all the library's own code; what the host would refuse at load, it refuses here.
+
+    python -m infra.worker [APP_DIR]   # index and load the app as Azure would; exit 1 naming what fails
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Coroutine, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import azure_functions_runtime as runtime
+
+from infra import function_rpc_pb2 as rpc
+from infra.devhost_sources import HubMessage
+
+log = logging.getLogger("eventbank.worker")
+HOST_VERSION = "4.1045.0.0"  # what the dev host reports itself as: a Functions 4.x host
+# What a current host tells the Python worker it can do (the worker answers with its own capabilities).
+HOST_CAPABILITIES = {"RpcHttpBodyOnly": "true", "RawHttpBodyBytes": "true", "TypedDataCollection": "true"}
+SCRIPT_FILE = "function_app.py"
+
+
+class WorkerError(RuntimeError):
+    """The worker refused: the app failed to index or load, or an invocation failed. The message is the
+    worker's own (for a load error: "cannot load the <function> function: <rule>")."""
+
+
+@dataclass(frozen=True)
+class RetryOptions:
+    """A function's retry policy as the worker reports it to the host (RpcRetryOptions)."""
+
+    strategy: str
+    max_retry_count: int
+    delay: float | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class FunctionMetadata:
+    """One indexed function as the host sees it: its id, name, bindings (function.json's JSON) and retry."""
+
+    function_id: str
+    name: str
+    bindings: tuple[dict[str, Any], ...]
+    retry: RetryOptions | None
+
+    @property
+    def trigger(self) -> dict[str, Any]:
+        return next(b for b in self.bindings if str(b.get("type", "")).endswith("Trigger"))
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """An HTTP function's answer, from the RpcHttp the worker returned."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class _Request:
+    """What the proxy worker hands the library's handlers: the host's message and the proxy's properties."""
+
+    request: rpc.StreamingMessage
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+class _Runtime:
+    """The library's process-wide state: one event loop (in a thread) for its handlers and its thread pool
+    for synchronous functions, as the proxy worker runs them."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="functions-worker", daemon=True)
+        self.thread.start()
+        self.pool_started = False
+        self.lock = threading.Lock()
+
+    def submit[T](self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+
+_runtime: _Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def _the_runtime() -> _Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = _Runtime()
+        return _runtime
+
+
+class PythonWorker:
+    """One function app indexed and loaded by the worker library; invoke its functions by id or name.
+
+    The library keeps its registry per process, as it does under the proxy worker; an app is found by its
+    script file's module name, so two apps in one process need different script names."""
+
+    def __init__(self, app_dir: Path, script_file: str = SCRIPT_FILE) -> None:
+        self.app_dir = app_dir.resolve()
+        self.script_file = script_file
+        self.functions: list[FunctionMetadata] = []
+        self._by_name: dict[str, FunctionMetadata] = {}
+
+    def start(self) -> list[FunctionMetadata]:
+        """Init (the worker indexes the app), function metadata, then a load request per function, as the
+        host does at start-up. Raises WorkerError with the worker's message if any step fails."""
+        the_runtime = _the_runtime()
+        with the_runtime.lock:
+            if str(self.app_dir) not in sys.path:
+                sys.path.insert(0, str(self.app_dir))
+            previous_script = _set_env("PYTHON_SCRIPT_FILE_NAME", self.script_file)
+            try:
+                init = self._call(
+                    runtime.worker_init_request,
+                    rpc.StreamingMessage(
+                        worker_init_request=rpc.WorkerInitRequest(
+                            host_version=HOST_VERSION,
+                            capabilities=HOST_CAPABILITIES,
+                            worker_directory=str(Path(runtime.__file__).parent),
+                            function_app_directory=str(self.app_dir),
+                        )
+                    ),
+                )
+                _raise_on_failure("the worker failed to index the app", init.result)
+                metadata = self._call(
+                    runtime.functions_metadata_request,
+                    rpc.StreamingMessage(
+                        functions_metadata_request=rpc.FunctionsMetadataRequest(
+                            function_app_directory=str(self.app_dir)
+                        )
+                    ),
+                )
+            finally:
+                _set_env("PYTHON_SCRIPT_FILE_NAME", previous_script)
+            _raise_on_failure("the worker failed to index the app", metadata.result)
+            if metadata.use_default_metadata_indexing or not metadata.function_metadata_results:
+                raise WorkerError(f"the worker found no functions in {self.app_dir / self.script_file}")
+            for function in metadata.function_metadata_results:
+                loaded = self._call(
+                    runtime.function_load_request,
+                    rpc.StreamingMessage(
+                        function_load_request=rpc.FunctionLoadRequest(
+                            function_id=function.function_id, metadata=function
+                        )
+                    ),
+                )
+                _raise_on_failure(f"the worker failed to load {function.name}", loaded.result)
+            if not the_runtime.pool_started:
+                runtime.start_threadpool_executor()
+                the_runtime.pool_started = True
+        self.functions = [_metadata_of(function) for function in metadata.function_metadata_results]
+        self._by_name = {function.name: function for function in self.functions}
+        return self.functions
+
+    def function(self, name: str) -> FunctionMetadata:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise LookupError(f"the worker indexed no function called {name!r}") from None
+
+    def invocation(
+        self,
+        function: FunctionMetadata,
+        argument: rpc.TypedData,
+        trigger_metadata: Mapping[str, rpc.TypedData] | None = None,
+        retry_count: int = 0,
+    ) -> Future[rpc.InvocationResponse]:
+        """Sends one invocation request (the trigger's binding as the host encodes it, its trigger metadata
+        and the retry context) and returns the future of the worker's response."""
+        request = rpc.InvocationRequest(
+            invocation_id=str(uuid.uuid4()),
+            function_id=function.function_id,
+            input_data=[rpc.ParameterBinding(name=function.trigger["name"], data=argument)],
+            trigger_metadata=dict(trigger_metadata or {}),
+            retry_context=rpc.RetryContext(
+                retry_count=retry_count,
+                max_retry_count=function.retry.max_retry_count if function.retry else 0,
+            ),
+        )
+        message = rpc.StreamingMessage(invocation_request=request)
+        return _the_runtime().submit(runtime.invocation_request(_Request(message, _properties())))
+
+    def invoke(
+        self,
+        function: FunctionMetadata,
+        argument: rpc.TypedData,
+        trigger_metadata: Mapping[str, rpc.TypedData] | None = None,
+        retry_count: int = 0,
+    ) -> rpc.InvocationResponse:
+        """invocation(), waited for; raises WorkerError if the function failed."""
+        response = self.invocation(function, argument, trigger_metadata, retry_count).result()
+        _raise_on_failure(f"'Functions.{function.name}' failed", response.result)
+        return response
+
+    def _call(self, handler: Any, message: rpc.StreamingMessage) -> Any:
+        return _the_runtime().submit(handler(_Request(message, _properties()))).result()
+
+
+def _properties() -> dict[str, Any]:
+    return {"host": "127.0.0.1", "protos": rpc}
+
+
+def _set_env(name: str, value: str | None) -> str | None:
+    previous = os.environ.get(name)
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+    return previous
+
+
+def _raise_on_failure(what: str, result: rpc.StatusResult) -> None:
+    if result.status != rpc.StatusResult.Success:
+        raise WorkerError(f"{what}: {result.exception.message or result.result}")
+
+
+def _metadata_of(function: rpc.RpcFunctionMetadata) -> FunctionMetadata:
+    retry = None
+    if function.HasField("retry_options"):
+        options = function.retry_options
+        strategy = rpc.RpcRetryOptions.RetryStrategy.Name(options.retry_strategy)
+        seconds = {
+            name: getattr(options, name).ToTimedelta().total_seconds()
+            for name in ("delay_interval", "minimum_interval", "maximum_interval")
+            if options.HasField(name)
+        }
+        retry = RetryOptions(
+            strategy=strategy,
+            max_retry_count=options.max_retry_count,
+            delay=seconds.get("delay_interval"),
+            minimum=seconds.get("minimum_interval"),
+            maximum=seconds.get("maximum_interval"),
+        )
+    return FunctionMetadata(
+        function_id=function.function_id,
+        name=function.name,
+        bindings=tuple(json.loads(raw) for raw in function.raw_bindings),
+        retry=retry,
+    )
+
+
+# --- bindings, encoded the way the Functions host encodes them ---
+
+
+def http_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    route_params: Mapping[str, str],
+    body: bytes,
+) -> rpc.TypedData:
+    """An HTTP trigger's request: RpcHttp with the body as raw bytes (the worker asks for RawHttpBodyBytes)
+    and the route's values as `params`."""
+    http = rpc.RpcHttp(method=method, url=url, headers=headers, query=query, params=route_params)
+    if body:
+        http.body.bytes = body
+    return rpc.TypedData(http=http)
+
+
+def http_result(response: rpc.InvocationResponse) -> HttpResult:
+    """The RpcHttp an HTTP function returned ($return)."""
+    http = response.return_value.http
+    kind = http.body.WhichOneof("data")
+    body: bytes
+    if kind == "bytes":
+        body = http.body.bytes
+    elif kind in ("string", "json"):
+        body = getattr(http.body, kind).encode()
+    else:
+        body = b""
+    return HttpResult(status=int(http.status_code or 200), headers=dict(http.headers), body=body)
+
+
+def document_list(documents: Sequence[Mapping[str, Any]]) -> rpc.TypedData:
+    """A Cosmos DB trigger's batch: the changed documents as one JSON array."""
+    return rpc.TypedData(json=json.dumps(list(documents), separators=(",", ":")))
+
+
+def event_batch(
+    events: Sequence[HubMessage], partition: PartitionContext
+) -> tuple[rpc.TypedData, dict[str, rpc.TypedData]]:
+    """An Event Hubs trigger's batch (cardinality many): the bodies as collection bytes, and the trigger
+    metadata the host adds, each event's system properties in `SystemPropertiesArray` among it."""
+    system = [_system_properties(event) for event in events]
+    metadata = {
+        "SystemPropertiesArray": _json(system),
+        "PropertiesArray": _json([{} for _ in events]),
+        "SequenceNumberArray": _json([event.sequence_number for event in events]),
+        "OffsetArray": _json([properties["Offset"] for properties in system]),
+        "PartitionKeyArray": _json([event.partition_key for event in events]),
+        "EnqueuedTimeUtcArray": _json([properties["EnqueuedTimeUtc"] for properties in system]),
+        "PartitionContext": _json(partition.as_json()),
+    }
+    data = rpc.TypedData(collection_bytes=rpc.CollectionBytes(bytes=[event.body for event in events]))
+    return data, metadata
+
+
+def single_event(
+    event: HubMessage, partition: PartitionContext
+) -> tuple[rpc.TypedData, dict[str, rpc.TypedData]]:
+    """An Event Hubs trigger's event (cardinality one): the body as bytes, its system properties."""
+    system = _system_properties(event)
+    metadata = {
+        "SystemProperties": _json(system),
+        "Properties": _json({}),
+        "SequenceNumber": _json(event.sequence_number),
+        "Offset": _json(system["Offset"]),
+        "PartitionKey": _json(event.partition_key),
+        "EnqueuedTimeUtc": _json(system["EnqueuedTimeUtc"]),
+        "PartitionContext": _json(partition.as_json()),
+    }
+    return rpc.TypedData(bytes=event.body), metadata
+
+
+@dataclass(frozen=True)
+class PartitionContext:
+    """Which hub, consumer group and partition a batch came from."""
+
+    hub: str
+    consumer_group: str
+    partition_id: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "EventHubName": self.hub,
+            "ConsumerGroup": self.consumer_group,
+            "PartitionId": self.partition_id,
+        }
+
+
+def _system_properties(event: HubMessage) -> dict[str, Any]:
+    offset, enqueued = str(event.sequence_number), _iso(event.enqueued_time)
+    return {
+        "x-opt-sequence-number": event.sequence_number,
+        "x-opt-offset": offset,
+        "x-opt-enqueued-time": enqueued,
+        "x-opt-partition-key": event.partition_key,
+        "SequenceNumber": event.sequence_number,
+        "Offset": offset,
+        "PartitionKey": event.partition_key,
+        "EnqueuedTimeUtc": enqueued,
+    }
+
+
+def _json(value: object) -> rpc.TypedData:
+    return rpc.TypedData(json=json.dumps(value, separators=(",", ":")))
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Index and load an app with the worker, as the host does at start; print its functions."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = sys.argv[1:] if argv is None else argv
+    app_dir = Path(args[0] if args else ".")
+    try:
+        functions = PythonWorker(app_dir).start()
+    except WorkerError as error:
+        log.error("%s", error)
+        raise SystemExit(1) from None
+    for function in functions:
+        sys.stdout.write(f"{function.name}: {function.trigger['type']}\n")
+
+
+if __name__ == "__main__":
+    main()
