@@ -7,7 +7,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from bench import charts, cosmos, http_load, machine, projection, rehydration, report, throughput
+from bench import charts, cosmos, http_load, machine, projection, rehydration, report, throughput, worker_cost
 from bench.sizes import FULL, QUICK
 from bench.stats import clock
 
@@ -37,16 +37,18 @@ def main(argv: list[str] | None = None) -> None:
     log.info("bench (%s) on %s, %s cores", sizes.mode, described["cpu"], described["cores"])
     with tempfile.TemporaryDirectory(prefix="eventbank-bench-") as folder:
         workdir = Path(folder)
-        log.info("1/5 command throughput in process")
+        log.info("1/6 command throughput in process")
         throughput_result = throughput.run(sizes, workdir)
-        log.info("2/5 rehydration vs stream length")
+        log.info("2/6 rehydration vs stream length")
         rehydration_result = rehydration.run(sizes, workdir)
-        log.info("3/5 through HTTP on the dev host")
+        log.info("3/6 through HTTP on the dev host")
         http_result = http_load.run(sizes, workdir)
-        log.info("4/5 projection rebuild from %s events", f"{sizes.projection_events:,}")
+        log.info("4/6 projection rebuild from %s events", f"{sizes.projection_events:,}")
         projection_result = projection.run(sizes, workdir)
-        log.info("5/5 Cosmos DB cost per command")
+        log.info("5/6 Cosmos DB cost per command")
         cosmos_result = cosmos.run(sizes)
+        log.info("6/6 what a call through the Python worker costs")
+        worker_result = worker_cost.run(sizes, workdir)
     results = report.Results(
         sizes=sizes,
         machine=described,
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         http=http_result,
         projection=projection_result,
         cosmos=cosmos_result,
+        worker=worker_result,
         seconds=clock() - started,
         load_average_at_end=machine.load_average(),
     )

@@ -18,6 +18,7 @@ from bench.rehydration import RehydrationResult
 from bench.sizes import Sizes
 from bench.stats import ratio
 from bench.throughput import ThroughputResult
+from bench.worker_cost import WorkerCostResult
 
 PASS, MISS, NOT_MEASURED = "PASS", "MISS", "NOT MEASURED"
 FRESHNESS_TARGET_SECONDS = 0.100
@@ -34,6 +35,7 @@ class Results:
     http: HttpResult
     projection: ProjectionResult
     cosmos: CosmosResult
+    worker: WorkerCostResult
     seconds: float
     load_average_at_end: str
 
@@ -154,6 +156,20 @@ def build(results: Results) -> dict[str, Any]:
             "warm_mean_round_trips": results.cosmos.warm_mean_round_trips,
             "warm_mean_estimated_ru": results.cosmos.warm_mean_ru,
             "cold_tail_events": results.cosmos.cold_tail_events,
+        },
+        "worker": {
+            "azure_functions_runtime": results.worker.worker_version,
+            "per_call_us": [
+                {
+                    "function": cost.function,
+                    "calls": cost.calls,
+                    "direct_median": cost.direct_us,
+                    "through_worker_on_the_servers_loop_median": cost.on_loop_us,
+                    "through_worker_from_a_thread_median": cost.from_thread_us,
+                    "overhead_on_the_servers_loop": cost.overhead_us,
+                }
+                for cost in results.worker.costs
+            ],
         },
         "targets": targets(results, rates, ratios),
     }
@@ -331,7 +347,7 @@ def _json_safe(value: object) -> object:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    sections = [_header, _machine, _targets, _throughput, _rehydration, _http, _projection, _cosmos]
+    sections = [_header, _machine, _targets, _throughput, _rehydration, _http, _projection, _cosmos, _worker]
     return "\n\n".join(section(report) for section in sections) + "\n"
 
 
@@ -492,6 +508,42 @@ def _projection(report: dict[str, Any]) -> str:
         ("building the store s (not counted)", f"{proj['store_build_seconds']:.1f}"),
     ]
     return f"## 4. Projection throughput\n\n{text}\n\n" + _table(("", "value"), rows, "lr")
+
+
+def _worker(report: dict[str, Any]) -> str:
+    worker = report["worker"]
+    rows = [
+        (
+            cost["function"],
+            cost["calls"],
+            f"{cost['direct_median']:.0f}",
+            f"{cost['through_worker_on_the_servers_loop_median']:.0f}",
+            f"{cost['overhead_on_the_servers_loop']:.0f}",
+            f"{cost['through_worker_from_a_thread_median']:.0f}",
+        )
+        for cost in worker["per_call_us"]
+    ]
+    return (
+        "## 6. A call through the Python worker\n\n"
+        f"Each function called directly with an azure.functions request, and through azure-functions-runtime "
+        f"{worker['azure_functions_runtime']} as the dev host and Azure call it (invocation request with the "
+        "host's encoding, decoded by the library, the function run on the worker's thread pool, the answer "
+        "encoded back): on the server's event loop, as the dev host's HTTP endpoints await it, and from "
+        "another thread, as its trigger pumps call it (one more hop, to the worker's loop). Median per call, "
+        "alternating rounds, one process, embedded backend.\n\n"
+        + _table(
+            (
+                "function",
+                "calls",
+                "direct µs",
+                "through the worker, HTTP path µs",
+                "overhead µs",
+                "through the worker from a trigger thread µs",
+            ),
+            rows,
+            "lrrrrr",
+        )
+    )
 
 
 def _cosmos(report: dict[str, Any]) -> str:

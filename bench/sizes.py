@@ -27,6 +27,8 @@ class Sizes:
     projection_batch: int
     # 5. Cosmos DB: warm deposits counted on one account (snapshot writes amortised over them)
     cosmos_warm_commands: int
+    # 6. calls per function, direct and through the Python worker
+    worker_calls: int
 
 
 QUICK = Sizes(
@@ -45,6 +47,7 @@ QUICK = Sizes(
     projection_events_per_append=5,
     projection_batch=100,
     cosmos_warm_commands=250,
+    worker_calls=2_000,
 )
 
 FULL = Sizes(
@@ -63,4 +66,5 @@ FULL = Sizes(
     projection_events_per_append=5,
     projection_batch=100,
     cosmos_warm_commands=1_000,
+    worker_calls=10_000,
 )

@@ -12,7 +12,6 @@ trigger is fed from the embedded change feed, the Event Hubs trigger from the em
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import functools
 import json
@@ -336,7 +335,7 @@ class DevHost:
                 body=body,
             )
             started = time.perf_counter()
-            response = await asyncio.wrap_future(self.python.invocation(function, binding))
+            response = await self.python.invoke_async(function, binding)
             if response.result.status != rpc.StatusResult.Success:
                 # as the host: a function that raised answers 500 with no body
                 log.error(

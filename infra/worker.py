@@ -188,8 +188,20 @@ class PythonWorker:
         trigger_metadata: Mapping[str, rpc.TypedData] | None = None,
         retry_count: int = 0,
     ) -> Future[rpc.InvocationResponse]:
-        """Sends one invocation request (the trigger's binding as the host encodes it, its trigger metadata
-        and the retry context) and returns the future of the worker's response."""
+        """Sends one invocation request from any thread to the worker's event loop; the future of the
+        worker's response."""
+        return _the_runtime().submit(self.invoke_async(function, argument, trigger_metadata, retry_count))
+
+    async def invoke_async(
+        self,
+        function: FunctionMetadata,
+        argument: rpc.TypedData,
+        trigger_metadata: Mapping[str, rpc.TypedData] | None = None,
+        retry_count: int = 0,
+    ) -> rpc.InvocationResponse:
+        """One invocation request (the trigger's binding as the host encodes it, its trigger metadata and the
+        retry context), handled on the running event loop: an async server awaits it without a hop to
+        another thread; the function itself runs on the worker's thread pool either way."""
         request = rpc.InvocationRequest(
             invocation_id=str(uuid.uuid4()),
             function_id=function.function_id,
@@ -201,7 +213,8 @@ class PythonWorker:
             ),
         )
         message = rpc.StreamingMessage(invocation_request=request)
-        return _the_runtime().submit(runtime.invocation_request(_Request(message, _properties())))
+        response: rpc.InvocationResponse = await runtime.invocation_request(_Request(message, _properties()))
+        return response
 
     def invoke(
         self,
