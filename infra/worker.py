@@ -181,17 +181,6 @@ class PythonWorker:
         except KeyError:
             raise LookupError(f"the worker indexed no function called {name!r}") from None
 
-    def invocation(
-        self,
-        function: FunctionMetadata,
-        argument: rpc.TypedData,
-        trigger_metadata: Mapping[str, rpc.TypedData] | None = None,
-        retry_count: int = 0,
-    ) -> Future[rpc.InvocationResponse]:
-        """Sends one invocation request from any thread to the worker's event loop; the future of the
-        worker's response."""
-        return _the_runtime().submit(self.invoke_async(function, argument, trigger_metadata, retry_count))
-
     async def invoke_async(
         self,
         function: FunctionMetadata,
@@ -223,8 +212,10 @@ class PythonWorker:
         trigger_metadata: Mapping[str, rpc.TypedData] | None = None,
         retry_count: int = 0,
     ) -> rpc.InvocationResponse:
-        """invocation(), waited for; raises WorkerError if the function failed."""
-        response = self.invocation(function, argument, trigger_metadata, retry_count).result()
+        """invoke_async() from any thread, on the worker's event loop, waited for; raises WorkerError if the
+        function failed."""
+        invocation = self.invoke_async(function, argument, trigger_metadata, retry_count)
+        response = _the_runtime().submit(invocation).result()
         _raise_on_failure(f"'Functions.{function.name}' failed", response.result)
         return response
 

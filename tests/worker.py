@@ -16,10 +16,9 @@ from typing import Any
 
 import azure.functions as func
 
-from infra import function_rpc_pb2 as rpc
 from infra import worker
 from infra.devhost_sources import HubMessage
-from infra.worker import FunctionMetadata, PythonWorker
+from infra.worker import FunctionMetadata, PythonWorker, WorkerError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,11 +80,10 @@ def _http(function: FunctionMetadata, req: func.HttpRequest) -> func.HttpRespons
         route_params=dict(req.route_params),
         body=req.get_body(),
     )
-    response = app_worker().invocation(function, binding).result()
-    if response.result.status != rpc.StatusResult.Success:
-        # as the host answers a function that raised
-        return func.HttpResponse(status_code=500)
-    result = worker.http_result(response)
+    try:
+        result = worker.http_result(app_worker().invoke(function, binding))
+    except WorkerError:
+        return func.HttpResponse(status_code=500)  # as the host answers a function that raised
     content_type = result.headers.get("content-type", "")
     return func.HttpResponse(
         result.body,
