@@ -1,0 +1,54 @@
+"""Every function of function_app.py runs through the real Python worker, as the host would invoke it: a
+function added to the app without a line here fails this test."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from infra import bootstrap
+from infra.documents import to_document
+from tests.functions.conftest import account_command, json_of, opened_account_id, request
+from tests.worker import app_worker, functions
+
+
+def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.EmbeddedBackend) -> None:
+    account = opened_account_id()
+    assert account_command("deposits", account, {"amount": 500}).status_code == 200
+    today = datetime.now(UTC).date().isoformat()
+    route = {"id": account}
+    calls: dict[str, func.HttpRequest] = {
+        "withdraw": request(
+            "POST", f"/api/accounts/{account}/withdrawals", {"amount": 100}, route_params=route
+        ),
+        "close_account": request("POST", f"/api/accounts/{account}/close", route_params=route),
+        "get_account": request("GET", f"/api/accounts/{account}", route_params=route),
+        "account_history": request("GET", f"/api/accounts/{account}/events", route_params=route),
+        "account_state": request("GET", f"/api/accounts/{account}/state", route_params=route),
+        "account_statement": request("GET", f"/api/accounts/{account}/statement", route_params=route),
+        "accounts_by_owner": request("GET", "/api/accounts", params={"owner_email": "ada@example.com"}),
+        "daily_report": request("GET", "/api/reports/daily", params={"from": today, "to": today}),
+        "status": request("GET", "/api/status"),
+        "dead_letters": request("GET", "/api/admin/deadletters"),
+        "replay_dead_letters": request("POST", "/api/admin/deadletters/replay", {}),
+        "health": request("GET", "/api/health"),
+    }
+
+    functions.relay_account_events(
+        [to_document(event) for _, event in embedded_backend.events.read_all(0, 99)]
+    )
+    received = [
+        message
+        for partition in range(embedded_backend.hub.partition_count)
+        for message in embedded_backend.hub.receive("every-function", partition, 1_000)
+    ]
+    functions.project_read_models(received)
+    answers = {name: getattr(functions, name)(req) for name, req in calls.items()}
+
+    invoked = {"open_account", "deposit", "relay_account_events", "project_read_models", *answers}
+    assert invoked == {function.name for function in app_worker().functions}
+    failed = {name: answer.status_code for name, answer in answers.items() if answer.status_code >= 300}
+    assert failed == {"close_account": 409}  # a balance is left: the refusal, as problem+json
+    assert json_of(answers["get_account"])["version"] == 2  # the relay and the projector ran
+    assert all(isinstance(json_of(answer), dict) for answer in answers.values())
