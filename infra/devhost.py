@@ -25,10 +25,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -58,7 +58,9 @@ DEFAULT_POLL_SECONDS = 0.25  # a fallback: in-process appends and publishes wake
 # this often instead (an indexed read, about 0.1 ms: 1% of a core).
 FEED_POLL_SECONDS = 0.01
 PARENT_CHECK_SECONDS = 0.5
-ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# once a policy's retries are spent, Azure moves on; the dev host keeps retrying, at most this far apart
+SPENT_POLICY_RETRY_SECONDS = 60.0
+ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 
 
 # --- invoking a function the way the host does ---
@@ -91,12 +93,15 @@ class RetryPolicy:
 
     def delays(self) -> Iterator[float]:
         attempt = 0
+        spent = min(max(self.delay, self.maximum), SPENT_POLICY_RETRY_SECONDS)
         while True:
             within_policy = self.max_retry_count < 0 or attempt < self.max_retry_count
-            if self.strategy == "exponential_backoff":
-                yield min(self.minimum * 2**attempt, self.maximum) if within_policy else self.maximum
+            if not within_policy:
+                yield spent
+            elif self.strategy == "exponential_backoff":
+                yield min(self.minimum * 2**attempt, self.maximum)
             else:
-                yield self.delay if within_policy else max(self.delay, self.maximum)
+                yield self.delay
             attempt += 1
 
 
@@ -114,34 +119,44 @@ class Invoker:
         self.stop = stop
 
     def __call__(self, binding: Binding, reason: str) -> bool:
-        """Invoke until the function succeeds, retrying per its policy; False only if stopped first."""
-        for attempt, delay in enumerate(self.retry.delays()):
-            if self._invoke_once(binding, reason, attempt):
+        """Invoke until the function succeeds, retrying per its policy; False only if stopped first. As the
+        host does, a retry carries the retry context: the attempt, the policy's limit and the last error."""
+        retry: rpc.RetryContext | None = None
+        for attempt, delay in enumerate(self.retry.delays(), start=1):
+            failure = self._invoke_once(binding, reason, retry)
+            if failure is None:
                 return True
             log.warning("Retrying 'Functions.%s' in %.1fs", self.name, delay)
             if self.stop.wait(delay):
                 return False
+            retry = rpc.RetryContext(
+                retry_count=attempt, max_retry_count=self.retry.max_retry_count, exception=failure
+            )
         return False  # pragma: no cover - delays() never ends
 
     def once(self, binding: Binding, reason: str) -> bool:
-        return self._invoke_once(binding, reason, 0)
+        return self._invoke_once(binding, reason, None) is None
 
-    def _invoke_once(self, binding: Binding, reason: str, attempt: int) -> bool:
+    def _invoke_once(
+        self, binding: Binding, reason: str, retry: rpc.RetryContext | None
+    ) -> rpc.RpcException | None:
+        """One invocation; None if it succeeded, else the worker's exception (logged with its stack)."""
         invocation = uuid.uuid4()
         started = time.perf_counter()
         log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", self.name, reason, invocation)
         try:
-            self.python.invoke(self.function, *binding, retry_count=attempt)
+            self.python.invoke(self.function, *binding, retry=retry)
         except WorkerError as error:
-            log.error("Executed 'Functions.%s' (Failed, Id=%s): %s", self.name, invocation, error)
-            return False
+            stack = error.exception.stack_trace if error.exception is not None else ""
+            log.error("Executed 'Functions.%s' (Failed, Id=%s): %s\n%s", self.name, invocation, error, stack)
+            return error.exception or rpc.RpcException(message=str(error))
         log.info(
             "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
             self.name,
             invocation,
             (time.perf_counter() - started) * 1000,
         )
-        return True
+        return None
 
 
 # --- the non-HTTP triggers ---
@@ -168,10 +183,14 @@ class ChangeFeedPump(threading.Thread):
             if page is None:
                 self.source.wait(self.poll_seconds)
                 continue
-            binding: Binding = (worker.document_list(page.documents), {})
-            if self.invoker(binding, f"New changes on the {self.source.description}"):
+            binding = _guarded(self.source.description, functools.partial(_documents, page.documents), stop)
+            if binding is not None and self.invoker(binding, f"New changes on the {self.source.description}"):
                 # if this fails the page comes again, and its duplicates are no-ops downstream
                 _guarded(self.source.description, functools.partial(self.source.commit, page), stop)
+
+
+def _documents(documents: Sequence[dict[str, Any]]) -> Binding:
+    return worker.document_list(documents), {}
 
 
 @dataclass(frozen=True)
@@ -255,22 +274,20 @@ class HubPartitionPump(threading.Thread):
                     worker.event_batch(delivered[:part], self.context),
                     "chaos: a worker that dies half-way through its batch",
                 )
-            binding = (
-                worker.event_batch(delivered, self.context)
-                if self.many
-                else worker.single_event(delivered[0], self.context)
-            )
-            if self.invoker(binding, f"New events on the {self.source.description}"):
+            binding = _guarded(self.source.description, functools.partial(self._binding, delivered), stop)
+            if binding is not None and self.invoker(binding, f"New events on the {self.source.description}"):
                 last = max(message.sequence_number for message in received)
                 _guarded(self.source.description, functools.partial(self.source.checkpoint, last), stop)
 
-
-T = TypeVar("T")
+    def _binding(self, delivered: Sequence[HubMessage]) -> Binding:
+        if self.many:
+            return worker.event_batch(delivered, self.context)
+        return worker.single_event(delivered[0], self.context)
 
 
 def _guarded[T](description: str, call: Callable[[], T], stop: threading.Event) -> T | None:
-    """A call on a trigger's source; a failure (a backend away) is logged, waited out, and retried by the
-    caller's loop. No checkpoint has moved, so nothing is lost."""
+    """A call on a trigger's source, or encoding what it gave; a failure (a backend away) is logged, waited
+    out, and retried by the caller's loop. No checkpoint has moved, so nothing is lost."""
     try:
         return call()
     except Exception:
@@ -280,6 +297,39 @@ def _guarded[T](description: str, call: Callable[[], T], stop: threading.Event) 
 
 
 # --- the host ---
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """An HTTP function's route template (`accounts/{id}/deposits`, under the route prefix) as a pattern."""
+
+    function: FunctionMetadata
+    template: str
+    methods: frozenset[str]
+    pattern: re.Pattern[str]
+    rank: tuple[int, ...]  # per segment: 0 literal, 1 parameter, 2 catch-all; lower ranks first
+
+    @classmethod
+    def of(cls, function: FunctionMetadata, template: str, methods: frozenset[str]) -> HttpRoute:
+        parts, rank = [], []
+        for segment in template.split("/"):
+            parameter = re.fullmatch(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?(\??)\}", segment)
+            if parameter is None:
+                parts.append(re.escape(segment))
+                rank.append(0)
+                continue
+            catch_all, name, optional = parameter.groups()
+            value = f"(?P<{name}>.*)" if catch_all else f"(?P<{name}>[^/]+)"
+            parts.append(f"(?:{value})?" if optional or catch_all else value)
+            rank.append(2 if catch_all else 1)
+        pattern = re.compile("/".join(parts).replace("/(?:", "/?(?:"), re.IGNORECASE)
+        return cls(function, template, methods, pattern, tuple(rank))
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self.pattern.fullmatch(path)
+        if found is None:
+            return None
+        return {name: value for name, value in found.groupdict().items() if value is not None}
 
 
 class DevHost:
@@ -306,7 +356,9 @@ class DevHost:
         self.stop = threading.Event()
         self.pumps: list[threading.Thread] = []
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[HttpRoute]:
+        """The HTTP functions' routes, most specific first (literal segments before parameters), as the
+        host's routing ranks them."""
         routes = []
         for function in self.functions:
             trigger = function.trigger
@@ -314,40 +366,57 @@ class DevHost:
                 continue
             # as the host: no route means the function's name; no methods means every method
             route = _resolve(trigger.get("route")) or function.name
-            path = "/" + "/".join(part for part in (self.route_prefix, route) if part)
-            methods = [str(method).upper() for method in trigger.get("methods") or ALL_METHODS]
-            routes.append(Route(path, self._endpoint(function), methods=methods))
-            log.info("  %s: [%s] %s%s", function.name, ",".join(methods), self.base_url, path)
-        return routes
+            template = "/".join(part for part in (self.route_prefix, route.strip("/")) if part)
+            methods = frozenset(str(method).upper() for method in trigger.get("methods") or ALL_METHODS)
+            routes.append(HttpRoute.of(function, template, methods))
+            log.info("  %s: [%s] %s/%s", function.name, ",".join(sorted(methods)), self.base_url, template)
+        return sorted(routes, key=lambda route: route.rank)
 
-    def _endpoint(self, function: FunctionMetadata) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-                return Response(status_code=413)
-            body = await request.body()
-            binding = worker.http_request(
-                method=request.method,
-                url=str(request.url),
-                headers=_joined(request.headers.items(), ", "),
-                query=_joined(request.query_params.multi_items(), ","),
-                route_params={key: str(value) for key, value in request.path_params.items()},
-                body=body,
+    def _dispatcher(self) -> Callable[[Request], Any]:
+        routes = self.routes()
+
+        async def dispatch(request: Request) -> Response:
+            # as ASP.NET Core routing: paths match ignoring case and a trailing slash; a path whose route
+            # takes other methods, or no route at all, is a 404 with no body
+            path = request.scope["path"].strip("/")
+            for route in routes:
+                values = route.match(path)
+                if values is not None and request.method in route.methods:
+                    return await self._invoke_http(route.function, request, values)
+            return Response(status_code=404)
+
+        return dispatch
+
+    async def _invoke_http(
+        self, function: FunctionMetadata, request: Request, route_values: dict[str, str]
+    ) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+            return Response(status_code=413)
+        body = await request.body()
+        if len(body) > MAX_REQUEST_BYTES:  # a chunked body declares no length
+            return Response(status_code=413)
+        binding = worker.http_request(
+            method=request.method,
+            url=str(request.url),
+            headers=request.headers.items(),
+            query=request.query_params.multi_items(),
+            route_params=route_values,
+            body=body,
+        )
+        started = time.perf_counter()
+        response = await self.python.invoke_async(function, binding)
+        result = worker.http_result(response)
+        if response.result.status != rpc.StatusResult.Success:
+            log.error(
+                "Executed 'Functions.%s' (%s %s -> Failed, answered 500): %s\n%s",
+                function.name,
+                request.method,
+                request.url.path,
+                response.result.exception.message,
+                response.result.exception.stack_trace,
             )
-            started = time.perf_counter()
-            response = await self.python.invoke_async(function, binding)
-            if response.result.status != rpc.StatusResult.Success:
-                # as the host: a function that raised answers 500 with no body
-                log.error(
-                    "Executed 'Functions.%s' (%s %s -> Failed): %s\n%s",
-                    function.name,
-                    request.method,
-                    request.url.path,
-                    response.result.exception.message,
-                    response.result.exception.stack_trace,
-                )
-                return Response(status_code=500)
-            result = worker.http_result(response)
+        else:
             log.info(
                 "Executed 'Functions.%s' (%s %s -> %d, Duration=%dms)",
                 function.name,
@@ -356,9 +425,9 @@ class DevHost:
                 result.status,
                 (time.perf_counter() - started) * 1000,
             )
-            return Response(result.body, status_code=result.status, headers=result.headers)
-
-        return endpoint
+        answer = Response(result.body, status_code=result.status, headers=result.headers)
+        answer.raw_headers.extend((b"set-cookie", cookie.encode("latin-1")) for cookie in result.cookies)
+        return answer
 
     def start_triggers(self) -> None:
         root = bootstrap.root()
@@ -457,15 +526,8 @@ class DevHost:
                 bootstrap.reset()
                 log.info("Dev host stopped; checkpoints are saved, the next start resumes from them.")
 
-        return Starlette(routes=self.routes(), lifespan=lifespan)
-
-
-def _joined(items: Iterable[tuple[str, str]], separator: str) -> dict[str, str]:
-    """Repeated headers or query parameters as one value, joined as ASP.NET Core joins them."""
-    joined: dict[str, str] = {}
-    for key, value in items:
-        joined[key] = f"{joined[key]}{separator}{value}" if key in joined else value
-    return joined
+        every_path = Route("/{path:path}", self._dispatcher(), methods=list(ALL_METHODS))
+        return Starlette(routes=[every_path], lifespan=lifespan)
 
 
 def _resolve(value: str | None) -> str:

@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 import uuid
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +40,12 @@ SCRIPT_FILE = "function_app.py"
 
 class WorkerError(RuntimeError):
     """The worker refused: the app failed to index or load, or an invocation failed. The message is the
-    worker's own (for a load error: "cannot load the <function> function: <rule>")."""
+    worker's own (for most load errors: "cannot load the <function> function: <rule>"); `exception` is the
+    RpcException the worker sent, with its stack trace."""
+
+    def __init__(self, message: str, exception: rpc.RpcException | None = None) -> None:
+        super().__init__(message)
+        self.exception = exception
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,12 @@ class FunctionMetadata:
 
 @dataclass(frozen=True)
 class HttpResult:
-    """An HTTP function's answer, from the RpcHttp the worker returned."""
+    """What the host answers for an HTTP function's invocation."""
 
     status: int
     headers: dict[str, str]
     body: bytes
+    cookies: list[str] = field(default_factory=list)  # Set-Cookie values, one header each
 
 
 @dataclass
@@ -102,6 +108,7 @@ class _Runtime:
 
 _runtime: _Runtime | None = None
 _runtime_lock = threading.Lock()
+_claimed: dict[str, PythonWorker] = {}  # function id -> the app that indexed it
 
 
 def _the_runtime() -> _Runtime:
@@ -115,8 +122,9 @@ def _the_runtime() -> _Runtime:
 class PythonWorker:
     """One function app indexed and loaded by the worker library; invoke its functions by id or name.
 
-    The library keeps its registry per process, as it does under the proxy worker; an app is found by its
-    script file's module name, so two apps in one process need different script names."""
+    The library keeps one registry per process, as under the proxy worker: it finds an app by its script
+    file's module name and names functions by their names, so two apps in one process (tests do that) need
+    different script names and different function names."""
 
     def __init__(self, app_dir: Path, script_file: str = SCRIPT_FILE) -> None:
         self.app_dir = app_dir.resolve()
@@ -171,7 +179,13 @@ class PythonWorker:
             if not the_runtime.pool_started:
                 runtime.start_threadpool_executor()
                 the_runtime.pool_started = True
-        self.functions = [_metadata_of(function) for function in metadata.function_metadata_results]
+            functions = [_metadata_of(function) for function in metadata.function_metadata_results]
+            # the library derives a function's id from its name and keeps one registry per process: a
+            # second app with a function of the same name would take over the first app's
+            taken = [f.name for f in functions if _claimed.setdefault(f.function_id, self) is not self]
+            if taken:
+                raise WorkerError(f"another app in this process already has functions named {taken}")
+        self.functions = functions
         self._by_name = {function.name: function for function in self.functions}
         return self.functions
 
@@ -186,20 +200,17 @@ class PythonWorker:
         function: FunctionMetadata,
         argument: rpc.TypedData,
         trigger_metadata: Mapping[str, rpc.TypedData] | None = None,
-        retry_count: int = 0,
+        retry: rpc.RetryContext | None = None,
     ) -> rpc.InvocationResponse:
-        """One invocation request (the trigger's binding as the host encodes it, its trigger metadata and the
-        retry context), handled on the running event loop: an async server awaits it without a hop to
-        another thread; the function itself runs on the worker's thread pool either way."""
+        """One invocation request (the trigger's binding as the host encodes it, its trigger metadata and, on
+        a retry, the retry context), handled on the running event loop: an async server awaits it without a
+        hop to another thread; the function itself runs on the worker's thread pool either way."""
         request = rpc.InvocationRequest(
             invocation_id=str(uuid.uuid4()),
             function_id=function.function_id,
             input_data=[rpc.ParameterBinding(name=function.trigger["name"], data=argument)],
             trigger_metadata=dict(trigger_metadata or {}),
-            retry_context=rpc.RetryContext(
-                retry_count=retry_count,
-                max_retry_count=function.retry.max_retry_count if function.retry else 0,
-            ),
+            retry_context=retry,
         )
         message = rpc.StreamingMessage(invocation_request=request)
         response: rpc.InvocationResponse = await runtime.invocation_request(_Request(message, _properties()))
@@ -210,17 +221,20 @@ class PythonWorker:
         function: FunctionMetadata,
         argument: rpc.TypedData,
         trigger_metadata: Mapping[str, rpc.TypedData] | None = None,
-        retry_count: int = 0,
+        retry: rpc.RetryContext | None = None,
     ) -> rpc.InvocationResponse:
         """invoke_async() from any thread, on the worker's event loop, waited for; raises WorkerError if the
         function failed."""
-        invocation = self.invoke_async(function, argument, trigger_metadata, retry_count)
-        response = _the_runtime().submit(invocation).result()
+        response = self.runtime_call(self.invoke_async(function, argument, trigger_metadata, retry))
         _raise_on_failure(f"'Functions.{function.name}' failed", response.result)
         return response
 
+    def runtime_call[T](self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine of the worker's on its event loop, from any other thread, and waits for it."""
+        return _the_runtime().submit(coroutine).result()
+
     def _call(self, handler: Any, message: rpc.StreamingMessage) -> Any:
-        return _the_runtime().submit(handler(_Request(message, _properties()))).result()
+        return self.runtime_call(handler(_Request(message, _properties())))
 
 
 def _properties() -> dict[str, Any]:
@@ -238,7 +252,7 @@ def _set_env(name: str, value: str | None) -> str | None:
 
 def _raise_on_failure(what: str, result: rpc.StatusResult) -> None:
     if result.status != rpc.StatusResult.Success:
-        raise WorkerError(f"{what}: {result.exception.message or result.result}")
+        raise WorkerError(f"{what}: {result.exception.message or result.result}", result.exception)
 
 
 def _metadata_of(function: rpc.RpcFunctionMetadata) -> FunctionMetadata:
@@ -272,31 +286,92 @@ def _metadata_of(function: rpc.RpcFunctionMetadata) -> FunctionMetadata:
 def http_request(
     method: str,
     url: str,
-    headers: Mapping[str, str],
-    query: Mapping[str, str],
+    headers: Iterable[tuple[str, str]],
+    query: Iterable[tuple[str, str]],
     route_params: Mapping[str, str],
     body: bytes,
 ) -> rpc.TypedData:
-    """An HTTP trigger's request: RpcHttp with the body as raw bytes (the worker asks for RawHttpBodyBytes)
-    and the route's values as `params`."""
-    http = rpc.RpcHttp(method=method, url=url, headers=headers, query=query, params=route_params)
+    """An HTTP trigger's request as the host encodes it: RpcHttp with the body as raw bytes (the worker asks
+    for RawHttpBodyBytes; no body when it is empty), the route's values as `params`, a repeated header or
+    query parameter as one value joined with commas (as ASP.NET Core's StringValues), and a query parameter
+    with an empty value left out (the worker does not ask for nullable values)."""
+    http = rpc.RpcHttp(
+        method=method,
+        url=url,
+        headers=_joined(headers),
+        query={key: value for key, value in _joined(query).items() if value},
+        params=route_params,
+    )
     if body:
         http.body.bytes = body
     return rpc.TypedData(http=http)
 
 
+def _joined(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for key, value in items:
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
+# What the host answers for an HTTP function that returned a value other than an HTTP response.
+_PLAIN_RESULTS = {
+    "string": "text/plain; charset=utf-8",
+    "json": "application/json; charset=utf-8",
+    "bytes": "application/octet-stream",
+}
+
+
 def http_result(response: rpc.InvocationResponse) -> HttpResult:
-    """The RpcHttp an HTTP function returned ($return)."""
-    http = response.return_value.http
-    kind = http.body.WhichOneof("data")
-    body: bytes
+    """What the host answers for an HTTP function's invocation: the RpcHttp it returned ($return), with its
+    cookies as Set-Cookie headers; a plain value as a 200 with that body; 500 with no body if it failed."""
+    if response.result.status != rpc.StatusResult.Success:
+        return HttpResult(status=500, headers={}, body=b"")
+    value = response.return_value
+    kind = value.WhichOneof("data")
+    if kind in _PLAIN_RESULTS:
+        return HttpResult(200, {"content-type": _PLAIN_RESULTS[kind]}, _bytes_of(value))
+    http = value.http
+    return HttpResult(
+        status=int(http.status_code or 200),
+        headers=dict(http.headers),
+        body=_bytes_of(http.body),
+        cookies=[_set_cookie(cookie) for cookie in http.cookies],
+    )
+
+
+def _bytes_of(data: rpc.TypedData) -> bytes:
+    kind = data.WhichOneof("data")
     if kind == "bytes":
-        body = http.body.bytes
-    elif kind in ("string", "json"):
-        body = getattr(http.body, kind).encode()
-    else:
-        body = b""
-    return HttpResult(status=int(http.status_code or 200), headers=dict(http.headers), body=body)
+        return bytes(data.bytes)
+    if kind in ("string", "json"):
+        return str(getattr(data, kind)).encode()
+    return b""
+
+
+def _set_cookie(cookie: rpc.RpcHttpCookie) -> str:
+    parts = [f"{cookie.name}={cookie.value}"]
+    if cookie.domain.value:
+        parts.append(f"Domain={cookie.domain.value}")
+    if cookie.path.value:
+        parts.append(f"Path={cookie.path.value}")
+    if cookie.HasField("expires"):
+        expires = cookie.expires.value.ToDatetime(tzinfo=dt.UTC)
+        parts.append(f"Expires={expires.strftime('%a, %d %b %Y %H:%M:%S GMT')}")
+    if cookie.HasField("max_age"):
+        parts.append(f"Max-Age={int(cookie.max_age.value)}")
+    if cookie.HasField("secure") and cookie.secure.value:
+        parts.append("Secure")
+    if cookie.HasField("http_only") and cookie.http_only.value:
+        parts.append("HttpOnly")
+    same_site = {
+        rpc.RpcHttpCookie.Lax: "Lax",
+        rpc.RpcHttpCookie.Strict: "Strict",
+        rpc.RpcHttpCookie.ExplicitNone: "None",
+    }
+    if cookie.same_site in same_site:
+        parts.append(f"SameSite={same_site[cookie.same_site]}")
+    return "; ".join(parts)
 
 
 def document_list(documents: Sequence[Mapping[str, Any]]) -> rpc.TypedData:

@@ -18,7 +18,7 @@ import azure.functions as func
 
 from infra import worker
 from infra.devhost_sources import HubMessage
-from infra.worker import FunctionMetadata, PythonWorker, WorkerError
+from infra.worker import FunctionMetadata, PythonWorker
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,18 +72,17 @@ functions = WorkerFunctions()
 
 
 def _http(function: FunctionMetadata, req: func.HttpRequest) -> func.HttpResponse:
+    """The request encoded, and the answer decoded, by the same code as the dev host's HTTP endpoints."""
     binding = worker.http_request(
         method=req.method,
         url=req.url,
-        headers=dict(req.headers),
-        query=dict(req.params),
+        headers=req.headers.items(),
+        query=req.params.items(),
         route_params=dict(req.route_params),
         body=req.get_body(),
     )
-    try:
-        result = worker.http_result(app_worker().invoke(function, binding))
-    except WorkerError:
-        return func.HttpResponse(status_code=500)  # as the host answers a function that raised
+    python = app_worker()
+    result = worker.http_result(python.runtime_call(python.invoke_async(function, binding)))
     content_type = result.headers.get("content-type", "")
     return func.HttpResponse(
         result.body,

@@ -63,7 +63,9 @@ def test_the_dev_host_refuses_to_start_an_app_the_worker_cannot_index_naming_the
     assert "no function is loaded" in done.stderr
 
 
-def test_a_function_that_raises_answers_500_with_no_body_as_the_host_does(tmp_path: Path) -> None:
+def test_a_function_that_raises_answers_500_with_no_body_and_a_wrong_method_404_as_the_host_does(
+    tmp_path: Path,
+) -> None:
     folder = app_dir(
         tmp_path,
         """
@@ -87,6 +89,6 @@ def test_a_function_that_raises_answers_500_with_no_body_as_the_host_does(tmp_pa
 
     assert answer.status_code == 500
     assert answer.content == b""
-    assert wrong_method.status_code == 405
+    assert (wrong_method.status_code, wrong_method.content) == (404, b"")
     log = (tmp_path / "data" / "devhost.log").read_text()
     assert "RuntimeError: failed on purpose" in log

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import threading
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from infra.devhost import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, RetryPolicy
+from infra import devhost
+from infra.devhost import ChangeFeedPump, Chaos, DevHost, HubPartitionPump, Invoker, RetryPolicy
 from infra.devhost_sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.embedded_hub import EmbeddedHub
 from infra.eventstore import Metadata, NewEvent
@@ -47,7 +52,7 @@ def test_the_policy_is_the_one_the_worker_reports_for_the_functions_retry_decora
             minimum_interval="00:00:02",
             maximum_interval="00:01:30",
         )
-        def handler(events: typing.List[func.EventHubEvent]) -> None:
+        def policy_probe(events: typing.List[func.EventHubEvent]) -> None:
             pass
         """,
     )
@@ -62,6 +67,8 @@ FLAKY_CHANGE_FEED_APP = """
     app = func.FunctionApp()
     seen: list[list[int]] = []
     retry_counts: list[int] = []
+    retry_limits: list[int] = []
+    last_errors: list[str] = []
     remaining = [2]
 
     @app.cosmos_db_trigger(
@@ -72,9 +79,12 @@ FLAKY_CHANGE_FEED_APP = """
         lease_container_name="leases",
     )
     @app.retry(strategy="fixed_delay", max_retry_count="-1", delay_interval="00:00:01")
-    def handler(documents: func.DocumentList, context: func.Context) -> None:
+    def flaky_relay(documents: func.DocumentList, context: func.Context) -> None:
         seen.append([document["version"] for document in documents])
-        retry_counts.append(context.retry_context.retry_count)
+        retry = context.retry_context
+        retry_counts.append(retry.retry_count)
+        retry_limits.append(retry.max_retry_count)
+        last_errors.append(retry.rpc_exception.message if retry.rpc_exception else "")
         if remaining[0] > 0:
             remaining[0] -= 1
             raise RuntimeError("publish failed")
@@ -100,7 +110,10 @@ def test_the_change_feed_lease_moves_only_after_the_function_succeeds(tmp_path: 
     pump.join()
 
     assert app.seen[:3] == [[1, 2], [1, 2], [1, 2]]  # the same batch again after each failure
-    assert app.retry_counts[:3] == [0, 1, 2]  # the retry context counts the attempts, as the host's does
+    # as the host: no retry context on the first attempt, then the attempt, the limit and the last error
+    assert app.retry_counts[:3] == [0, 1, 2]
+    assert app.retry_limits[:3] == [0, -1, -1]
+    assert app.last_errors[:3] == ["", "RuntimeError: publish failed", "RuntimeError: publish failed"]
     assert store.lease("lease") == 2
     store.close()
 
@@ -122,7 +135,7 @@ def test_a_stopped_host_leaves_a_failing_batch_unacknowledged(tmp_path: Path) ->
             arg_name="events", connection="C", event_hub_name="h", cardinality="many"
         )
         @app.retry(strategy="fixed_delay", max_retry_count="-1", delay_interval="00:00:01")
-        def handler(events: typing.List[func.EventHubEvent]) -> None:
+        def always_failing_projector(events: typing.List[func.EventHubEvent]) -> None:
             attempts.release()
             raise RuntimeError("always fails")
         """,
@@ -201,3 +214,115 @@ def test_without_chaos_a_batch_is_delivered_as_received() -> None:
     messages = hub.receive("group", 0, 100)
 
     assert Chaos().mangle(random.Random(3), messages) == list(messages)
+
+
+# --- HTTP: routes as the host's routing matches them ---
+
+ROUTING_APP = """
+    import azure.functions as func
+
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="items/{id}", methods=["GET"])
+    def routing_item(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(f"item {req.route_params['id']}")
+
+    @app.route(route="items/new", methods=["GET"])
+    def routing_new_item(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("the literal route")
+
+    @app.route(route="items", methods=["POST"])
+    def routing_add(req: func.HttpRequest) -> func.HttpResponse:
+        response = func.HttpResponse(req.get_body(), status_code=201)
+        response.headers["Set-Cookie"] = "seen=1; Path=/"
+        return response
+
+    @app.route(methods=["GET"])
+    def routing_default_route(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(req.params.get("q", "none"))
+"""
+
+
+class Routed:
+    """Requests to the dev host's ASGI app, in process (no lifespan: no triggers start)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost:7071") as client:
+                response = await client.request(method, path, **options)
+                await response.aread()
+                return response
+
+        return asyncio.run(send())
+
+    def get(self, path: str, **options: Any) -> httpx.Response:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> httpx.Response:
+        return self.request("POST", path, **options)
+
+
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory: pytest.TempPathFactory) -> Routed:
+    python, _ = index_app(tmp_path_factory.mktemp("routing"), ROUTING_APP)
+    host = DevHost(python, {"extensions": {"http": {"routePrefix": "api"}}}, poll_seconds=1)
+    return Routed(host.asgi())
+
+
+def test_paths_match_ignoring_case_and_a_trailing_slash_as_the_hosts_routing_does(routed: Routed) -> None:
+    assert routed.get("/API/Items/42/").text == "item 42"
+    assert routed.get("/api/items/Abc").text == "item Abc"  # a route value keeps its case
+
+
+def test_a_literal_segment_wins_over_a_parameter(routed: Routed) -> None:
+    assert routed.get("/api/items/new").text == "the literal route"
+
+
+def test_a_function_without_a_route_is_served_under_its_name(routed: Routed) -> None:
+    assert routed.get("/api/routing_default_route", params={"q": "x"}).text == "x"
+
+
+def test_a_method_the_route_does_not_take_and_an_unknown_path_are_404_with_no_body(
+    routed: Routed,
+) -> None:
+    for response in (
+        routed.request("DELETE", "/api/items/42"),
+        routed.request("HEAD", "/api/items/42"),
+        routed.get("/api/items"),
+        routed.get("/api/nothing/here"),
+    ):
+        assert (response.status_code, response.content) == (404, b"")
+
+
+def test_a_request_body_arrives_and_cookies_come_back_as_set_cookie(routed: Routed) -> None:
+    response = routed.post("/api/items", content=b'{"name": "x"}')
+
+    assert (response.status_code, response.content) == (201, b'{"name": "x"}')
+    assert response.headers["set-cookie"] == "seen=1; Path=/"
+
+
+def test_a_body_over_the_hosts_limit_is_refused_before_the_function_even_when_chunked(
+    routed: Routed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(devhost, "MAX_REQUEST_BYTES", 10)
+
+    declared = routed.post("/api/items", content=b"x" * 11)
+    chunked = routed.post("/api/items", content=chunks(b"x" * 6, b"x" * 6))
+
+    assert (declared.status_code, chunked.status_code) == (413, 413)
+    assert "content-length" not in chunked.request.headers
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+def test_a_spent_exponential_policy_without_a_maximum_retries_at_most_a_minute_apart() -> None:
+    policy = RetryPolicy("exponential_backoff", max_retry_count=2, minimum=1, maximum=2_147_483_647)
+
+    assert list(itertools.islice(policy.delays(), 4)) == [1, 2, 60, 60]

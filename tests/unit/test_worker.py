@@ -5,10 +5,9 @@ function and the rule), and each trigger's input arrives as the Functions host w
 from __future__ import annotations
 
 import importlib.resources
-import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -130,13 +129,13 @@ BROKEN_APPS = {
         def handler(events: typing.List[func.EventHubEvent]) -> None:
             pass
         """,
-        r"unconverted data remains: \.5",
+        r"the worker failed to index the app: .*unconverted data remains: \.5",
     ),
 }
 
 
 @pytest.mark.parametrize("broken", BROKEN_APPS, ids=list(BROKEN_APPS))
-def test_the_worker_refuses_an_app_that_breaks_a_load_rule_naming_the_function_and_the_rule(
+def test_the_worker_refuses_an_app_that_breaks_a_load_rule_with_its_reason(
     broken: str, tmp_path: Path
 ) -> None:
     source, refusal = BROKEN_APPS[broken]
@@ -152,12 +151,12 @@ def test_the_same_app_with_typing_list_loads(tmp_path: Path) -> None:
         APP_HEADER
         + """
 @app.event_hub_message_trigger(arg_name="events", connection="C", event_hub_name="h", cardinality="many")
-def handler(events: typing.List[func.EventHubEvent]) -> None:
+def control_handler(events: typing.List[func.EventHubEvent]) -> None:
     pass
 """,
     )
 
-    assert [function.name for function in python.functions] == ["handler"]
+    assert [function.name for function in python.functions] == ["control_handler"]
 
 
 # --- each trigger's input arrives as the host encodes it ---
@@ -188,9 +187,20 @@ def probe_documents(documents: func.DocumentList) -> None:
 @app.event_hub_message_trigger(arg_name="events", connection="C", event_hub_name="h", cardinality="many")
 def probe_events(events: typing.List[func.EventHubEvent]) -> None:
     received["events"] = [
-        (event.get_body(), event.sequence_number, event.partition_key, event.enqueued_time)
+        (event.get_body(), event.sequence_number, event.partition_key, event.enqueued_time, event.offset)
         for event in events
     ]
+    received["partition"] = events[0].metadata["PartitionContext"] if events else None
+
+@app.route(route="text", auth_level=func.AuthLevel.ANONYMOUS)
+def probe_text(req: func.HttpRequest) -> str:
+    return "just text"
+
+@app.route(route="cookie", auth_level=func.AuthLevel.ANONYMOUS)
+def probe_cookie(req: func.HttpRequest) -> func.HttpResponse:
+    response = func.HttpResponse("with a cookie")
+    response.headers["Set-Cookie"] = "session=abc; Path=/api; HttpOnly; SameSite=Strict"
+    return response
 
 @app.route(route="boom", auth_level=func.AuthLevel.ANONYMOUS)
 def boom(req: func.HttpRequest) -> func.HttpResponse:
@@ -212,8 +222,8 @@ def test_an_http_request_reaches_the_function_whole_and_its_response_comes_back(
     request = worker.http_request(
         method="PUT",
         url="http://localhost:7071/api/probe/ada?x=1",
-        headers={"x-probe": "yes", "content-type": "application/json"},
-        query={"x": "1"},
+        headers=[("x-probe", "yes"), ("content-type", "application/json")],
+        query=[("x", "1")],
         route_params={"name": "ada"},
         body=b'{"a": 1}',
     )
@@ -257,18 +267,67 @@ def test_an_event_hubs_batch_arrives_with_each_events_system_properties(
     python.invoke(python.function("probe_events"), data, metadata)
 
     assert received["events"] == [
-        (m.body, m.sequence_number, "account-1", m.enqueued_time.astimezone(UTC)) for m in messages
+        (m.body, m.sequence_number, "account-1", m.enqueued_time.astimezone(UTC), m.sequence_number)
+        for m in messages
     ]
-    assert json.loads(metadata["PartitionContext"].json)["PartitionId"] == "0"
-    assert all(isinstance(m.enqueued_time, datetime) for m in messages)
+    assert received["partition"] == {"EventHubName": "h", "ConsumerGroup": "group", "PartitionId": "0"}
     hub.close()
+
+
+def test_repeated_headers_and_query_values_arrive_joined_and_empty_query_values_not_at_all(
+    probe: tuple[PythonWorker, dict[str, object]],
+) -> None:
+    python, received = probe
+    request = worker.http_request(
+        "PUT",
+        "http://localhost:7071/api/probe/ada?x=1&x=2&empty=",
+        [("x-probe", "a"), ("x-probe", "b")],
+        [("x", "1"), ("x", "2"), ("empty", "")],
+        {"name": "ada"},
+        b"",
+    )
+
+    python.invoke(python.function("probe_http"), request)
+
+    http = received["http"]
+    assert isinstance(http, dict)
+    assert (http["header"], http["query"], http["body"]) == ("a,b", {"x": "1,2"}, "")
+
+
+def test_a_plain_return_value_is_a_200_with_that_body_and_cookies_become_set_cookie_headers(
+    probe: tuple[PythonWorker, dict[str, object]],
+) -> None:
+    python, _ = probe
+    request = worker.http_request("GET", "http://localhost/api/x", [], [], {}, b"")
+
+    text = worker.http_result(python.invoke(python.function("probe_text"), request))
+    cookie = worker.http_result(python.invoke(python.function("probe_cookie"), request))
+
+    assert (text.status, text.body, text.headers["content-type"]) == (
+        200,
+        b"just text",
+        "text/plain; charset=utf-8",
+    )
+    assert cookie.body == b"with a cookie"
+    assert cookie.cookies == ["session=abc; Path=/api; HttpOnly; SameSite=Strict"]
+
+
+def test_a_function_that_raises_is_answered_500_with_no_body(
+    probe: tuple[PythonWorker, dict[str, object]],
+) -> None:
+    python, _ = probe
+    request = worker.http_request("GET", "http://localhost/api/boom", [], [], {}, b"")
+
+    answer = worker.http_result(python.runtime_call(python.invoke_async(python.function("boom"), request)))
+
+    assert (answer.status, answer.body, answer.headers) == (500, b"", {})
 
 
 def test_a_function_that_raises_fails_its_invocation_with_the_exception(
     probe: tuple[PythonWorker, dict[str, object]],
 ) -> None:
     python, _ = probe
-    request = worker.http_request("GET", "http://localhost/api/boom", {}, {}, {}, b"")
+    request = worker.http_request("GET", "http://localhost/api/boom", [], [], {}, b"")
 
     with pytest.raises(WorkerError, match="RuntimeError: the function failed on purpose"):
         python.invoke(python.function("boom"), request)
