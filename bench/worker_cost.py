@@ -81,7 +81,7 @@ def run(sizes: Sizes, workdir: Path) -> WorkerCostResult:
 
         def binding_of(req: func.HttpRequest) -> Any:
             return worker.http_request(
-                req.method, req.url, req.headers, req.params, req.route_params, req.get_body()
+                req.method, req.url, req.headers.items(), req.params.items(), req.route_params, req.get_body()
             )
 
         def from_thread(make: Callable[[], func.HttpRequest] = make, function: Any = metadata) -> None:
