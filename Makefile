@@ -20,16 +20,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 run: $(STAMP)  ## the app on the embedded default: http://localhost:$(PORT)/api
-	$(PY) -m infra.devhost --port $(PORT) --data-dir $(DATA_DIR)
+	$(PY) -m infra.tools.devhost --port $(PORT) --data-dir $(DATA_DIR)
 
 run-azure: $(STAMP)  ## the same functions on Cosmos DB and Event Hubs (emulators or real), settings from local.settings.json
-	$(PY) -m infra.devhost --backend azure --port $(PORT) --data-dir $(DATA_DIR)
+	$(PY) -m infra.tools.devhost --backend azure --port $(PORT) --data-dir $(DATA_DIR)
 
 cli: $(STAMP)  ## the read-model operator tool on the embedded data: make cli ARGS="verify --all"
-	$(PY) -m infra.cli $(ARGS) --data-dir $(DATA_DIR)
+	$(PY) -m infra.tools.cli $(ARGS) --data-dir $(DATA_DIR)
 
-protos: $(STAMP)  ## recompile infra/function_rpc.proto (the host <-> worker messages the dev host speaks)
-	$(PY) -m grpc_tools.protoc -Iinfra --python_out=infra infra/function_rpc.proto
+protos: $(STAMP)  ## recompile infra/tools/function_rpc.proto (the host <-> worker messages the dev host speaks)
+	$(PY) -m grpc_tools.protoc -Iinfra/tools --python_out=infra/tools infra/tools/function_rpc.proto
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

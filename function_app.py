@@ -14,13 +14,13 @@ import azure.functions as func
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from domain.accounts import Account, CloseAccount, DepositMoney, OpenAccount, WithdrawMoney, decider
-from infra import bootstrap, cloud_events, http, queries
-from infra.bootstrap import AccountsService
-from infra.commands import Outcome
-from infra.deadletters import DeadLetterStatus
-from infra.eventstore import STREAM_ID_PATTERN
-from infra.projector import ProjectionRunner
-from infra.settings import (
+from infra.app import queries
+from infra.app.commands import Outcome
+from infra.app.deadletters import DeadLetterStatus
+from infra.app.projector import ProjectionRunner
+from infra.entry import bootstrap, http
+from infra.entry.bootstrap import AccountsService
+from infra.entry.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_HUB,
     ACCOUNTS_READMODELS_CONSUMER_GROUP,
@@ -30,6 +30,8 @@ from infra.settings import (
     LEASES_CONTAINER,
     RELAY_LEASE_PREFIX_SETTING,
 )
+from infra.formats import cloud_events
+from infra.ports.eventstore import STREAM_ID_PATTERN
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger("eventbank.functions")

@@ -20,11 +20,11 @@ from typing import Any
 
 from bench.sizes import Sizes
 from domain import accounts
-from infra.commands import CommandHandler, Idempotency
-from infra.eventstore import Metadata
-from infra.settings import Settings
+from infra.app.commands import CommandHandler, Idempotency
+from infra.entry.settings import Settings
+from infra.ports.eventstore import Metadata
 
-ADAPTER_MODULE = "infra.cosmos_store"
+ADAPTER_MODULE = "infra.adapters.cosmos.eventstore"
 FAKE_MODULE = "tests.fakes.cosmos"
 NOT_MEASURED = "not measured yet: the Cosmos adapter does not exist"
 
@@ -147,8 +147,8 @@ def run(sizes: Sizes) -> CosmosResult:
 
 def measure(sizes: Sizes) -> CosmosResult:
     """Deposits on one account through the pipeline on the Cosmos stores, counting every call."""
-    from infra.cosmos_store import EVENTS_PARTITION_KEY_PATH, CosmosEventStore
-    from infra.cosmos_views import SNAPSHOTS_PARTITION_KEY_PATH, CosmosSnapshotStore
+    from infra.adapters.cosmos.eventstore import EVENTS_PARTITION_KEY_PATH, CosmosEventStore
+    from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH, CosmosSnapshotStore
     from tests.fakes.cosmos import FakeContainer
 
     calls: list[Call] = []

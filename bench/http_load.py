@@ -1,6 +1,6 @@
 """3. Through HTTP on the dev host: latency, achieved rate and end-to-end freshness under load.
 
-The dev host runs in a subprocess (`python -m infra.devhost`) on a free port and a fresh data folder,
+The dev host runs in a subprocess (`python -m infra.tools.devhost`) on a free port and a fresh data folder,
 with its default settings. An async client (aiohttp: at about 0.7 ms of CPU per request it leaves the
 cores to the host, where httpx.AsyncClient takes about 3 ms) opens the accounts, waits until the read
 model shows them all, then sends deposits open-loop: command i leaves at start + i/rate whatever happened to
@@ -100,7 +100,7 @@ def dev_host(data_dir: Path) -> Iterator[tuple[str, int]]:
     env = {**os.environ, "EVENTBANK_BACKEND": "embedded"}
     with log_path.open("a") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "infra.devhost", "--port", str(port), "--data-dir", str(data_dir)],
+            [sys.executable, "-m", "infra.tools.devhost", "--port", str(port), "--data-dir", str(data_dir)],
             cwd=REPO,
             env=env,
             stdout=log,
@@ -266,6 +266,6 @@ def _summarise(sizes: Sizes, start: float, sent: list[Sent], cpu: CpuUse) -> Htt
 
 
 def _devhost_poll_seconds() -> float:
-    from infra.devhost import DEFAULT_POLL_SECONDS
+    from infra.tools.devhost import DEFAULT_POLL_SECONDS
 
     return DEFAULT_POLL_SECONDS

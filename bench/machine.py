@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from infra.sqlite import SqliteDatabase
+from infra.adapters.sqlite.database import SqliteDatabase
 
 LIBRARIES = ("eventsourcing", "matplotlib", "pydantic", "httpx", "uvicorn", "starlette", "azure-functions")
 SYNCHRONOUS_LEVELS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}

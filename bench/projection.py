@@ -16,11 +16,11 @@ from pathlib import Path
 from bench.sizes import Sizes
 from bench.stats import clock
 from domain import accounts
-from infra.codec import EventCodec
-from infra.eventstore import Metadata, NewEvent
-from infra.projector import ProjectionRunner
-from infra.readmodels import SqliteReadModelStore
-from infra.sqlite_store import SqliteEventStore
+from infra.adapters.sqlite.eventstore import SqliteEventStore
+from infra.adapters.sqlite.readmodels import SqliteReadModelStore
+from infra.app.projector import ProjectionRunner
+from infra.formats.codec import EventCodec
+from infra.ports.eventstore import Metadata, NewEvent
 from projections import account_summary
 
 EVENTS_PER_ACCOUNT = 100

@@ -18,11 +18,11 @@ from pathlib import Path
 from bench.sizes import Sizes
 from bench.stats import clock, median
 from domain import accounts
-from infra.bootstrap import Root
-from infra.commands import CommandHandler
-from infra.eventstore import MAX_EVENTS_PER_APPEND, EventStore, Metadata, NewEvent
-from infra.settings import Settings
-from infra.snapshots import Snapshot, SnapshotStore
+from infra.app.commands import CommandHandler
+from infra.entry.bootstrap import Root
+from infra.entry.settings import Settings
+from infra.ports.eventstore import MAX_EVENTS_PER_APPEND, EventStore, Metadata, NewEvent
+from infra.ports.snapshots import Snapshot, SnapshotStore
 
 AccountHandler = CommandHandler[accounts.Account, accounts.AccountCommand, accounts.AccountEvent]
 DEPOSIT = 100

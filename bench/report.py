@@ -461,7 +461,7 @@ def _http(report: dict[str, Any]) -> str:
     http = report["http"]
     latency, fresh, cpu = http["latency_ms"], http["freshness_ms"], http["cpu"]
     text = (
-        "`python -m infra.devhost` in a subprocess with its default settings. An aiohttp client sends "
+        "`python -m infra.tools.devhost` in a subprocess with its default settings. An aiohttp client sends "
         f"deposits open-loop at {http['target_rate']:.0f}/s for {http['seconds']:.0f} s, round-robin over "
         f"{http['accounts']} accounts; latency counts from each command's scheduled send time. One command "
         f"in {http['sent'] // max(1, fresh['followed'])} is followed: GET /api/accounts/{{id}} every "

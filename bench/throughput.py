@@ -24,9 +24,9 @@ from bench.peer_eventsourcing import DEFAULT_SETTINGS, FASTEST_SETTINGS, Eventso
 from bench.sizes import Sizes
 from bench.stats import clock, median
 from domain import accounts
-from infra.bootstrap import Root
-from infra.eventstore import Metadata
-from infra.settings import Settings
+from infra.entry.bootstrap import Root
+from infra.entry.settings import Settings
+from infra.ports.eventstore import Metadata
 
 AMOUNT = 100
 

@@ -51,7 +51,8 @@ def run(sizes: Sizes, workdir: Path) -> WorkerCostResult:
 
     os.environ["EVENTBANK_DATA_DIR"] = str(workdir / "worker-cost")
     import function_app
-    from infra import bootstrap, worker
+    from infra.entry import bootstrap
+    from infra.tools import worker
 
     bootstrap.reset()
     python = worker.PythonWorker(REPO)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from infra.worker import FunctionMetadata
+from infra.tools.worker import FunctionMetadata
 from tests.worker import app_worker
 
 

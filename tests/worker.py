@@ -16,9 +16,9 @@ from typing import Any
 
 import azure.functions as func
 
-from infra import worker
-from infra.devhost_sources import HubMessage
-from infra.worker import FunctionMetadata, PythonWorker
+from infra.tools import worker
+from infra.tools.devhost_sources import HubMessage
+from infra.tools.worker import FunctionMetadata, PythonWorker
 
 REPO = Path(__file__).resolve().parents[1]
 

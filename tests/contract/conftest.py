@@ -12,20 +12,27 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from infra.cosmos import CosmosContainer
-from infra.cosmos_store import EVENTS_INDEXING_POLICY, EVENTS_PARTITION_KEY_PATH, CosmosEventStore
-from infra.cosmos_views import (
+from infra.adapters.cosmos.container import CosmosContainer
+from infra.adapters.cosmos.eventstore import (
+    EVENTS_INDEXING_POLICY,
+    EVENTS_PARTITION_KEY_PATH,
+    CosmosEventStore,
+)
+from infra.adapters.cosmos.readmodels import (
     READMODELS_INDEXING_POLICY,
     READMODELS_PARTITION_KEY_PATH,
-    SNAPSHOTS_PARTITION_KEY_PATH,
     CosmosReadModelStore,
-    CosmosSnapshotStore,
 )
-from infra.eventstore import EventStore
-from infra.memory_store import InMemoryEventStore
-from infra.readmodels import InMemoryReadModelStore, ReadModelStore, SqliteReadModelStore
-from infra.snapshots import InMemorySnapshotStore, SnapshotStore, SqliteSnapshotStore
-from infra.sqlite_store import SqliteEventStore
+from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH, CosmosSnapshotStore
+from infra.adapters.memory.eventstore import InMemoryEventStore
+from infra.adapters.memory.readmodels import InMemoryReadModelStore
+from infra.adapters.memory.snapshots import InMemorySnapshotStore
+from infra.adapters.sqlite.eventstore import SqliteEventStore
+from infra.adapters.sqlite.readmodels import SqliteReadModelStore
+from infra.adapters.sqlite.snapshots import SqliteSnapshotStore
+from infra.ports.eventstore import EventStore
+from infra.ports.readmodels import ReadModelStore
+from infra.ports.snapshots import SnapshotStore
 from tests.fakes.cosmos import FakeContainer
 
 if TYPE_CHECKING:

@@ -16,15 +16,15 @@ import pytest
 from azure.cosmos import DatabaseProxy
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
-from infra.cosmos import BatchOperation, CosmosContainer
-from infra.cosmos_store import (
+from infra.adapters.cosmos.container import BatchOperation, CosmosContainer
+from infra.adapters.cosmos.eventstore import (
     EVENTS_INDEXING_POLICY,
     EVENTS_PARTITION_KEY_PATH,
     CosmosEventStore,
     read_changes,
 )
-from infra.documents import is_event_document
-from infra.eventstore import Metadata, NewEvent
+from infra.formats.documents import is_event_document
+from infra.ports.eventstore import Metadata, NewEvent
 from tests.contract.conftest import emulator_container, needs_cosmos_emulator
 from tests.fakes.cosmos import FakeContainer
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from infra.eventstore import (
+from infra.ports.eventstore import (
     MAX_EVENTS_PER_APPEND,
     AppendTooLarge,
     ConcurrencyError,

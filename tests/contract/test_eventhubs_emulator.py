@@ -2,7 +2,7 @@
 
 Set EVENTHUBS_EMULATOR_CONNECTION to the emulator's connection string, for example
 Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;
-The hub and consumer group are the ones infra/settings.py names (emulator/eventhubs/Config.json).
+The hub and consumer group are the ones infra/entry/settings.py names (emulator/eventhubs/Config.json).
 """
 
 from __future__ import annotations
@@ -18,20 +18,15 @@ from pathlib import Path
 import pytest
 from azure.eventhub import EventHubConsumerClient, EventHubProducerClient
 
-from infra import cloud_events
-from infra.documents import to_document
-from infra.eventhubs import (
-    EventHubsPartitionReceiver,
-    EventHubsPublisher,
-    MessageTooLarge,
-    ReceivedEvent,
-    consumer_from_settings,
-    producer_from_settings,
-)
-from infra.eventstore import Metadata, StoredEvent
-from infra.publisher import OutgoingMessage
-from infra.relay import Relay
-from infra.settings import ACCOUNTS_HUB, ACCOUNTS_READMODELS_CONSUMER_GROUP, ACCOUNTS_SOURCE
+from infra.adapters.eventhubs.clients import consumer_from_settings, producer_from_settings
+from infra.adapters.eventhubs.publisher import EventHubsPublisher, MessageTooLarge
+from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver, ReceivedEvent
+from infra.app.relay import Relay
+from infra.entry.settings import ACCOUNTS_HUB, ACCOUNTS_READMODELS_CONSUMER_GROUP, ACCOUNTS_SOURCE
+from infra.formats import cloud_events
+from infra.formats.documents import to_document
+from infra.ports.eventstore import Metadata, StoredEvent
+from infra.ports.publisher import OutgoingMessage
 
 CONNECTION = os.environ.get("EVENTHUBS_EMULATOR_CONNECTION", "").strip()
 pytestmark = pytest.mark.skipif(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from infra.readmodels import Progress, ReadModelConflict, ReadModelStore, ViewDocument
+from infra.ports.readmodels import Progress, ReadModelConflict, ReadModelStore, ViewDocument
 
 MODEL = "account-summaries"
 DOC = "account-3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"

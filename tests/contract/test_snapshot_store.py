@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from infra.snapshots import Snapshot, SnapshotStore
+from infra.ports.snapshots import Snapshot, SnapshotStore
 
 STREAM = "account-00000000-0000-4000-8000-000000000009"
 

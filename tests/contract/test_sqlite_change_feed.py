@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.eventstore import ConcurrencyError, Metadata, NewEvent
-from infra.sqlite_store import SqliteEventStore
+from infra.adapters.sqlite.eventstore import SqliteEventStore
+from infra.ports.eventstore import ConcurrencyError, Metadata, NewEvent
 
 METADATA = Metadata(correlation_id="c")
 WRITERS = 4

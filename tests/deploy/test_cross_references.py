@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from infra.cosmos_setup import containers
-from infra.cosmos_store import EVENTS_INDEXING_POLICY
-from infra.projector import PARKED_LOG_PREFIX
-from infra.settings import (
+from infra.adapters.cosmos.eventstore import EVENTS_INDEXING_POLICY
+from infra.app.projector import PARKED_LOG_PREFIX
+from infra.entry.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_HUB,
     ACCOUNTS_READMODELS_CONSUMER_GROUP,
@@ -28,6 +27,7 @@ from infra.settings import (
     eventhub_connection,
     load_settings,
 )
+from infra.tools.cosmos_setup import containers
 from tests.conftest import app_functions
 from tests.deploy import bicep
 from tests.deploy.bicep import MAIN, Expr
@@ -72,7 +72,7 @@ def identity_connection_settings(connection: str, endpoint: str) -> set[str]:
 
 
 def composition_root_connections() -> set[str]:
-    """The identity-based settings infra.settings reads for the SDK clients, taken from its own message."""
+    """The identity-based settings infra.entry.settings reads for the SDK clients, from its own message."""
     names = set()
     for connection in (cosmos_connection, eventhub_connection):
         with pytest.raises(SettingsError) as missing:

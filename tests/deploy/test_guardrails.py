@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.settings import COSMOS_CONNECTION, EVENTHUB_CONNECTION
+from infra.entry.settings import COSMOS_CONNECTION, EVENTHUB_CONNECTION
 from tests.conftest import app_functions
 from tests.deploy import bicep
 from tests.deploy.bicep import MAIN, REPO, Expr, Resource

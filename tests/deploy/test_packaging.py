@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.settings import (
+from infra.entry.settings import (
     ACCOUNTS_RELAY_LEASE_PREFIX,
     COSMOS_DATABASE,
     RELAY_LEASE_PREFIX_SETTING,
@@ -98,8 +98,8 @@ def test_the_package_holds_only_what_runs() -> None:
     assert {path for path in packaged if not runs_in_azure(path)} == set()
     assert packaged >= RUNNABLE_FILES
     assert {
-        "infra/settings.py",
-        "infra/bootstrap.py",
+        "infra/entry/settings.py",
+        "infra/entry/bootstrap.py",
         "domain/accounts.py",
         "projections/__init__.py",
     } <= packaged
@@ -130,7 +130,7 @@ def test_funcignore_leaves_out(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["infra/settings.py", "infra/cosmos_store.py", "function_app.py", "host.json"]
+    "path", ["infra/entry/settings.py", "infra/adapters/cosmos/eventstore.py", "function_app.py", "host.json"]
 )
 def test_funcignore_keeps(path: str) -> None:
     parts = path.split("/")

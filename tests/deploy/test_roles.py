@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from infra.settings import (
+from infra.entry.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     COSMOS_DATABASE,
     LEASES_CONTAINER,

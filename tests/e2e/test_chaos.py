@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra import rebuild
-from infra.bootstrap import Root
-from infra.settings import Settings
+from infra.app import rebuild
+from infra.entry.bootstrap import Root
+from infra.entry.settings import Settings
 from tests.e2e.test_devhost_pipeline import dev_host, stop, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from infra.embedded_hub import EmbeddedHub
-from infra.sqlite_store import SqliteEventStore
+from infra.adapters.sqlite.eventstore import SqliteEventStore
+from infra.adapters.sqlite.hub import EmbeddedHub
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def dev_host(
             [
                 sys.executable,
                 "-m",
-                "infra.devhost",
+                "infra.tools.devhost",
                 "--port",
                 str(port),
                 "--data-dir",

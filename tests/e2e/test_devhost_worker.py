@@ -46,7 +46,7 @@ def test_the_dev_host_refuses_to_start_an_app_the_worker_cannot_index_naming_the
         [
             sys.executable,
             "-m",
-            "infra.devhost",
+            "infra.tools.devhost",
             "--app-dir",
             str(folder),
             "--data-dir",

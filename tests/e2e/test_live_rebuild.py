@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra import rebuild
-from infra.bootstrap import Root
-from infra.settings import Settings
+from infra.app import rebuild
+from infra.entry.bootstrap import Root
+from infra.entry.settings import Settings
 from tests.e2e.test_chaos import caught_up
 from tests.e2e.test_devhost_pipeline import REPO, dev_host, stop, wait_until
 
@@ -49,7 +49,7 @@ def test_a_rebuild_under_live_traffic_switches_every_read_model_and_loses_no_eve
         try:
             wait_until(lambda: len(sent) > 20, what="traffic to flow")
             rebuilt = subprocess.run(
-                [sys.executable, "-m", "infra.cli", "rebuild", "--all", "--data-dir", str(tmp_path)],
+                [sys.executable, "-m", "infra.tools.cli", "rebuild", "--all", "--data-dir", str(tmp_path)],
                 cwd=REPO,
                 env={**os.environ, **CACHE, "EVENTBANK_BACKEND": "embedded"},
                 capture_output=True,

@@ -35,9 +35,20 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
-from infra.cosmos import BatchOperation
-from infra.cosmos_store import COUNT_EVENTS_QUERY, NEWEST_EVENT_QUERY, READ_EVENTS_QUERY, STREAM_IDS_QUERY
-from infra.cosmos_views import APPLIED_QUERY, NEWEST_QUERY, QUERY_ASCENDING, QUERY_DESCENDING, SCAN_QUERY
+from infra.adapters.cosmos.container import BatchOperation
+from infra.adapters.cosmos.eventstore import (
+    COUNT_EVENTS_QUERY,
+    NEWEST_EVENT_QUERY,
+    READ_EVENTS_QUERY,
+    STREAM_IDS_QUERY,
+)
+from infra.adapters.cosmos.readmodels import (
+    APPLIED_QUERY,
+    NEWEST_QUERY,
+    QUERY_ASCENDING,
+    QUERY_DESCENDING,
+    SCAN_QUERY,
+)
 
 MAX_BATCH_OPERATIONS = 100
 MAX_REQUEST_BYTES = 2 * 1024 * 1024

@@ -1,4 +1,5 @@
-"""Fakes of the Event Hubs SDK clients, reproducing only the behaviour infra/eventhubs.py relies on.
+"""Fakes of the Event Hubs SDK clients, reproducing only the behaviour infra/adapters/eventhubs/ relies
+on.
 
 Anything they do not reproduce raises NotImplementedError rather than pretending.
 """

@@ -8,8 +8,8 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from infra import bootstrap
-from infra.documents import to_document
+from infra.entry import bootstrap
+from infra.formats.documents import to_document
 from tests.worker import functions
 
 

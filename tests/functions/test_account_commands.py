@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import azure.functions as func
 import pytest
 
-from infra import bootstrap
+from infra.entry import bootstrap
 from tests.functions.conftest import (
     account_command,
     deliver_everything,

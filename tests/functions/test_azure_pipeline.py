@@ -12,17 +12,18 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 import pytest
 
-from infra import bootstrap, rebuild
-from infra.cosmos_views import READMODELS_PARTITION_KEY_PATH
-from infra.devhost_sources import CosmosChangeFeed, EventHubsPartition
-from infra.eventhubs import EventHubsPartitionReceiver
-from infra.settings import (
+from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH
+from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver
+from infra.app import rebuild
+from infra.entry import bootstrap
+from infra.entry.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_READMODELS_CONSUMER_GROUP,
     READMODELS_CONTAINER,
     SNAPSHOTS_CONTAINER,
     Settings,
 )
+from infra.tools.devhost_sources import CosmosChangeFeed, EventHubsPartition
 from tests.fakes.cosmos import FakeContainer
 from tests.fakes.eventhubs import FakeHub, FakeProducerClient
 from tests.functions.conftest import account_command, json_of, opened_account_id, request

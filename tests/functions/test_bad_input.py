@@ -9,10 +9,10 @@ from collections.abc import Callable
 import azure.functions as func
 import pytest
 
-from infra import bootstrap
-from infra.eventstore import StoreUnavailable
-from infra.http import MAX_BODY_BYTES, handles_problems
-from infra.settings import ACCOUNTS_EVENTS_CONTAINER
+from infra.entry import bootstrap
+from infra.entry.http import MAX_BODY_BYTES, handles_problems
+from infra.entry.settings import ACCOUNTS_EVENTS_CONTAINER
+from infra.ports.eventstore import StoreUnavailable
 from tests.functions.conftest import account_command, open_account, opened_account_id, request
 from tests.worker import functions
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from infra import bootstrap
-from infra.documents import to_document
+from infra.entry import bootstrap
+from infra.formats.documents import to_document
 from tests.functions.conftest import account_command, json_of, opened_account_id, request
 from tests.worker import app_worker, functions
 

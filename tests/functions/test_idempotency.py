@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import azure.functions as func
 
-from infra import bootstrap
-from infra.settings import ACCOUNTS_EVENTS_CONTAINER
+from infra.entry import bootstrap
+from infra.entry.settings import ACCOUNTS_EVENTS_CONTAINER
 from tests.functions.conftest import account_command, json_of, open_account, opened_account_id
 
 

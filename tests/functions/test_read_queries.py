@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 import pytest
 
-from infra import bootstrap
+from infra.entry import bootstrap
 from projections import account_statement
 from projections.account_statement import StatementHeader
 from tests.functions.conftest import (

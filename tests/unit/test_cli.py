@@ -11,14 +11,20 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from domain.accounts import AccountEvent, DepositMoney, OpenAccount
-from infra import bootstrap
-from infra.cli import app
-from infra.cosmos_store import EVENTS_PARTITION_KEY_PATH
-from infra.cosmos_views import READMODELS_PARTITION_KEY_PATH, SNAPSHOTS_PARTITION_KEY_PATH
-from infra.eventstore import Metadata, NewEvent
-from infra.projector import ProjectionRunner
-from infra.readmodels import ReadModelStore
-from infra.settings import ACCOUNTS_EVENTS_CONTAINER, READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
+from infra.adapters.cosmos.eventstore import EVENTS_PARTITION_KEY_PATH
+from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH
+from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH
+from infra.app.projector import ProjectionRunner
+from infra.entry import bootstrap
+from infra.entry.settings import (
+    ACCOUNTS_EVENTS_CONTAINER,
+    READMODELS_CONTAINER,
+    SNAPSHOTS_CONTAINER,
+    Settings,
+)
+from infra.ports.eventstore import Metadata, NewEvent
+from infra.ports.readmodels import ReadModelStore
+from infra.tools.cli import app
 from projections import account_summary
 from projections.account_summary import AccountSummary
 from projections.projection import Fact

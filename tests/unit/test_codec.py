@@ -16,8 +16,8 @@ from domain.accounts import (
     decider,
 )
 from domain.decider import Upcaster
-from infra.codec import EventCodec, UndecodableEvent
-from infra.eventstore import Metadata, NewEvent, StoredEvent
+from infra.formats.codec import EventCodec, UndecodableEvent
+from infra.ports.eventstore import Metadata, NewEvent, StoredEvent
 
 STREAM = "account-00000000-0000-4000-8000-000000000001"
 CODEC: EventCodec[AccountEvent] = EventCodec(decider.event_types, decider.upcasters)

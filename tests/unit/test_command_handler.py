@@ -6,10 +6,10 @@ import pytest
 
 from domain import accounts
 from domain.accounts import Account, AccountCommand, AccountEvent, DepositMoney, OpenAccount
-from infra.codec import EventCodec
-from infra.commands import CommandHandler, ConcurrencyExhausted, Idempotency, VersionMismatch
-from infra.eventstore import IdempotencyRecord, Metadata, NewEvent
-from infra.memory_store import InMemoryEventStore
+from infra.adapters.memory.eventstore import InMemoryEventStore
+from infra.app.commands import CommandHandler, ConcurrencyExhausted, Idempotency, VersionMismatch
+from infra.formats.codec import EventCodec
+from infra.ports.eventstore import IdempotencyRecord, Metadata, NewEvent
 
 STREAM = "account-00000000-0000-4000-8000-000000000001"
 CODEC: EventCodec[AccountEvent] = EventCodec(accounts.decider.event_types, accounts.decider.upcasters)

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from infra.settings import (
+from infra.entry.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_HUB,
     ACCOUNTS_READMODELS_CONSUMER_GROUP,
@@ -72,7 +72,7 @@ def test_importing_function_app_builds_no_clients_or_files(tmp_path: Path) -> No
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-c", "import function_app, infra.bootstrap as b; print(b._root is None)"],
+        [sys.executable, "-c", "import function_app, infra.entry.bootstrap as b; print(b._root is None)"],
         cwd=REPO,
         env={"EVENTBANK_DATA_DIR": str(tmp_path / "data"), "PATH": ""},
         capture_output=True,
@@ -113,7 +113,7 @@ def test_docker_compose_starts_every_emulator_the_example_settings_point_at() ->
 
 
 def test_the_dev_host_has_a_default_for_every_binding_setting_expression() -> None:
-    from infra.settings import BINDING_SETTING_DEFAULTS
+    from infra.entry.settings import BINDING_SETTING_DEFAULTS
 
     used = {
         name

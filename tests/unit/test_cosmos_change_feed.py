@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from infra.cosmos_store import EVENTS_PARTITION_KEY_PATH, CosmosEventStore, read_changes
-from infra.documents import is_event_document
-from infra.eventstore import IdempotencyRecord, Metadata, NewEvent, utc_now
+from infra.adapters.cosmos.eventstore import EVENTS_PARTITION_KEY_PATH, CosmosEventStore, read_changes
+from infra.formats.documents import is_event_document
+from infra.ports.eventstore import IdempotencyRecord, Metadata, NewEvent, utc_now
 from tests.fakes.cosmos import FakeContainer
 
 STREAM = "account-3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"

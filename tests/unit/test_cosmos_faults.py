@@ -14,9 +14,8 @@ from pytest_mock import MockerFixture
 
 from domain import accounts
 from domain.accounts import DepositMoney, OpenAccount
-from infra.commands import CommandHandler, Idempotency
-from infra.cosmos import BatchOperation
-from infra.cosmos_store import (
+from infra.adapters.cosmos.container import BatchOperation
+from infra.adapters.cosmos.eventstore import (
     EVENTS_INDEXING_POLICY,
     EVENTS_PARTITION_KEY_PATH,
     MAX_BATCH_OPERATIONS,
@@ -24,13 +23,10 @@ from infra.cosmos_store import (
     check_batch_limits,
     read_changes,
 )
-from infra.cosmos_views import (
-    READMODELS_PARTITION_KEY_PATH,
-    SNAPSHOTS_PARTITION_KEY_PATH,
-    CosmosReadModelStore,
-    CosmosSnapshotStore,
-)
-from infra.eventstore import (
+from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH, CosmosReadModelStore
+from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH, CosmosSnapshotStore
+from infra.app.commands import CommandHandler, Idempotency
+from infra.ports.eventstore import (
     MAX_EVENTS_PER_APPEND,
     AppendTooLarge,
     ConcurrencyError,
@@ -40,8 +36,8 @@ from infra.eventstore import (
     StoreUnavailable,
     utc_now,
 )
-from infra.readmodels import ViewDocument
-from infra.snapshots import Snapshot
+from infra.ports.readmodels import ViewDocument
+from infra.ports.snapshots import Snapshot
 from tests.fakes.cosmos import FakeContainer, batch_error, cosmos_error
 
 STREAM = "account-3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"

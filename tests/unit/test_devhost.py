@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from infra import devhost
-from infra.devhost import ChangeFeedPump, Chaos, DevHost, HubPartitionPump, Invoker, RetryPolicy
-from infra.devhost_sources import EmbeddedChangeFeed, EmbeddedPartition
-from infra.embedded_hub import EmbeddedHub
-from infra.eventstore import Metadata, NewEvent
-from infra.publisher import OutgoingMessage
-from infra.sqlite_store import SqliteEventStore
+from infra.adapters.sqlite.eventstore import SqliteEventStore
+from infra.adapters.sqlite.hub import EmbeddedHub
+from infra.ports.eventstore import Metadata, NewEvent
+from infra.ports.publisher import OutgoingMessage
+from infra.tools import devhost
+from infra.tools.devhost import ChangeFeedPump, Chaos, DevHost, HubPartitionPump, Invoker, RetryPolicy
+from infra.tools.devhost_sources import EmbeddedChangeFeed, EmbeddedPartition
 from tests.worker import index_app
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.embedded_hub import EmbeddedHub
-from infra.publisher import OutgoingMessage
+from infra.adapters.sqlite.hub import EmbeddedHub
+from infra.ports.publisher import OutgoingMessage
 
 PARTITIONS = 4
 KEYS = [f"account-{uuid.UUID(int=n)}" for n in range(200)]
@@ -58,7 +58,7 @@ def test_the_partition_of_a_key_does_not_depend_on_the_process(hub: EmbeddedHub)
     # str hashes are salted per process; a restarted host must still put a stream on the same partition.
     script = (
         "import json, sys\n"
-        "from infra.embedded_hub import EmbeddedHub\n"
+        "from infra.adapters.sqlite.hub import EmbeddedHub\n"
         f"hub = EmbeddedHub(':memory:', {PARTITIONS})\n"
         "print(json.dumps([hub.partition_for(key) for key in json.load(sys.stdin)]))\n"
     )

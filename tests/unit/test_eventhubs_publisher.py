@@ -11,12 +11,13 @@ from azure.eventhub import EventDataBatch, EventHubProducerClient
 from azure.eventhub.exceptions import EventDataSendError, EventHubError
 from pytest_mock import MockerFixture
 
-from infra import cloud_events
-from infra.documents import to_document
-from infra.eventhubs import EventHubsPublisher, MessageTooLarge, PublishFailed, producer_from_settings
-from infra.eventstore import Metadata, StoredEvent, StoreUnavailable
-from infra.publisher import OutgoingMessage
-from infra.relay import Relay
+from infra.adapters.eventhubs.clients import producer_from_settings
+from infra.adapters.eventhubs.publisher import EventHubsPublisher, MessageTooLarge, PublishFailed
+from infra.app.relay import Relay
+from infra.formats import cloud_events
+from infra.formats.documents import to_document
+from infra.ports.eventstore import Metadata, StoredEvent, StoreUnavailable
+from infra.ports.publisher import OutgoingMessage
 from tests.fakes.eventhubs import DEFAULT_MAX_BATCH_BYTES, FakeProducerClient, SentEvent
 
 SOURCE = "/eventbank/accounts"

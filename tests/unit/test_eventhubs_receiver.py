@@ -9,13 +9,9 @@ from azure.core.credentials import AccessToken
 from azure.eventhub import EventHubConsumerClient
 from azure.eventhub.exceptions import ConnectionLostError
 
-from infra.eventhubs import (
-    EventHubsPartitionReceiver,
-    ReceivedEvent,
-    ReceiveFailed,
-    consumer_from_settings,
-)
-from infra.eventstore import StoreUnavailable
+from infra.adapters.eventhubs.clients import consumer_from_settings
+from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver, ReceivedEvent, ReceiveFailed
+from infra.ports.eventstore import StoreUnavailable
 from tests.fakes.eventhubs import FakeHub
 
 GROUP = "accounts-readmodels"

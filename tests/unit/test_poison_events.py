@@ -26,14 +26,15 @@ from domain.accounts import (
     WithdrawMoney,
     decider,
 )
-from infra.codec import EventCodec
-from infra.commands import CommandHandler
-from infra.deadletters import MAX_ERROR_CHARS, DeadLetter, DeadLetterStatus
-from infra.eventstore import EventStore, Metadata, NewEvent, StoredEvent
-from infra.generations import model_name
-from infra.memory_store import InMemoryEventStore
-from infra.projector import Lag, PoisonEvent, ProjectionRunner
-from infra.readmodels import InMemoryReadModelStore, ViewDocument
+from infra.adapters.memory.eventstore import InMemoryEventStore
+from infra.adapters.memory.readmodels import InMemoryReadModelStore
+from infra.app.commands import CommandHandler
+from infra.app.deadletters import MAX_ERROR_CHARS, DeadLetter, DeadLetterStatus
+from infra.app.generations import model_name
+from infra.app.projector import Lag, PoisonEvent, ProjectionRunner
+from infra.formats.codec import EventCodec
+from infra.ports.eventstore import EventStore, Metadata, NewEvent, StoredEvent
+from infra.ports.readmodels import ViewDocument
 from projections import account_statement, account_summary, daily_totals
 from projections.account_summary import AccountSummary
 from projections.projection import Fact, Projection
@@ -563,8 +564,8 @@ def test_a_delivery_whose_write_loses_a_race_after_a_failure_counts_one_attempt_
 
 def test_on_sqlite_a_batch_that_fails_still_keeps_its_attempt_count_and_parks(tmp_path: Path) -> None:
     """Each read model's batch is one SQLite transaction: a poison event must not roll its letter back."""
-    from infra.bootstrap import Root
-    from infra.settings import Settings
+    from infra.entry.bootstrap import Root
+    from infra.entry.settings import Settings
 
     root = Root(Settings(backend="embedded", data_dir=tmp_path, poison_attempts=ATTEMPTS))
     try:

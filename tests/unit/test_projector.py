@@ -21,13 +21,14 @@ from domain.accounts import (
     decider,
 )
 from domain.errors import DomainError
-from infra.codec import EventCodec
-from infra.commands import CommandHandler
-from infra.eventstore import Metadata, StoredEvent
-from infra.generations import model_name
-from infra.memory_store import InMemoryEventStore
-from infra.projector import EventReader, GapNotFilled, ProjectionRunner
-from infra.readmodels import InMemoryReadModelStore, ReadModelConflict, ReadModelStore, ViewDocument
+from infra.adapters.memory.eventstore import InMemoryEventStore
+from infra.adapters.memory.readmodels import InMemoryReadModelStore
+from infra.app.commands import CommandHandler
+from infra.app.generations import model_name
+from infra.app.projector import EventReader, GapNotFilled, ProjectionRunner
+from infra.formats.codec import EventCodec
+from infra.ports.eventstore import Metadata, StoredEvent
+from infra.ports.readmodels import ReadModelConflict, ReadModelStore, ViewDocument
 from projections import account_summary
 from projections.account_summary import AccountSummary, Owner
 from projections.projection import Fact

@@ -34,23 +34,17 @@ from domain.accounts import (
     decider,
 )
 from domain.errors import DomainError
-from infra.codec import EventCodec
-from infra.commands import CommandHandler
-from infra.cosmos_views import READMODELS_PARTITION_KEY_PATH, CosmosReadModelStore
-from infra.deadletters import DEAD_LETTERS_MODEL
-from infra.eventstore import Metadata, StoredEvent
-from infra.generations import model_name
-from infra.memory_store import InMemoryEventStore
-from infra.projector import ProjectionRunner
-from infra.readmodels import (
-    KEY_MAX,
-    InMemoryReadModelStore,
-    Progress,
-    ReadModelStore,
-    SqliteReadModelStore,
-    ViewDocument,
-    own_partition,
-)
+from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH, CosmosReadModelStore
+from infra.adapters.memory.eventstore import InMemoryEventStore
+from infra.adapters.memory.readmodels import InMemoryReadModelStore
+from infra.adapters.sqlite.readmodels import SqliteReadModelStore
+from infra.app.commands import CommandHandler
+from infra.app.deadletters import DEAD_LETTERS_MODEL
+from infra.app.generations import model_name
+from infra.app.projector import ProjectionRunner
+from infra.formats.codec import EventCodec
+from infra.ports.eventstore import Metadata, StoredEvent
+from infra.ports.readmodels import KEY_MAX, Progress, ReadModelStore, ViewDocument, own_partition
 from projections import account_statement, account_summary, daily_totals
 from projections.account_statement import Entry, StatementHeader, StatementLine, time_key
 from projections.account_summary import AccountSummary, Owner

@@ -11,14 +11,15 @@ import pytest
 
 from domain.accounts import AccountEvent, DepositMoney, OpenAccount, WithdrawMoney, decider
 from domain.errors import DomainError
-from infra.codec import EventCodec
-from infra.commands import CommandHandler
-from infra.eventstore import Metadata, StoredEvent
-from infra.generations import Generations, GenerationState, model_name
-from infra.memory_store import InMemoryEventStore
-from infra.projector import ProjectionRunner
-from infra.readmodels import InMemoryReadModelStore, ViewDocument
-from infra.rebuild import CACHE_MARGIN_SECONDS, Difference, prune, rebuild, verify
+from infra.adapters.memory.eventstore import InMemoryEventStore
+from infra.adapters.memory.readmodels import InMemoryReadModelStore
+from infra.app.commands import CommandHandler
+from infra.app.generations import Generations, GenerationState, model_name
+from infra.app.projector import ProjectionRunner
+from infra.app.rebuild import CACHE_MARGIN_SECONDS, Difference, prune, rebuild, verify
+from infra.formats.codec import EventCodec
+from infra.ports.eventstore import Metadata, StoredEvent
+from infra.ports.readmodels import ViewDocument
 from projections import account_summary
 from projections.account_summary import BY_OWNER, AccountSummary
 from projections.projection import Fact

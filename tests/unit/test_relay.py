@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from infra import cloud_events
-from infra.cloud_events import InvalidCloudEvent
-from infra.documents import to_document
-from infra.eventstore import Metadata, StoredEvent
-from infra.publisher import OutgoingMessage
-from infra.relay import Relay
+from infra.app.relay import Relay
+from infra.formats import cloud_events
+from infra.formats.cloud_events import InvalidCloudEvent
+from infra.formats.documents import to_document
+from infra.ports.eventstore import Metadata, StoredEvent
+from infra.ports.publisher import OutgoingMessage
 
 SOURCE = "/eventbank/accounts"
 STREAMS = [f"account-{uuid.UUID(int=n)}" for n in (3, 1, 2)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.settings import SettingsError, cosmos_connection, eventhub_connection, load_settings
+from infra.entry.settings import SettingsError, cosmos_connection, eventhub_connection, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 EMULATOR_COSMOS = "AccountEndpoint=https://localhost:8081/;AccountKey=a2V5;"

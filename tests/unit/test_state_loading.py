@@ -9,10 +9,11 @@ import pytest
 
 from domain import accounts
 from domain.accounts import Account, AccountCommand, AccountEvent, DepositMoney, OpenAccount, WithdrawMoney
-from infra.commands import CommandHandler, Idempotency, VersionMismatch
-from infra.eventstore import IdempotencyRecord, Metadata, NewEvent, StoredEvent
-from infra.memory_store import InMemoryEventStore
-from infra.snapshots import InMemorySnapshotStore, Snapshot
+from infra.adapters.memory.eventstore import InMemoryEventStore
+from infra.adapters.memory.snapshots import InMemorySnapshotStore
+from infra.app.commands import CommandHandler, Idempotency, VersionMismatch
+from infra.ports.eventstore import IdempotencyRecord, Metadata, NewEvent, StoredEvent
+from infra.ports.snapshots import Snapshot
 
 STREAM = "account-00000000-0000-4000-8000-000000000002"
 METADATA = Metadata()

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from infra import worker
-from infra.embedded_hub import EmbeddedHub
-from infra.publisher import OutgoingMessage
-from infra.worker import PythonWorker, WorkerError
+from infra.adapters.sqlite.hub import EmbeddedHub
+from infra.ports.publisher import OutgoingMessage
+from infra.tools import worker
+from infra.tools.worker import PythonWorker, WorkerError
 from tests.worker import REPO, app_worker, index_app
 
 HTTP_FUNCTIONS = {
@@ -54,7 +54,7 @@ def test_function_app_indexes_and_every_function_loads_under_the_real_worker() -
 
 def test_the_worker_command_lists_the_functions_of_the_app_it_loaded() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "infra.worker", str(REPO)],
+        [sys.executable, "-m", "infra.tools.worker", str(REPO)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -339,7 +339,7 @@ def test_a_function_that_raises_fails_its_invocation_with_the_exception(
 def test_the_compiled_protocol_module_is_what_the_proto_file_compiles_to(tmp_path: Path) -> None:
     from grpc_tools import protoc
 
-    infra = REPO / "infra"
+    infra = REPO / "infra" / "tools"
     well_known = importlib.resources.files("grpc_tools") / "_proto"  # google/protobuf/*.proto
     status = protoc.main(
         [
@@ -353,5 +353,5 @@ def test_the_compiled_protocol_module_is_what_the_proto_file_compiles_to(tmp_pat
 
     assert status == 0
     assert (tmp_path / "function_rpc_pb2.py").read_text() == (infra / "function_rpc_pb2.py").read_text(), (
-        "infra/function_rpc_pb2.py is stale: run make protos"
+        "infra/tools/function_rpc_pb2.py is stale: run make protos"
     )

@@ -1,0 +1,1 @@
+"""The Azure Event Hubs backend: the only package besides the composition root that imports azure.eventhub."""

@@ -1,0 +1,1 @@
+"""The in-memory backend: real implementations of the ports, for tests and laws."""

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+
+from infra.ports.eventstore import (
+    ConcurrencyError,
+    IdempotencyRecord,
+    Metadata,
+    NewEvent,
+    StoredEvent,
+    StoreTotals,
+    utc_now,
+    validate_append,
+    validate_stream_id,
+)
+
+
+class InMemoryEventStore:
+    """The event store held in process memory: real and complete, but gone when the process ends."""
+
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._streams: dict[str, list[StoredEvent]] = {}
+        self._idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: Metadata,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> int:
+        validate_append(stream_id, expected_version, events)
+        with self._lock:
+            stream = self._streams.get(stream_id, [])
+            if len(stream) != expected_version:
+                raise ConcurrencyError(stream_id, expected_version, len(stream))
+            if idempotency is not None and (stream_id, idempotency.key) in self._idempotency:
+                raise ConcurrencyError(stream_id, expected_version, len(stream))
+            recorded_at = self._clock()
+            stored = [
+                StoredEvent(
+                    event_id=event.event_id,
+                    stream_id=stream_id,
+                    version=expected_version + offset,
+                    type=event.type,
+                    schema_version=event.schema_version,
+                    data=copy.deepcopy(event.data),
+                    metadata=metadata,
+                    recorded_at=recorded_at,
+                )
+                for offset, event in enumerate(events, start=1)
+            ]
+            self._streams[stream_id] = [*stream, *stored]
+            if idempotency is not None:
+                self._idempotency[(stream_id, idempotency.key)] = idempotency
+            return expected_version + len(events)
+
+    def read(
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[StoredEvent]:
+        validate_stream_id(stream_id)
+        with self._lock:
+            stream = self._streams.get(stream_id, [])
+        last = len(stream) if to_version is None else min(to_version, len(stream))
+        selected = stream[max(from_version, 1) - 1 : max(last, 0)]
+        if until is not None:
+            selected = [event for event in selected if event.recorded_at <= until]
+        # copies, so no caller can change what is stored
+        return [event.model_copy(update={"data": copy.deepcopy(event.data)}) for event in selected]
+
+    def find_idempotency(self, stream_id: str, key: str) -> IdempotencyRecord | None:
+        with self._lock:
+            return self._idempotency.get((stream_id, key))
+
+    def streams(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._streams))
+
+    def totals(self) -> StoreTotals:
+        with self._lock:
+            events = [event for stream in self._streams.values() for event in stream]
+        return StoreTotals(len(events), max((event.recorded_at for event in events), default=None))

@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from infra.adapters.sqlite.database import SqliteDatabase
+from infra.ports.eventstore import (
+    ConcurrencyError,
+    IdempotencyRecord,
+    Metadata,
+    NewEvent,
+    StoredEvent,
+    StoreTotals,
+    utc_now,
+    validate_append,
+    validate_stream_id,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    stream_id      TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    position       INTEGER NOT NULL UNIQUE,
+    event_id       TEXT    NOT NULL UNIQUE,
+    type           TEXT    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    data           TEXT    NOT NULL,
+    metadata       TEXT    NOT NULL,
+    recorded_at    TEXT    NOT NULL,
+    PRIMARY KEY (stream_id, version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    stream_id   TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    PRIMARY KEY (stream_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    name     TEXT    PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+"""
+
+_COLUMNS = "stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
+
+
+class SqliteEventStore:
+    """The embedded event store: one SQLite file, one transaction per append.
+
+    Each event also gets a global `position`, allocated inside the write transaction: writers are
+    serialised, so positions become visible in order and a reader tailing `position > last` never
+    skips one. The embedded change feed reads by it.
+    """
+
+    def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now) -> None:
+        self._db = SqliteDatabase(path, SCHEMA)
+        self._clock = clock
+        self._appended = threading.Event()
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: Metadata,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> int:
+        validate_append(stream_id, expected_version, events)
+        recorded_at = self._clock().isoformat()
+        metadata_json = metadata.model_dump_json()
+        try:
+            with self._db.transaction() as conn:
+                (actual,) = conn.execute(
+                    "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?", (stream_id,)
+                ).fetchone()
+                if actual != expected_version:
+                    raise ConcurrencyError(stream_id, expected_version, actual)
+                (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+                conn.executemany(
+                    f"INSERT INTO events (position, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            position + offset,
+                            stream_id,
+                            expected_version + offset,
+                            str(event.event_id),
+                            event.type,
+                            event.schema_version,
+                            json.dumps(event.data, separators=(",", ":")),
+                            metadata_json,
+                            recorded_at,
+                        )
+                        for offset, event in enumerate(events, start=1)
+                    ],
+                )
+                if idempotency is not None:
+                    conn.execute(
+                        "INSERT INTO idempotency (stream_id, key, record) VALUES (?, ?, ?)",
+                        (stream_id, idempotency.key, idempotency.model_dump_json()),
+                    )
+        except sqlite3.IntegrityError as error:
+            raise ConcurrencyError(stream_id, expected_version) from error
+        self._appended.set()
+        return expected_version + len(events)
+
+    def read(
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[StoredEvent]:
+        validate_stream_id(stream_id)
+        sql = f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ?"
+        params: list[object] = [stream_id, from_version]
+        if to_version is not None:
+            sql += " AND version <= ?"
+            params.append(to_version)
+        rows = self._db.connection().execute(sql + " ORDER BY version", params).fetchall()
+        events = [_to_event(row) for row in rows]
+        if until is not None:
+            events = [event for event in events if event.recorded_at <= until]
+        return events
+
+    def find_idempotency(self, stream_id: str, key: str) -> IdempotencyRecord | None:
+        row = (
+            self._db.connection()
+            .execute("SELECT record FROM idempotency WHERE stream_id = ? AND key = ?", (stream_id, key))
+            .fetchone()
+        )
+        return None if row is None else IdempotencyRecord.model_validate_json(row[0])
+
+    def streams(self) -> Iterator[str]:
+        rows = self._db.connection().execute("SELECT stream_id FROM events WHERE version = 1").fetchall()
+        return (row[0] for row in rows)
+
+    def totals(self) -> StoreTotals:
+        conn = self._db.connection()
+        (count,) = conn.execute("SELECT count(*) FROM events").fetchone()
+        # the last appended is the newest: recorded_at is taken inside the serialised write transaction
+        newest = conn.execute("SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        return StoreTotals(count, None if newest is None else datetime.fromisoformat(newest[0]))
+
+    # --- the embedded change feed's side of the store ---
+
+    def read_all(self, after_position: int, limit: int) -> list[tuple[int, StoredEvent]]:
+        """Committed events of every stream in position order, after `after_position`."""
+        rows = (
+            self._db.connection()
+            .execute(
+                f"SELECT position, {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                (after_position, limit),
+            )
+            .fetchall()
+        )
+        return [(row[0], _to_event(row[1:])) for row in rows]
+
+    def lease(self, name: str) -> int:
+        row = self._db.connection().execute("SELECT position FROM leases WHERE name = ?", (name,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def renew_lease(self, name: str, position: int) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO leases (name, position) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (name, position),
+            )
+
+    def wait_for_appends(self, timeout: float) -> bool:
+        """Return when this process appends (True) or after `timeout` (False): the change feed wakes
+        instead of polling."""
+        if self._appended.wait(timeout):
+            self._appended.clear()
+            return True
+        return False
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _to_event(row: Sequence[object]) -> StoredEvent:
+    stream_id, version, event_id, type_, schema_version, data, metadata, recorded_at = row
+    return StoredEvent(
+        event_id=uuid.UUID(str(event_id)),
+        stream_id=str(stream_id),
+        version=int(str(version)),
+        type=str(type_),
+        schema_version=int(str(schema_version)),
+        data=json.loads(str(data)),
+        metadata=Metadata.model_validate_json(str(metadata)),
+        recorded_at=datetime.fromisoformat(str(recorded_at)),
+    )

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from infra.adapters.sqlite.database import SqliteDatabase
+from infra.ports.eventstore import utc_now
+from infra.ports.publisher import OutgoingMessage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    partition       INTEGER NOT NULL,
+    sequence_number INTEGER NOT NULL,
+    partition_key   TEXT    NOT NULL,
+    body            BLOB    NOT NULL,
+    enqueued_time   TEXT    NOT NULL,
+    PRIMARY KEY (partition, sequence_number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    consumer_group  TEXT    NOT NULL,
+    partition       INTEGER NOT NULL,
+    sequence_number INTEGER NOT NULL,
+    PRIMARY KEY (consumer_group, partition)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    partition: int
+    sequence_number: int
+    partition_key: str
+    body: bytes
+    enqueued_time: datetime
+
+
+class EmbeddedHub:
+    """A durable, partitioned log standing in for an event hub: SQLite-backed, one file per hub.
+
+    The partition comes from a stable hash of the partition key, so one stream's messages share a
+    partition and keep their order. Each consumer group has its own checkpoint per partition.
+    """
+
+    def __init__(
+        self, path: Path | str, partition_count: int = 4, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        if partition_count < 1:
+            raise ValueError("a hub needs at least one partition")
+        self._db = SqliteDatabase(path, SCHEMA)
+        self.partition_count = partition_count
+        self._clock = clock
+        self._published = [threading.Event() for _ in range(partition_count)]
+
+    def partition_for(self, partition_key: str) -> int:
+        return zlib.crc32(partition_key.encode()) % self.partition_count
+
+    def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        enqueued_time = self._clock().isoformat()
+        with self._db.transaction() as conn:
+            for message in messages:
+                partition = self.partition_for(message.partition_key)
+                (last,) = conn.execute(
+                    "SELECT coalesce(max(sequence_number), -1) FROM messages WHERE partition = ?",
+                    (partition,),
+                ).fetchone()
+                conn.execute(
+                    "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
+                    (partition, last + 1, message.partition_key, message.body, enqueued_time),
+                )
+        for partition in {self.partition_for(message.partition_key) for message in messages}:
+            self._published[partition].set()
+
+    def receive(self, consumer_group: str, partition: int, max_count: int) -> list[ReceivedMessage]:
+        """The next messages after the group's checkpoint on `partition`, oldest first."""
+        conn = self._db.connection()
+        rows = conn.execute(
+            "SELECT sequence_number, partition_key, body, enqueued_time FROM messages "
+            "WHERE partition = ? AND sequence_number > coalesce("
+            "  (SELECT sequence_number FROM checkpoints WHERE consumer_group = ? AND partition = ?), -1) "
+            "ORDER BY sequence_number LIMIT ?",
+            (partition, consumer_group, partition, max_count),
+        ).fetchall()
+        return [
+            ReceivedMessage(partition, row[0], row[1], bytes(row[2]), datetime.fromisoformat(row[3]))
+            for row in rows
+        ]
+
+    def checkpoint(self, consumer_group: str, partition: int, sequence_number: int) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO checkpoints VALUES (?, ?, ?) ON CONFLICT (consumer_group, partition) "
+                "DO UPDATE SET sequence_number = max(sequence_number, excluded.sequence_number)",
+                (consumer_group, partition, sequence_number),
+            )
+
+    def wait_for_messages(self, partition: int, timeout: float) -> bool:
+        """Return when this process publishes to `partition` (True) or after `timeout` (False), so
+        consumers wake instead of polling."""
+        if self._published[partition].wait(timeout):
+            self._published[partition].clear()
+            return True
+        return False
+
+    def close(self) -> None:
+        self._db.close()

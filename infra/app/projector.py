@@ -1,0 +1,473 @@
+"""The projection runner: applies delivered events to a read model exactly once and in stream order."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from cachetools import LRUCache
+from pydantic import BaseModel
+
+from infra.app.deadletters import DeadLetter, DeadLetters, DeadLetterStatus
+from infra.app.generations import Generations, GenerationState, model_name
+from infra.formats.codec import EventCodec
+from infra.ports.eventstore import StoredEvent, StoreTotals, utc_now
+from infra.ports.readmodels import KEY_MAX, ReadModelConflict, ReadModelStore, ViewDocument, own_partition
+from projections.projection import Fact, Projection, Row, Table
+
+E = TypeVar("E", bound=BaseModel)
+V = TypeVar("V", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
+
+
+log = logging.getLogger("eventbank.projector")
+# infra/azure/app/monitoring.bicep alerts on log lines that start with this
+PARKED_LOG_PREFIX = "PARKED "
+READ_POLL_SECONDS = 0.02
+DEFAULT_POISON_ATTEMPTS = 3
+DEFAULT_CACHE_SIZE = 20_000  # documents (stream views and rows) each runner keeps from its own writes
+
+
+class EventReader(Protocol):
+    def read(
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[StoredEvent]: ...
+
+
+class GapNotFilled(Exception):
+    """Events between the read model's version and a delivered one are missing from the store too."""
+
+
+class PoisonEvent(Exception):
+    """An event its projection could not decode or apply; the batch is delivered again until it parks."""
+
+    def __init__(self, letter: DeadLetter) -> None:
+        super().__init__(
+            f"{letter.model}: {letter.stream_id} version {letter.version} failed "
+            f"({letter.attempts} attempts): {letter.error}"
+        )
+        self.letter = letter
+
+
+@dataclass(frozen=True)
+class Lag:
+    projection: str
+    generation: int
+    events: int
+    seconds: float
+    parked_streams: int
+
+
+@dataclass(frozen=True)
+class _Failure:
+    event: StoredEvent
+    error: Exception
+
+
+class _RowFailure(Exception):
+    def __init__(self, event: StoredEvent, error: Exception) -> None:
+        super().__init__(str(error))
+        self.event, self.error = event, error
+
+
+class ProjectionRunner[E: BaseModel, V: BaseModel]:
+    """Folds delivered events into a projection's documents.
+
+    Each stream's document records the last version it applied (its checkpoint), written after the rows
+    and under an etag condition: a duplicate or stale delivery is a no-op, and a delivery that skips
+    versions is completed from the event store first, so no event is ever skipped or applied twice.
+    Rows carry their own per-stream versions, so rows written before a crash are not applied again.
+
+    An event that cannot be decoded or applied is poison: each failed delivery counts an attempt in the
+    dead letters; after `poison_attempts` the stream is parked at it (later events wait behind it, other
+    streams flow) until `replay`.
+    """
+
+    def __init__(
+        self,
+        projection: Projection[E, V],
+        codec: EventCodec[E],
+        store: ReadModelStore,
+        events: EventReader,
+        max_attempts: int = 10,
+        poison_attempts: int = DEFAULT_POISON_ATTEMPTS,
+        generation_cache_seconds: float = 5.0,
+        clock: Callable[[], datetime] = utc_now,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self.projection = projection
+        self.codec = codec
+        self.store = store
+        self.events = events
+        self.max_attempts = max_attempts
+        self.poison_attempts = poison_attempts
+        self.generations = Generations(store, projection.name, generation_cache_seconds)
+        self.dead_letters = DeadLetters(store, clock)
+        self._clock = clock
+        # The documents this runner last wrote, with their etags: the next batch of a stream starts from
+        # them instead of reading them again. A write from elsewhere changes the etag, so our next write
+        # conflicts, drops them and reads afresh: the cache can make a write fail, never a view wrong.
+        self._written: LRUCache[tuple[str, str, str], ViewDocument] = LRUCache(maxsize=cache_size)
+        self._written_lock = threading.Lock()
+
+    # --- writing ---
+
+    def apply(self, delivered: Iterable[StoredEvent]) -> int:
+        """Apply a batch of delivered events (any order, duplicates allowed); return how many were new.
+
+        Each stream is applied on its own, to every generation being written; if any fails, the others
+        are still applied and then an ExceptionGroup is raised, so the batch is delivered again (the
+        applied streams are no-ops then).
+        """
+        by_stream: dict[str, dict[int, StoredEvent]] = defaultdict(dict)
+        prefix = f"{self.projection.category}-"
+        for event in delivered:
+            if event.stream_id.startswith(prefix):
+                by_stream[event.stream_id][event.version] = event
+        targets = self.generations.current().targets() if by_stream else []
+        applied, failures = 0, []
+        for generation in targets:
+            for stream_id, events in by_stream.items():
+                try:
+                    count = self._apply_stream(generation, stream_id, events, park_at_once=False)
+                except Exception as error:  # one stream's failure must not hold back the others in the batch
+                    failures.append(error)
+                else:
+                    applied += count if generation == targets[0] else 0
+        if failures:
+            raise ExceptionGroup(f"{len(failures)} stream updates of {self.projection.name} failed", failures)
+        return applied
+
+    def catch_up(self, stream_id: str, generation: int | None = None) -> int:
+        """Apply whatever the store holds after the stream's checkpoint (a rebuild, or a replay)."""
+        target = self.generations.current().active if generation is None else generation
+        return self._apply_stream(target, stream_id, None, park_at_once=True)
+
+    def replay(self, stream_id: str | None = None, generation: int | None = None) -> list[DeadLetter]:
+        """Unpark the parked streams (or the one given) of the active generation (or the one given) and
+        catch them up.
+
+        Returns each one's letter afterwards: replayed, or parked again with the new error."""
+        target = self.generations.current_uncached().active if generation is None else generation
+        model = self.model(target)
+        if stream_id is not None:
+            letter = self.dead_letters.get(model, stream_id)
+            letters = [] if letter is None else [letter]
+        else:
+            letters = self.dead_letters.all(model)
+        return [
+            self._replay(target, letter) for letter in letters if letter.status is DeadLetterStatus.PARKED
+        ]
+
+    def _replay(self, generation: int, letter: DeadLetter) -> DeadLetter:
+        model = self.model(generation)
+        self._unpark(model, letter.stream_id)
+        try:
+            self._apply_stream(generation, letter.stream_id, None, park_at_once=True)
+        except PoisonEvent as poisoned:
+            return poisoned.letter
+        # replayed only if the stream really got past it: a delivery racing this replay may have parked
+        # it again (then the letter it wrote stands)
+        document = self.store.get(model, self.projection.document_id(letter.stream_id))
+        if document is None or document.parked is not None:
+            return self.dead_letters.get(model, letter.stream_id) or letter
+        if document.versions.get(letter.stream_id, 0) < letter.version:
+            return letter
+        return self.dead_letters.mark(letter, DeadLetterStatus.REPLAYED)
+
+    # --- reading ---
+
+    def get(self, stream_id: str) -> V | None:
+        return self.read(stream_id)[0]
+
+    def read(self, stream_id: str, min_version: int = 0, wait_seconds: float = 0.0) -> tuple[V | None, bool]:
+        """The stream's view, and whether it has applied at least `min_version` of the stream (read your
+        writes). If not, waits up to `wait_seconds` for the projection to catch up, then answers anyway."""
+        deadline = time.monotonic() + wait_seconds
+        while True:  # the generation again on each try: a rebuild may switch readers while we wait
+            model = self.model(self.generations.current().active)
+            document = self.store.get(model, self.projection.document_id(stream_id))
+            fresh = (document.versions.get(stream_id, 0) if document else 0) >= min_version
+            remaining = deadline - time.monotonic()
+            if fresh or remaining <= 0:
+                view = None if document is None or document.view is None else self._view(document.view)
+                return view, fresh
+            time.sleep(min(READ_POLL_SECONDS, remaining))
+
+    def rows(
+        self,
+        table: Table[R],
+        partition: str,
+        *,
+        key_from: str = "",
+        key_before: str = KEY_MAX,
+        descending: bool = False,
+        limit: int = 100,
+    ) -> list[tuple[str, R]]:
+        """A page of one partition of a table, as (key, row), ordered by key."""
+        documents = self.store.query(
+            model_name(table.name, self.generations.current().active),
+            partition,
+            key_from=key_from,
+            key_before=key_before,
+            descending=descending,
+            limit=limit,
+        )
+        return [(d.key, table.row_type.model_validate(d.view)) for d in documents if d.view is not None]
+
+    def letters(self) -> list[DeadLetter]:
+        """The active generation's dead letters; one still `retrying` whose stream has since got past it
+        (a later delivery succeeded) is shown as `recovered` (reading them writes nothing)."""
+        model = self.model(self.generations.current().active)
+        letters = []
+        for letter in self.dead_letters.all(model):
+            if letter.status is DeadLetterStatus.RETRYING:
+                document = self.store.get(model, self.projection.document_id(letter.stream_id))
+                if document is not None and document.versions.get(letter.stream_id, 0) >= letter.version:
+                    letter = letter.model_copy(update={"status": DeadLetterStatus.RECOVERED})
+            letters.append(letter)
+        return letters
+
+    def lag(self, totals: StoreTotals) -> Lag:
+        """How far the active generation is behind a store holding `totals`: events, and how much older
+        its newest applied event is than the store's newest. Each service's store holds only its own
+        streams, all of which this projection follows, so every event in it counts."""
+        generation = self.generations.current().active
+        model = self.model(generation)
+        progress = self.store.progress(model)
+        behind = max(0, totals.events - progress.applied)
+        seconds = 0.0
+        if behind and totals.newest is not None:
+            if progress.newest is not None:
+                seconds = (totals.newest - progress.newest).total_seconds()
+            else:  # nothing applied yet: as far behind as the newest event is old
+                seconds = (self._clock() - totals.newest).total_seconds()
+        parked = sum(1 for letter in self.dead_letters.all(model) if letter.status is DeadLetterStatus.PARKED)
+        return Lag(self.projection.name, generation, behind, max(0.0, seconds), parked)
+
+    # --- generations ---
+
+    def model(self, generation: int) -> str:
+        return model_name(self.projection.name, generation)
+
+    def models(self, generation: int) -> list[str]:
+        """Every model a generation of this projection writes: its stream documents, then its tables."""
+        return [self.model(generation), *(model_name(t.name, generation) for t in self.projection.tables)]
+
+    def generation_state(self) -> GenerationState:
+        return self.generations.current()
+
+    # --- internals ---
+
+    def _apply_stream(
+        self, generation: int, stream_id: str, delivered: dict[int, StoredEvent] | None, park_at_once: bool
+    ) -> int:
+        model = self.model(generation)
+        document_id = self.projection.document_id(stream_id)
+        recorded: DeadLetter | None = None  # this delivery's failure, counted once however often we retry
+        read_store = False  # whether the stream's document has been read from the store, not the cache
+        for _ in range(self.max_attempts):
+            document = self._get(model, document_id) if not read_store else self.store.get(model, document_id)
+            if document is not None and document.parked is not None:
+                return 0  # parked: everything after the poison event waits behind it
+            applied = document.versions.get(stream_id, 0) if document else 0
+            pending = self._pending(stream_id, applied, delivered)
+            if not pending:
+                return 0
+            view, done, rows, failure = self._fold(document, pending)
+            while True:
+                try:
+                    writes = self._row_writes(generation, stream_id, rows)
+                    break
+                except _RowFailure as row_failure:  # fold only the events before the one it failed at
+                    before = [event for event in pending if event.version < row_failure.event.version]
+                    view, done, rows, _ = self._fold(document, before)
+                    failure = _Failure(row_failure.event, row_failure.error)
+            letter, parked = None, None
+            if failure is not None and not read_store:
+                # a failure counts only against the stored document: ours may be behind another writer's
+                self._drop(model, document_id, document_id)
+                read_store = True
+                continue
+            if failure is not None:
+                park_after = 1 if park_at_once else self.poison_attempts
+                if recorded is None or recorded.version != failure.event.version:
+                    recorded = self.dead_letters.record_failure(
+                        model, failure.event, failure.error, park_after
+                    )
+                letter = recorded
+                if letter.status is DeadLetterStatus.PARKED:
+                    parked = failure.event.version
+            if done is not None or parked is not None:
+                writes.append(
+                    (
+                        model,
+                        ViewDocument(
+                            id=document_id,
+                            # nothing folded (a stored view it cannot read): keep the stored one as it is
+                            view=(document.view if document else None)
+                            if done is None
+                            else (None if view is None else view.model_dump(mode="json")),
+                            versions={
+                                **(document.versions if document else {}),
+                                stream_id: done.version if done else applied,
+                            },
+                            etag=document.etag if document else None,
+                            parked=parked,
+                            updated_at=done.recorded_at
+                            if done
+                            else (document.updated_at if document else None),
+                        ),
+                    )
+                )
+            try:
+                etags = self.store.put_many(writes)  # the rows, then the checkpoint that says they are done
+            except ReadModelConflict:
+                self._forget(writes)
+                continue
+            self._remember(writes, etags)
+            if parked is not None and letter is not None:
+                # an alert rule can match this line: a stream of a read model waits for a fix
+                log.error(
+                    PARKED_LOG_PREFIX + "%s %s at version %d after %d attempts: %s",
+                    model,
+                    stream_id,
+                    parked,
+                    letter.attempts,
+                    letter.error,
+                )
+            if letter is not None and (letter.status is DeadLetterStatus.RETRYING or park_at_once):
+                raise PoisonEvent(letter)
+            return 0 if done is None else done.version - applied
+        raise ReadModelConflict(f"{model}/{document_id} kept changing")
+
+    def _fold(
+        self, document: ViewDocument | None, pending: Sequence[StoredEvent]
+    ) -> tuple[V | None, StoredEvent | None, list[tuple[StoredEvent, Row[Any]]], _Failure | None]:
+        """The view after as many of `pending` as fold, the last one folded, their rows, and the failure
+        that stopped it: poison is whatever decoding or the pure fold raises, and a stored view the code
+        can no longer read (it fails at the first pending event)."""
+        rows: list[tuple[StoredEvent, Row[Any]]] = []
+        done: StoredEvent | None = None
+        try:
+            view = None if document is None or document.view is None else self._view(document.view)
+        except Exception as error:
+            return None, None, rows, (_Failure(pending[0], error) if pending else None)
+        for event in pending:
+            try:
+                fact = Fact(event.stream_id, event.version, event.recorded_at, self.codec.decode(event))
+                evolved = self.projection.evolve(view, fact)
+                produced = self.projection.rows(evolved, fact)
+            except Exception as error:
+                return view, done, rows, _Failure(event, error)
+            view, done = evolved, event
+            rows.extend((event, row) for row in produced)
+        return view, done, rows, None
+
+    def _pending(
+        self, stream_id: str, applied: int, delivered: dict[int, StoredEvent] | None
+    ) -> list[StoredEvent]:
+        if delivered is None:
+            return self.events.read(stream_id, from_version=applied + 1)
+        last = max(delivered)
+        if last <= applied:
+            return []
+        pending = [delivered[v] for v in range(applied + 1, last + 1) if v in delivered]
+        if len(pending) != last - applied:
+            pending = self.events.read(stream_id, from_version=applied + 1, to_version=last)
+            if [event.version for event in pending] != list(range(applied + 1, last + 1)):
+                raise GapNotFilled(f"{stream_id}: versions {applied + 1}..{last} are not all in the store")
+        return pending
+
+    def _row_writes(
+        self, generation: int, stream_id: str, rows: Sequence[tuple[StoredEvent, Row[Any]]]
+    ) -> list[tuple[str, ViewDocument]]:
+        """Each row document with its changes folded in, for one write each; a change it has already
+        applied (its version of the stream is at or past the event's) is skipped, so rows written before a
+        crash are not doubled."""
+        by_document: dict[tuple[str, str, str], list[tuple[StoredEvent, Row[Any]]]] = defaultdict(list)
+        for event, row in rows:
+            by_document[(row.table.name, row.partition, row.id)].append((event, row))
+        writes = []
+        for (table_name, partition, row_id), changes in by_document.items():
+            model = model_name(table_name, generation)
+            row_type = changes[0][1].table.row_type
+            document = self._get(model, row_id, partition)
+            seen = document.versions.get(stream_id, 0) if document else 0
+            fresh = [(event, row) for event, row in changes if event.version > seen]
+            if not fresh:
+                continue
+            failing = fresh[0][0]
+            try:  # a stored row the code can no longer read, or an update that raises: poison
+                current = (
+                    None
+                    if document is None or document.view is None
+                    else row_type.model_validate(document.view)
+                )
+                for event, row in fresh:
+                    failing = event
+                    current = row.update(current)
+            except Exception as error:
+                raise _RowFailure(failing, error) from error
+            assert current is not None
+            last_event, last_row = fresh[-1]
+            updated = ViewDocument(
+                id=row_id,
+                view=current.model_dump(mode="json"),
+                versions={**(document.versions if document else {}), stream_id: last_event.version},
+                etag=document.etag if document else None,
+                partition=partition,
+                key=last_row.key,
+                updated_at=last_event.recorded_at,
+            )
+            writes.append((model, updated))
+        return writes
+
+    def _get(self, model: str, document_id: str, partition: str | None = None) -> ViewDocument | None:
+        key = (model, partition or document_id, document_id)
+        with self._written_lock:
+            cached = self._written.get(key)
+        return cached if cached is not None else self.store.get(model, document_id, partition)
+
+    def _remember(self, writes: Sequence[tuple[str, ViewDocument]], etags: Sequence[str]) -> None:
+        with self._written_lock:
+            for (model, document), etag in zip(writes, etags, strict=True):
+                key = (model, own_partition(document), document.id)
+                if document.parked is None:
+                    self._written[key] = replace(document, etag=etag)
+                else:  # a parked stream is read afresh each time: a replay elsewhere unparks it
+                    self._written.pop(key, None)
+
+    def _forget(self, writes: Sequence[tuple[str, ViewDocument]]) -> None:
+        for model, document in writes:
+            self._drop(model, own_partition(document), document.id)
+
+    def _drop(self, model: str, partition: str, document_id: str) -> None:
+        with self._written_lock:
+            self._written.pop((model, partition, document_id), None)
+
+    def _unpark(self, model: str, stream_id: str) -> None:
+        document_id = self.projection.document_id(stream_id)
+        for _ in range(self.max_attempts):
+            document = self.store.get(model, document_id)
+            if document is None or document.parked is None:
+                return
+            try:
+                self.store.put(model, replace(document, parked=None))
+            except ReadModelConflict:
+                continue
+            return
+        raise ReadModelConflict(f"{model}/{document_id} kept changing")
+
+    def _view(self, view: dict[str, Any]) -> V:
+        return self.projection.view_type.model_validate(view)

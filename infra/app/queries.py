@@ -1,0 +1,111 @@
+"""The read side's queries over the projections' documents: paging by key, so a page costs one
+single-partition query whatever the page number, and a continuation token is the last key returned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from infra.app.projector import Lag, ProjectionRunner
+from infra.ports.eventstore import EventStore, StoreTotals
+from infra.ports.readmodels import KEY_MAX
+from projections import account_statement, account_summary, daily_totals
+from projections.account_statement import StatementHeader, StatementLine
+from projections.account_summary import AccountSummary
+from projections.daily_totals import Contribution, DailyTotal
+from projections.projection import Table
+
+MAX_REPORT_DAYS = 92
+REPORT_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    # the key to continue after (descending: before), or None on the last page
+    continuation: str | None
+
+
+@dataclass(frozen=True)
+class Statement:
+    header: StatementHeader
+    lines: list[StatementLine]
+    continuation: str | None
+    fresh: bool = True
+
+
+def statement(
+    runner: ProjectionRunner[Any, StatementHeader],
+    stream_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    continuation: str | None,
+    min_version: int = 0,
+    wait_seconds: float = 0.0,
+) -> Statement | None:
+    """Newest first: the lines recorded in [since, until), after the `continuation` key. With
+    `min_version`, waits up to `wait_seconds` for the statement to reach it (its lines are written
+    before the header that records the version), and says whether it did."""
+    header, fresh = runner.read(stream_id, min_version, wait_seconds)
+    if header is None:
+        return None
+    before = account_statement.time_key(until) if until else KEY_MAX
+    if continuation is not None:
+        before = min(before, continuation)
+    found = runner.rows(
+        account_statement.LINES,
+        header.id,
+        key_from=account_statement.time_key(since) if since else "",
+        key_before=before,
+        descending=True,
+        limit=limit + 1,
+    )
+    page = _page(found, limit)
+    return Statement(header, page.items, page.continuation, fresh)
+
+
+def accounts_of_owner(
+    runner: ProjectionRunner[Any, AccountSummary], email: str, limit: int, continuation: str | None
+) -> Page:
+    """The owner's accounts in id order, after the `continuation` id."""
+    return _ascending(
+        runner, account_summary.BY_OWNER, account_summary.owner_partition(email), limit, continuation
+    )
+
+
+def daily_report(runner: ProjectionRunner[Any, Any], first: date, last: date) -> list[DailyTotal]:
+    """Each day's totals per currency, from `first` to `last` inclusive."""
+    contributions: list[Contribution] = []
+    for offset in range((last - first).days + 1):  # not day += 1: the day after date.max overflows
+        day = first + timedelta(days=offset)
+        continuation: str | None = None
+        while True:
+            page = _ascending(
+                runner, daily_totals.CONTRIBUTIONS, daily_totals.day_partition(day), REPORT_PAGE, continuation
+            )
+            contributions.extend(page.items)
+            if page.continuation is None:
+                break
+            continuation = page.continuation
+    return daily_totals.totals(contributions)
+
+
+def lags(runners: list[ProjectionRunner[Any, Any]], store: EventStore) -> tuple[StoreTotals, list[Lag]]:
+    totals = store.totals()
+    return totals, [runner.lag(totals) for runner in runners]
+
+
+def _ascending(
+    runner: ProjectionRunner[Any, Any], table: Table[Any], partition: str, limit: int, after: str | None
+) -> Page:
+    # the smallest string above `after`: keys are unique within a partition
+    found = runner.rows(table, partition, key_from=after + "\x00" if after else "", limit=limit + 1)
+    return _page(found, limit)
+
+
+def _page(found: list[tuple[str, Any]], limit: int) -> Page:
+    items = found[:limit]
+    more = len(found) > limit
+    return Page([row for _, row in items], items[-1][0] if more and items else None)

@@ -1,0 +1,211 @@
+"""Rebuilding a read model into a new generation under live traffic, and verifying one against a replay.
+
+Rebuild, with every writer caching the generation pointer for at most `cache_seconds`:
+1. mark a new generation `building` (or resume the one a crashed rebuild left), then wait out the cache:
+   from then on every live batch is applied to it too;
+2. catch every stream of the store up in it: an event a live writer applied only to the old generation
+   was in the store before this read, so nothing falls between the two;
+3. switch readers to it (`active`), keeping the old one written as `retiring` while caches expire;
+4. wait out the cache again and stop writing the old one; then delete its documents.
+A stream's checkpoint in the new generation makes the catch-up and the live writes idempotent, so they
+can race freely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.adapters.sqlite.readmodels import SqliteReadModelStore
+from infra.app.deadletters import DeadLetter, DeadLetterStatus
+from infra.app.generations import GenerationState
+from infra.app.projector import PoisonEvent, ProjectionRunner
+from infra.ports.eventstore import EventStore
+from infra.ports.readmodels import ViewDocument
+
+# a margin over the cache period, for clocks and a batch that read the pointer just before the change
+CACHE_MARGIN_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    projection: str
+    previous: int
+    generation: int
+    streams: int
+    parked: list[DeadLetter]
+    pruned: int = 0  # documents of the previous generation deleted
+    switched: bool = True  # False: streams were parked in the new generation, so readers stayed
+
+
+def rebuild(
+    runner: ProjectionRunner[Any, Any],
+    events: EventStore,
+    on_stream: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[], None] = lambda: None,
+    sleep: Callable[[float], None] = time.sleep,
+    keep_previous: bool = False,
+    allow_parked: bool = False,
+) -> RebuildReport:
+    """Replay the whole store into a new generation of `runner`'s read model, switch readers to it, and
+    (unless `keep_previous`) delete the previous generation once no worker can still use it.
+
+    If the replay parks any stream (an event the code cannot apply), readers stay on the active
+    generation (unless `allow_parked`) and the new one keeps being written: fix the cause and run the
+    rebuild again, which resumes it, retrying the parked streams first. A rebuild that stopped after its
+    switch is finished (the old generation retired and deleted) before a new one starts.
+
+    `on_stream(total)` is called once with the number of streams, `on_progress()` after each."""
+    cache = runner.generations.cache_seconds
+    wait = cache + CACHE_MARGIN_SECONDS if cache else 0.0
+    _finish_retiring(runner, sleep, wait, keep_previous)
+
+    def start(state: GenerationState) -> GenerationState:
+        if state.building is not None:
+            return state  # resume a rebuild that stopped half-way
+        return state.model_copy(update={"building": state.active + 1})
+
+    started = runner.generations.update(start)
+    previous, generation = started.active, started.building
+    assert generation is not None
+    runner.replay(generation=generation)  # a resumed rebuild retries what it parked, the cause now fixed
+    sleep(wait)
+    streams = list(events.streams())
+    on_stream(len(streams))
+    for stream_id in streams:
+        with contextlib.suppress(PoisonEvent):  # parked: listed below, with any a live writer parked
+            runner.catch_up(stream_id, generation)
+        on_progress()
+    parked = [
+        letter
+        for letter in runner.dead_letters.all(runner.model(generation))
+        if letter.status is DeadLetterStatus.PARKED
+    ]
+    if parked and not allow_parked:
+        return RebuildReport(
+            runner.projection.name, previous, generation, len(streams), parked, switched=False
+        )
+
+    def switch(state: GenerationState) -> GenerationState:
+        if state.building != generation:
+            raise RebuildConflict(f"another rebuild of {runner.projection.name} changed its generations")
+        return GenerationState(active=generation, retiring=previous)
+
+    runner.generations.update(switch)
+    pruned = _finish_retiring(runner, sleep, wait, keep_previous or bool(parked))
+    return RebuildReport(runner.projection.name, previous, generation, len(streams), parked, pruned)
+
+
+class RebuildConflict(Exception):
+    """Another rebuild of the same read model moved its generations on."""
+
+
+def _finish_retiring(
+    runner: ProjectionRunner[Any, Any], sleep: Callable[[float], None], wait: float, keep: bool
+) -> int:
+    """Once no worker can still use the retiring generation, stop writing it and (unless `keep`) delete it."""
+    retiring = runner.generations.current_uncached().retiring
+    if retiring is None:
+        return 0
+    sleep(wait)
+    runner.generations.update(lambda s: s.model_copy(update={"retiring": None}))
+    if keep:
+        return 0
+    sleep(wait)  # until no worker's cached pointer still has it written
+    return prune(runner, retiring)
+
+
+def prune(runner: ProjectionRunner[Any, Any], generation: int) -> int:
+    """Delete every document of a generation (its views, rows and dead letters); refuses one in use."""
+    if generation in runner.generations.current_uncached().targets():
+        raise ValueError(f"generation {generation} of {runner.projection.name} is in use")
+    deleted = 0
+    for model in runner.models(generation):
+        for document in runner.store.scan(model):
+            runner.store.delete(model, document.id, document.partition)
+            deleted += 1
+    for letter in runner.dead_letters.all(runner.model(generation)):
+        runner.dead_letters.delete(letter)
+        deleted += 1
+    return deleted
+
+
+@dataclass(frozen=True)
+class Difference:
+    model: str
+    partition: str
+    id: str
+    # "missing": a replay has it, the read model does not; "unexpected": the other way; "different"
+    kind: str
+    stored: dict[str, Any] | None
+    replayed: dict[str, Any] | None
+
+
+def verify(
+    runner: ProjectionRunner[Any, Any],
+    events: EventStore,
+    on_stream: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[], None] = lambda: None,
+) -> list[Difference]:
+    """Every difference between the active generation of `runner`'s read model and a fresh replay of the
+    store (into a scratch SQLite file). Exact when no events are in flight."""
+    with tempfile.TemporaryDirectory(prefix="eventbank-verify-") as scratch:
+        replayed_store = SqliteReadModelStore(Path(scratch) / "replay.sqlite")
+        try:
+            replay = ProjectionRunner(
+                runner.projection, runner.codec, replayed_store, runner.events, poison_attempts=1
+            )
+            streams = list(events.streams())
+            on_stream(len(streams))
+            for stream_id in streams:
+                with contextlib.suppress(PoisonEvent):  # parked in the replay too: compared as parked
+                    replay.catch_up(stream_id, 1)
+                on_progress()
+            active = runner.generation_state().active
+            differences = []
+            for stored_model, replayed_model in zip(runner.models(active), replay.models(1), strict=True):
+                base = stored_model.rsplit("@", 1)[0]
+                differences.extend(
+                    _compare(base, runner.store.scan(stored_model), replayed_store.scan(replayed_model))
+                )
+            return differences
+        finally:
+            replayed_store.close()
+
+
+def _compare(
+    model: str, stored: Iterable[ViewDocument], replayed: Iterable[ViewDocument]
+) -> list[Difference]:
+    def keyed(documents: Iterable[ViewDocument]) -> dict[tuple[str, str], ViewDocument]:
+        return {(d.partition or d.id, d.id): d for d in documents}
+
+    ours, theirs = keyed(stored), keyed(replayed)
+    differences = []
+    for key in sorted(ours.keys() | theirs.keys()):
+        mine, fresh = ours.get(key), theirs.get(key)
+        if mine is None:
+            kind = "missing"
+        elif fresh is None:
+            kind = "unexpected"
+        elif _compared(mine) != _compared(fresh):
+            kind = "different"
+        else:
+            continue
+        differences.append(Difference(model, key[0], key[1], kind, _shown(mine), _shown(fresh)))
+    return differences
+
+
+def _compared(document: ViewDocument) -> tuple[object, ...]:
+    # everything but the etag: the key orders and bounds queries, updated_at feeds the lag
+    return (document.view, document.versions, document.parked, document.key, document.updated_at)
+
+
+def _shown(document: ViewDocument | None) -> dict[str, Any] | None:
+    if document is None:
+        return None
+    return {"view": document.view, "versions": document.versions, "parked": document.parked}

@@ -1,0 +1,238 @@
+"""eventbank's operator tool: read-model status, rebuild, verify and dead letters, on either backend.
+
+python -m infra.tools.cli status
+python -m infra.tools.cli rebuild account-summary      # or --all
+python -m infra.tools.cli verify --all                 # exit code 1 when a read model differs from a replay
+python -m infra.tools.cli deadletters list
+python -m infra.tools.cli deadletters replay --projection account-summary [--stream account-<uuid>]
+
+The backend and its connections come from the same settings as the app (EVENTBANK_*, COSMOS_CONNECTION,
+...); --backend azure also loads local.settings.json's Values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column, Table
+
+from infra.app import queries, rebuild
+from infra.app.projector import ProjectionRunner
+from infra.entry import bootstrap
+from infra.entry.settings import load_local_settings
+
+app = typer.Typer(help="Operate eventbank's read models.", no_args_is_help=True, add_completion=False)
+dead_letters_app = typer.Typer(help="Events a read model could not apply.", no_args_is_help=True)
+app.add_typer(dead_letters_app, name="deadletters")
+console = Console(stderr=True)
+out = Console()
+
+Backend = Annotated[
+    str | None, typer.Option(help="embedded or azure (default: as the app decides from its settings)")
+]
+DataDir = Annotated[Path | None, typer.Option(help="the embedded backend's data folder (default .data)")]
+Settings = Annotated[Path, typer.Option(help="with --backend azure: a local.settings.json to load")]
+Names = Annotated[list[str] | None, typer.Argument(help="read models, e.g. account-summary")]
+All = Annotated[bool, typer.Option("--all", help="every read model")]
+
+
+@app.command()
+def status(
+    backend: Backend = None, data_dir: DataDir = None, settings: Settings = Path("local.settings.json")
+) -> None:
+    """How far each read model is behind the event store."""
+    with _service(backend, data_dir, settings) as service:
+        totals, lags = queries.lags(service.projections, service.commands.store)
+    table = Table(
+        Column("read model", no_wrap=True), "generation", "events behind", "seconds behind", "parked"
+    )
+    for lag in lags:
+        table.add_row(
+            lag.projection,
+            str(lag.generation),
+            str(lag.events),
+            f"{lag.seconds:.3f}",
+            str(lag.parked_streams),
+        )
+    out.print(f"event store: {totals.events} events, newest {totals.newest}")
+    out.print(table)
+
+
+@app.command(name="rebuild")
+def rebuild_command(
+    names: Names = None,
+    all_: All = False,
+    keep_previous: Annotated[bool, typer.Option(help="keep the previous generation's documents")] = False,
+    allow_parked: Annotated[
+        bool, typer.Option(help="switch readers even if the replay parked streams (they stay parked)")
+    ] = False,
+    backend: Backend = None,
+    data_dir: DataDir = None,
+    settings: Settings = Path("local.settings.json"),
+) -> None:
+    """Replay the event store into a new generation of each read model, then switch readers to it and
+    delete the previous generation.
+
+    Safe while the app runs: live updates go to both generations until every worker has switched.
+    Exit code 1 if a read model was not switched because its replay parked streams."""
+    failed = False
+    with _service(backend, data_dir, settings) as service:
+        for runner in _chosen(service, names, all_):
+            with _progress(f"rebuilding {runner.projection.name}") as (on_stream, on_progress):
+                report = rebuild.rebuild(
+                    runner,
+                    service.commands.store,
+                    on_stream,
+                    on_progress,
+                    keep_previous=keep_previous,
+                    allow_parked=allow_parked,
+                )
+            if not report.switched:
+                out.print(
+                    f"{report.projection}: NOT switched to generation {report.generation}: "
+                    f"{len(report.parked)} streams parked in it; readers stay on {report.previous}. "
+                    "Fix the cause and run the rebuild again (or --allow-parked)."
+                )
+                for letter in report.parked:
+                    out.print(f"  parked {letter.stream_id} at version {letter.version}: {letter.error}")
+                failed = True
+                continue
+            out.print(
+                f"{report.projection}: generation {report.previous} -> {report.generation}, "
+                f"{report.streams} streams replayed, {len(report.parked)} parked, "
+                f"{report.pruned} documents of generation {report.previous} deleted"
+            )
+            for letter in report.parked:
+                out.print(f"  parked {letter.stream_id} at version {letter.version}: {letter.error}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command(name="verify")
+def verify_command(
+    names: Names = None,
+    all_: All = False,
+    backend: Backend = None,
+    data_dir: DataDir = None,
+    settings: Settings = Path("local.settings.json"),
+) -> None:
+    """Compare each read model with a fresh replay of the store; exit code 1 if any differ."""
+    differences = 0
+    with _service(backend, data_dir, settings) as service:
+        for runner in _chosen(service, names, all_):
+            with _progress(f"replaying {runner.projection.name}") as (on_stream, on_progress):
+                found = rebuild.verify(runner, service.commands.store, on_stream, on_progress)
+            differences += len(found)
+            out.print(f"{runner.projection.name}: {len(found)} differences")
+            for difference in found:
+                out.print(
+                    f"  {difference.kind} {difference.model} {difference.partition}/{difference.id}\n"
+                    f"    stored:   {difference.stored}\n    replayed: {difference.replayed}"
+                )
+    raise typer.Exit(1 if differences else 0)
+
+
+@dead_letters_app.command(name="list")
+def list_dead_letters(
+    projection: Annotated[str | None, typer.Option(help="one read model")] = None,
+    backend: Backend = None,
+    data_dir: DataDir = None,
+    settings: Settings = Path("local.settings.json"),
+) -> None:
+    """Every dead letter of the active generations."""
+    with _service(backend, data_dir, settings) as service:
+        runners = _chosen(service, [projection] if projection else None, projection is None)
+        table = Table(
+            Column("read model", no_wrap=True),
+            Column("stream", no_wrap=True),
+            "version",
+            "type",
+            "attempts",
+            "status",
+            "error",
+        )
+        for runner in runners:
+            for letter in runner.letters():
+                table.add_row(
+                    runner.projection.name,
+                    letter.stream_id,
+                    str(letter.version),
+                    letter.event_type,
+                    str(letter.attempts),
+                    letter.status.value,
+                    letter.error,
+                )
+    out.print(table)
+
+
+@dead_letters_app.command(name="replay")
+def replay_dead_letters(
+    projection: Annotated[str | None, typer.Option(help="one read model")] = None,
+    stream: Annotated[str | None, typer.Option(help="one stream id")] = None,
+    backend: Backend = None,
+    data_dir: DataDir = None,
+    settings: Settings = Path("local.settings.json"),
+) -> None:
+    """Unpark parked streams and apply what waited behind them; exit code 1 if any is parked again."""
+    failed = 0
+    with _service(backend, data_dir, settings) as service:
+        for runner in _chosen(service, [projection] if projection else None, projection is None):
+            for letter in runner.replay(stream):
+                failed += letter.status.value == "parked"
+                out.print(
+                    f"{runner.projection.name} {letter.stream_id}: {letter.status.value} ({letter.error})"
+                )
+    raise typer.Exit(1 if failed else 0)
+
+
+@contextmanager
+def _service(
+    backend: str | None, data_dir: Path | None, settings: Path
+) -> Iterator[bootstrap.AccountsService]:
+    if backend is not None:
+        os.environ["EVENTBANK_BACKEND"] = backend
+    if data_dir is not None:
+        os.environ["EVENTBANK_DATA_DIR"] = str(data_dir.resolve())
+    if backend == "azure":
+        load_local_settings(settings)
+    try:
+        yield bootstrap.root().accounts
+    finally:
+        bootstrap.reset()
+
+
+def _chosen(
+    service: bootstrap.AccountsService, names: list[str] | None, all_: bool
+) -> list[ProjectionRunner[Any, Any]]:
+    if all_:
+        return service.projections
+    if not names:
+        raise typer.BadParameter("name the read models, or give --all")
+    try:
+        return [service.projection(name) for name in names]
+    except LookupError as error:
+        known = ", ".join(runner.projection.name for runner in service.projections)
+        raise typer.BadParameter(f"{error}; the read models are {known}") from None
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[tuple[Any, Any]]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+        yield (lambda total: bar.update(task, total=total), lambda: bar.advance(task))
+
+
+if __name__ == "__main__":
+    app()

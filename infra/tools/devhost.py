@@ -1,0 +1,663 @@
+"""The dev host: runs function_app.py the way the Functions host does, on embedded backends.
+
+The app is indexed, loaded and invoked by the Python worker Azure runs for it (infra/tools/worker.py drives
+azure-functions-runtime through the host's protocol messages); the dev host keeps the host's own jobs.
+HTTP functions are served by uvicorn at the same port and route prefix as `func start`; the Cosmos DB
+trigger is fed from the embedded change feed, the Event Hubs trigger from the embedded hub. Checkpoints
+(the change-feed lease, the hub's per-partition checkpoints) move only after a function returned.
+
+    python -m infra.tools.devhost [--port 7071] [--data-dir .data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import logging
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from infra.entry import bootstrap
+from infra.entry.settings import BINDING_SETTING_DEFAULTS, SettingsError, load_local_settings
+from infra.tools import function_rpc_pb2 as rpc
+from infra.tools import worker
+from infra.tools.devhost_sources import (
+    ChangeFeedSource,
+    CosmosChangeFeed,
+    EmbeddedChangeFeed,
+    EmbeddedPartition,
+    HubMessage,
+    PartitionSource,
+    event_hub_partitions,
+)
+from infra.tools.worker import FunctionMetadata, PythonWorker, WorkerError
+
+log = logging.getLogger("eventbank.devhost")
+MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's own limit
+SOURCE_FAILURE_BACKOFF_SECONDS = 1.0
+DEFAULT_POLL_SECONDS = 0.25  # a fallback: in-process appends and publishes wake the triggers at once
+# In its own process the relay cannot be woken by the HTTP process's appends: it polls the change feed
+# this often instead (an indexed read, about 0.1 ms: 1% of a core).
+FEED_POLL_SECONDS = 0.01
+PARENT_CHECK_SECONDS = 0.5
+# once a policy's retries are spent, Azure moves on; the dev host keeps retrying, at most this far apart
+SPENT_POLICY_RETRY_SECONDS = 60.0
+ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
+
+
+# --- invoking a function the way the host does ---
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A function's @app.retry policy. Unlike Azure, the dev host never moves a checkpoint past a
+    failed batch: once the policy's retries are spent it keeps retrying at the longest interval."""
+
+    strategy: str = "fixed_delay"
+    max_retry_count: int = 0
+    delay: float = 1.0
+    minimum: float = 1.0
+    maximum: float = 60.0
+
+    @classmethod
+    def of(cls, function: FunctionMetadata) -> RetryPolicy:
+        """The policy the worker reported for the function (none: no retries)."""
+        options = function.retry
+        if options is None:
+            return cls()
+        return cls(
+            strategy=options.strategy,
+            max_retry_count=options.max_retry_count,
+            delay=1.0 if options.delay is None else options.delay,
+            minimum=1.0 if options.minimum is None else options.minimum,
+            maximum=60.0 if options.maximum is None else options.maximum,
+        )
+
+    def delays(self) -> Iterator[float]:
+        attempt = 0
+        spent = min(max(self.delay, self.maximum), SPENT_POLICY_RETRY_SECONDS)
+        while True:
+            within_policy = self.max_retry_count < 0 or attempt < self.max_retry_count
+            if not within_policy:
+                yield spent
+            elif self.strategy == "exponential_backoff":
+                yield min(self.minimum * 2**attempt, self.maximum)
+            else:
+                yield self.delay
+            attempt += 1
+
+
+Binding = tuple[rpc.TypedData, dict[str, rpc.TypedData]]  # a trigger's data and its trigger metadata
+
+
+class Invoker:
+    """Invokes one function through the worker, as the host does: an invocation request per attempt, with
+    the attempt in the retry context, retried per the function's policy."""
+
+    def __init__(self, python: PythonWorker, function: FunctionMetadata, stop: threading.Event) -> None:
+        self.python, self.function = python, function
+        self.name = function.name
+        self.retry = RetryPolicy.of(function)
+        self.stop = stop
+
+    def __call__(self, binding: Binding, reason: str) -> bool:
+        """Invoke until the function succeeds, retrying per its policy; False only if stopped first. As the
+        host does, a retry carries the retry context: the attempt, the policy's limit and the last error."""
+        retry: rpc.RetryContext | None = None
+        for attempt, delay in enumerate(self.retry.delays(), start=1):
+            failure = self._invoke_once(binding, reason, retry)
+            if failure is None:
+                return True
+            log.warning("Retrying 'Functions.%s' in %.1fs", self.name, delay)
+            if self.stop.wait(delay):
+                return False
+            retry = rpc.RetryContext(
+                retry_count=attempt, max_retry_count=self.retry.max_retry_count, exception=failure
+            )
+        return False  # pragma: no cover - delays() never ends
+
+    def once(self, binding: Binding, reason: str) -> bool:
+        return self._invoke_once(binding, reason, None) is None
+
+    def _invoke_once(
+        self, binding: Binding, reason: str, retry: rpc.RetryContext | None
+    ) -> rpc.RpcException | None:
+        """One invocation; None if it succeeded, else the worker's exception (logged with its stack)."""
+        invocation = uuid.uuid4()
+        started = time.perf_counter()
+        log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", self.name, reason, invocation)
+        try:
+            self.python.invoke(self.function, *binding, retry=retry)
+        except WorkerError as error:
+            stack = error.exception.stack_trace if error.exception is not None else ""
+            log.error("Executed 'Functions.%s' (Failed, Id=%s): %s\n%s", self.name, invocation, error, stack)
+            return error.exception or rpc.RpcException(message=str(error))
+        log.info(
+            "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
+            self.name,
+            invocation,
+            (time.perf_counter() - started) * 1000,
+        )
+        return None
+
+
+# --- the non-HTTP triggers ---
+
+
+class ChangeFeedPump(threading.Thread):
+    """Feeds a Cosmos DB trigger from a change-feed source, committing its position after success."""
+
+    def __init__(
+        self, invoker: Invoker, source: ChangeFeedSource, max_items: int, poll_seconds: float
+    ) -> None:
+        super().__init__(name=f"changefeed-{invoker.name}", daemon=True)
+        self.invoker, self.source, self.max_items, self.poll_seconds = (
+            invoker,
+            source,
+            max_items,
+            poll_seconds,
+        )
+
+    def run(self) -> None:
+        stop = self.invoker.stop
+        while not stop.is_set():
+            page = _guarded(self.source.description, lambda: self.source.next_page(self.max_items), stop)
+            if page is None:
+                self.source.wait(self.poll_seconds)
+                continue
+            binding = _guarded(self.source.description, functools.partial(_documents, page.documents), stop)
+            if binding is not None and self.invoker(binding, f"New changes on the {self.source.description}"):
+                # if this fails the page comes again, and its duplicates are no-ops downstream
+                _guarded(self.source.description, functools.partial(self.source.commit, page), stop)
+
+
+def _documents(documents: Sequence[dict[str, Any]]) -> Binding:
+    return worker.document_list(documents), {}
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """Faults the dev host injects into Event Hubs deliveries, to watch the read models survive them:
+    `duplicate` and `reorder` are the chances a batch has some messages twice or comes shuffled, `crash`
+    the chance an invocation gets only part of its batch and then fails (as if the worker died half-way),
+    so the whole batch comes again."""
+
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    crash: float = 0.0
+    seed: int | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> Chaos:
+        """From `duplicate=0.3,reorder=0.5,crash=0.2,seed=7` (any subset)."""
+        values: dict[str, float | int] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, _, value = part.partition("=")
+            if name not in ("duplicate", "reorder", "crash", "seed"):
+                raise ValueError(f"unknown chaos setting {name!r}: use duplicate, reorder, crash, seed")
+            values[name] = int(value) if name == "seed" else float(value)
+            if name != "seed" and not 0 <= values[name] <= 1:
+                raise ValueError(f"chaos {name} is a probability between 0 and 1")
+        return cls(**values)  # type: ignore[arg-type]
+
+    def mangle(self, rng: random.Random, messages: Sequence[HubMessage]) -> list[HubMessage]:
+        batch = list(messages)
+        if batch and rng.random() < self.duplicate:
+            batch.extend(rng.choices(batch, k=rng.randint(1, len(batch))))
+        if rng.random() < self.reorder:
+            rng.shuffle(batch)
+        return batch
+
+
+class HubPartitionPump(threading.Thread):
+    """Feeds an Event Hubs trigger from one partition source, checkpointing after success."""
+
+    def __init__(
+        self,
+        invoker: Invoker,
+        source: PartitionSource,
+        max_batch: int,
+        many: bool,
+        poll_seconds: float,
+        chaos: Chaos | None = None,
+    ) -> None:
+        super().__init__(name=f"hub-{invoker.name}-{source.description}", daemon=True)
+        self.invoker, self.source = invoker, source
+        trigger = invoker.function.trigger
+        self.context = worker.PartitionContext(
+            _resolve(trigger.get("eventHubName")),
+            _resolve(trigger.get("consumerGroup") or "$Default"),
+            source.partition_id,
+        )
+        self.max_batch = max_batch if many else 1
+        self.many, self.poll_seconds = many, poll_seconds
+        self.chaos = chaos
+        self.rng = random.Random(None if chaos is None or chaos.seed is None else f"{chaos.seed}-{self.name}")
+
+    def run(self) -> None:
+        stop = self.invoker.stop
+        while not stop.is_set():
+            received = (
+                _guarded(self.source.description, lambda: self.source.receive(self.max_batch), stop) or []
+            )
+            if not received:
+                self.source.wait(self.poll_seconds)
+                continue
+            delivered = received if self.chaos is None else self.chaos.mangle(self.rng, received)
+            if self.many and self.chaos is not None and self.rng.random() < self.chaos.crash:
+                part = self.rng.randint(0, len(delivered) - 1)
+                log.warning(
+                    "chaos: 'Functions.%s' crashes after %d of %d events",
+                    self.invoker.name,
+                    part,
+                    len(delivered),
+                )
+                self.invoker.once(
+                    worker.event_batch(delivered[:part], self.context),
+                    "chaos: a worker that dies half-way through its batch",
+                )
+            binding = _guarded(self.source.description, functools.partial(self._binding, delivered), stop)
+            if binding is not None and self.invoker(binding, f"New events on the {self.source.description}"):
+                last = max(message.sequence_number for message in received)
+                _guarded(self.source.description, functools.partial(self.source.checkpoint, last), stop)
+
+    def _binding(self, delivered: Sequence[HubMessage]) -> Binding:
+        if self.many:
+            return worker.event_batch(delivered, self.context)
+        return worker.single_event(delivered[0], self.context)
+
+
+def _guarded[T](description: str, call: Callable[[], T], stop: threading.Event) -> T | None:
+    """A call on a trigger's source, or encoding what it gave; a failure (a backend away) is logged, waited
+    out, and retried by the caller's loop. No checkpoint has moved, so nothing is lost."""
+    try:
+        return call()
+    except Exception:
+        log.exception("the %s failed; retrying in %.0fs", description, SOURCE_FAILURE_BACKOFF_SECONDS)
+        stop.wait(SOURCE_FAILURE_BACKOFF_SECONDS)
+        return None
+
+
+# --- the host ---
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """An HTTP function's route template (`accounts/{id}/deposits`, under the route prefix) as a pattern."""
+
+    function: FunctionMetadata
+    template: str
+    methods: frozenset[str]
+    pattern: re.Pattern[str]
+    rank: tuple[int, ...]  # per segment: 0 literal, 1 parameter, 2 catch-all; lower ranks first
+
+    @classmethod
+    def of(cls, function: FunctionMetadata, template: str, methods: frozenset[str]) -> HttpRoute:
+        parts, rank = [], []
+        for segment in template.split("/"):
+            parameter = re.fullmatch(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?(\??)\}", segment)
+            if parameter is None:
+                parts.append(re.escape(segment))
+                rank.append(0)
+                continue
+            catch_all, name, optional = parameter.groups()
+            value = f"(?P<{name}>.*)" if catch_all else f"(?P<{name}>[^/]+)"
+            parts.append(f"(?:{value})?" if optional or catch_all else value)
+            rank.append(2 if catch_all else 1)
+        pattern = re.compile("/".join(parts).replace("/(?:", "/?(?:"), re.IGNORECASE)
+        return cls(function, template, methods, pattern, tuple(rank))
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self.pattern.fullmatch(path)
+        if found is None:
+            return None
+        return {name: value for name, value in found.groupdict().items() if value is not None}
+
+
+class DevHost:
+    def __init__(
+        self,
+        python: PythonWorker,
+        host_json: dict[str, Any],
+        poll_seconds: float,
+        base_url: str = "",
+        chaos: Chaos | None = None,
+        trigger_process: list[str] | None = None,
+        feed_poll_seconds: float | None = None,
+    ) -> None:
+        self.python = python
+        self.functions = python.functions
+        self.chaos = chaos
+        # the command line of a second process that runs the non-HTTP triggers (None: threads of this one)
+        self.trigger_process = trigger_process
+        self.feed_poll_seconds = poll_seconds if feed_poll_seconds is None else feed_poll_seconds
+        self.base_url = base_url
+        self.extensions = host_json.get("extensions", {})
+        self.route_prefix = str(self.extensions.get("http", {}).get("routePrefix", "api")).strip("/")
+        self.poll_seconds = poll_seconds
+        self.stop = threading.Event()
+        self.pumps: list[threading.Thread] = []
+
+    def routes(self) -> list[HttpRoute]:
+        """The HTTP functions' routes, most specific first (literal segments before parameters), as the
+        host's routing ranks them."""
+        routes = []
+        for function in self.functions:
+            trigger = function.trigger
+            if trigger["type"] != "httpTrigger":
+                continue
+            # as the host: no route means the function's name; no methods means every method
+            route = _resolve(trigger.get("route")) or function.name
+            template = "/".join(part for part in (self.route_prefix, route.strip("/")) if part)
+            methods = frozenset(str(method).upper() for method in trigger.get("methods") or ALL_METHODS)
+            routes.append(HttpRoute.of(function, template, methods))
+            log.info("  %s: [%s] %s/%s", function.name, ",".join(sorted(methods)), self.base_url, template)
+        return sorted(routes, key=lambda route: route.rank)
+
+    def _dispatcher(self) -> Callable[[Request], Any]:
+        routes = self.routes()
+
+        async def dispatch(request: Request) -> Response:
+            # as ASP.NET Core routing: paths match ignoring case and a trailing slash; a path whose route
+            # takes other methods, or no route at all, is a 404 with no body
+            path = request.scope["path"].strip("/")
+            for route in routes:
+                values = route.match(path)
+                if values is not None and request.method in route.methods:
+                    return await self._invoke_http(route.function, request, values)
+            return Response(status_code=404)
+
+        return dispatch
+
+    async def _invoke_http(
+        self, function: FunctionMetadata, request: Request, route_values: dict[str, str]
+    ) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+            return Response(status_code=413)
+        body = await request.body()
+        if len(body) > MAX_REQUEST_BYTES:  # a chunked body declares no length
+            return Response(status_code=413)
+        binding = worker.http_request(
+            method=request.method,
+            url=str(request.url),
+            headers=request.headers.items(),
+            query=request.query_params.multi_items(),
+            route_params=route_values,
+            body=body,
+        )
+        started = time.perf_counter()
+        response = await self.python.invoke_async(function, binding)
+        result = worker.http_result(response)
+        if response.result.status != rpc.StatusResult.Success:
+            log.error(
+                "Executed 'Functions.%s' (%s %s -> Failed, answered 500): %s\n%s",
+                function.name,
+                request.method,
+                request.url.path,
+                response.result.exception.message,
+                response.result.exception.stack_trace,
+            )
+        else:
+            log.info(
+                "Executed 'Functions.%s' (%s %s -> %d, Duration=%dms)",
+                function.name,
+                request.method,
+                request.url.path,
+                result.status,
+                (time.perf_counter() - started) * 1000,
+            )
+        answer = Response(result.body, status_code=result.status, headers=result.headers)
+        answer.raw_headers.extend((b"set-cookie", cookie.encode("latin-1")) for cookie in result.cookies)
+        return answer
+
+    def start_triggers(self) -> None:
+        root = bootstrap.root()
+        batch_size = int(self.extensions.get("eventHubs", {}).get("maxEventBatchSize", 100))
+        for function in self.functions:
+            trigger = function.trigger
+            if trigger["type"] == "cosmosDBTrigger":
+                container = _resolve(trigger["containerName"])
+                prefix = trigger.get("leaseContainerPrefix") or ""
+                lease = _resolve(f"{prefix}{trigger.get('leaseContainerName') or 'leases'}")
+                feed: ChangeFeedSource
+                if root.azure is not None:
+                    checkpoints = root.settings.data_dir / "devhost" / "checkpoints.sqlite"
+                    feed = CosmosChangeFeed(root.azure.container(container), checkpoints, lease)
+                else:
+                    feed = EmbeddedChangeFeed(root.events_container(container), lease)
+                pump = ChangeFeedPump(
+                    Invoker(self.python, function, self.stop),
+                    feed,
+                    int(trigger.get("maxItemsPerInvocation") or 100),
+                    self.feed_poll_seconds,
+                )
+                log.info("  %s: cosmosDBTrigger <- %s", function.name, feed.description)
+                self.pumps.append(pump)
+            elif trigger["type"] == "eventHubTrigger":
+                hub_name = _resolve(trigger["eventHubName"])
+                group = _resolve(trigger.get("consumerGroup") or "$Default")
+                many = str(trigger.get("cardinality", "one")).lower() == "many"
+                partitions: list[PartitionSource]
+                if root.azure is not None:
+                    checkpoints = root.settings.data_dir / "devhost" / "checkpoints.sqlite"
+                    partitions = list(event_hub_partitions(hub_name, group, checkpoints, wait_seconds=1.0))
+                else:
+                    hub = root.event_hub(hub_name)
+                    partitions = [EmbeddedPartition(hub, group, p) for p in range(hub.partition_count)]
+                for source in partitions:
+                    self.pumps.append(
+                        HubPartitionPump(
+                            Invoker(self.python, function, self.stop),
+                            source,
+                            batch_size,
+                            many,
+                            self.poll_seconds,
+                            self.chaos,
+                        )
+                    )
+                log.info(
+                    "  %s: eventHubTrigger <- %d partitions of %s (%s)",
+                    function.name,
+                    len(partitions),
+                    hub_name,
+                    group,
+                )
+        for started in self.pumps:
+            started.start()
+
+    def stop_triggers(self) -> None:
+        self.stop.set()
+        for stopping in self.pumps:
+            stopping.join(timeout=10)
+        bootstrap.reset()
+
+    def asgi(self) -> Starlette:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            if self.trigger_process is None:
+                self.start_triggers()
+                try:
+                    yield
+                finally:
+                    self.stop_triggers()
+                    log.info("Dev host stopped; checkpoints are saved, the next start resumes from them.")
+                return
+            triggers = subprocess.Popen(self.trigger_process)
+            stopping = threading.Event()
+
+            def watch() -> None:
+                code = triggers.wait()
+                # 0: it stopped as asked (Ctrl+C reaches both processes); else the relay and the projector
+                # are gone: stop, plainly
+                if code != 0 and not stopping.is_set():
+                    log.error("the trigger process exited (code %s): stopping the dev host", code)
+                    os.kill(os.getpid(), signal.SIGINT)
+
+            threading.Thread(target=watch, name="trigger-process-watch", daemon=True).start()
+            try:
+                yield
+            finally:
+                stopping.set()
+                triggers.send_signal(signal.SIGINT)
+                try:
+                    triggers.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    triggers.kill()
+                    triggers.wait()
+                bootstrap.reset()
+                log.info("Dev host stopped; checkpoints are saved, the next start resumes from them.")
+
+        every_path = Route("/{path:path}", self._dispatcher(), methods=list(ALL_METHODS))
+        return Starlette(routes=[every_path], lifespan=lifespan)
+
+
+def _resolve(value: str | None) -> str:
+    """Binding expressions %NAME% are app settings, resolved from the environment like the host does."""
+
+    def setting(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return os.environ.get(name) or BINDING_SETTING_DEFAULTS[name]
+
+    return re.sub(r"%([^%]+)%", setting, value or "")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.tools.devhost", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("DATA_DIR") or os.environ.get("EVENTBANK_DATA_DIR", ".data")
+    )
+    parser.add_argument("--app-dir", default=".", help="the folder holding function_app.py and host.json")
+    parser.add_argument("--poll-ms", type=float, default=DEFAULT_POLL_SECONDS * 1000)
+    parser.add_argument(
+        "--backend",
+        choices=["embedded", "azure"],
+        default="embedded",
+        help="azure: Cosmos DB and Event Hubs (real or emulated) instead of the embedded SQLite files",
+    )
+    parser.add_argument(
+        "--chaos",
+        default=os.environ.get("EVENTBANK_DEVHOST_CHAOS", ""),
+        help="inject faults into Event Hubs deliveries, e.g. duplicate=0.3,reorder=0.5,crash=0.2,seed=7",
+    )
+    parser.add_argument(
+        "--settings",
+        default="local.settings.json",
+        help="with --backend azure: the file whose Values are loaded into the environment",
+    )
+    parser.add_argument(
+        "--single-process",
+        action="store_true",
+        help="run the relay and the projector as threads of the HTTP process, not in a second process",
+    )
+    parser.add_argument("--triggers-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every request at INFO
+    logging.getLogger("azure.functions").setLevel(logging.WARNING)  # and the worker every invocation
+    os.environ["EVENTBANK_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    if args.backend == "azure" and not load_local_settings(Path(args.settings)):
+        log.warning("%s not found: the Azure settings must come from the environment", args.settings)
+    os.environ["EVENTBANK_BACKEND"] = args.backend
+    app_dir = Path(args.app_dir).resolve()
+    host_json = json.loads((app_dir / "host.json").read_text())
+    log.info("eventbank dev host (%s backend): data in %s", args.backend, os.environ["EVENTBANK_DATA_DIR"])
+    python = PythonWorker(app_dir)
+    try:
+        python.start()  # the worker indexes and loads the app, as at a Functions host's start
+    except WorkerError as error:
+        log.error("%s: no function is loaded, as in Azure", error)
+        raise SystemExit(1) from None
+    try:
+        bootstrap.root()  # fail here, plainly, rather than inside the server's start-up
+    except SettingsError as error:
+        log.error("%s", error)
+        raise SystemExit(2) from None
+    except Exception as error:
+        log.error(
+            "cannot reach the %s backend: %s (are the emulators up? docker compose up -d)",
+            args.backend,
+            error,
+        )
+        raise SystemExit(1) from None
+    log.info("Functions:")
+    shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
+    try:
+        chaos = Chaos.parse(args.chaos) if args.chaos else None
+    except ValueError as error:
+        parser.error(str(error))
+    if chaos is not None:
+        log.warning("chaos: %s", chaos)
+    if args.triggers_only:
+        # the embedded change feed is a local read; Cosmos DB's would cost a request each time
+        feed_poll = FEED_POLL_SECONDS if args.backend == "embedded" else None
+        _run_triggers(
+            DevHost(python, host_json, args.poll_ms / 1000, chaos=chaos, feed_poll_seconds=feed_poll)
+        )
+        return
+    trigger_process = None
+    if not args.single_process:
+        trigger_process = [
+            sys.executable,
+            "-m",
+            "infra.tools.devhost",
+            "--triggers-only",
+            f"--data-dir={os.environ['EVENTBANK_DATA_DIR']}",
+            f"--app-dir={app_dir}",
+            f"--poll-ms={args.poll_ms}",
+            f"--backend={args.backend}",
+            f"--chaos={args.chaos}",
+            f"--settings={args.settings}",
+        ]
+    host = DevHost(
+        python,
+        host_json,
+        args.poll_ms / 1000,
+        base_url=f"http://{shown_host}:{args.port}",
+        chaos=chaos,
+        trigger_process=trigger_process,
+    )
+    uvicorn.run(host.asgi(), host=args.host, port=args.port, log_level="warning")
+
+
+def _run_triggers(host: DevHost) -> None:
+    """The trigger process: the relay and the projector until SIGINT or SIGTERM, or until the HTTP
+    process that started it is gone."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    parent = os.getppid()
+    host.start_triggers()
+    while not stop.wait(PARENT_CHECK_SECONDS):
+        if os.getppid() != parent:
+            log.warning("the dev host's HTTP process is gone: stopping the triggers")
+            break
+    host.stop_triggers()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,472 @@
+"""The dev host's side of the Functions language-worker protocol: it runs an app through the Python worker
+that Azure runs for it, `azure-functions-runtime` (pinned in requirements.txt).
+
+In Azure the Functions host speaks gRPC to a proxy worker, which hands each request to that worker library
+in its own process. Here the dev host is host and proxy at once: it builds the host's messages
+(infra/tools/function_rpc.proto), hands them to the library's handlers on one event loop, and reads the
+answers.
+Indexing (the worker's function-metadata request), the load checks, argument decoding and invocation are
+all the library's own code; what the host would refuse at load, it refuses here.
+
+    python -m infra.tools.worker [APP_DIR]   # index and load the app as Azure would; exit 1 naming what fails
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import azure_functions_runtime as runtime
+
+from infra.tools import function_rpc_pb2 as rpc
+from infra.tools.devhost_sources import HubMessage
+
+log = logging.getLogger("eventbank.worker")
+HOST_VERSION = "4.1045.0.0"  # what the dev host reports itself as: a Functions 4.x host
+# What a current host tells the Python worker it can do (the worker answers with its own capabilities).
+HOST_CAPABILITIES = {"RpcHttpBodyOnly": "true", "RawHttpBodyBytes": "true", "TypedDataCollection": "true"}
+SCRIPT_FILE = "function_app.py"
+
+
+class WorkerError(RuntimeError):
+    """The worker refused: the app failed to index or load, or an invocation failed. The message is the
+    worker's own (for most load errors: "cannot load the <function> function: <rule>"); `exception` is the
+    RpcException the worker sent, with its stack trace."""
+
+    def __init__(self, message: str, exception: rpc.RpcException | None = None) -> None:
+        super().__init__(message)
+        self.exception = exception
+
+
+@dataclass(frozen=True)
+class RetryOptions:
+    """A function's retry policy as the worker reports it to the host (RpcRetryOptions)."""
+
+    strategy: str
+    max_retry_count: int
+    delay: float | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class FunctionMetadata:
+    """One indexed function as the host sees it: its id, name, bindings (function.json's JSON) and retry."""
+
+    function_id: str
+    name: str
+    bindings: tuple[dict[str, Any], ...]
+    retry: RetryOptions | None
+
+    @property
+    def trigger(self) -> dict[str, Any]:
+        return next(b for b in self.bindings if str(b.get("type", "")).endswith("Trigger"))
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """What the host answers for an HTTP function's invocation."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    cookies: list[str] = field(default_factory=list)  # Set-Cookie values, one header each
+
+
+@dataclass
+class _Request:
+    """What the proxy worker hands the library's handlers: the host's message and the proxy's properties."""
+
+    request: rpc.StreamingMessage
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+class _Runtime:
+    """The library's process-wide state: one event loop (in a thread) for its handlers and its thread pool
+    for synchronous functions, as the proxy worker runs them."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="functions-worker", daemon=True)
+        self.thread.start()
+        self.pool_started = False
+        self.lock = threading.Lock()
+
+    def submit[T](self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+
+_runtime: _Runtime | None = None
+_runtime_lock = threading.Lock()
+_claimed: dict[str, PythonWorker] = {}  # function id -> the app that indexed it
+
+
+def _the_runtime() -> _Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = _Runtime()
+        return _runtime
+
+
+class PythonWorker:
+    """One function app indexed and loaded by the worker library; invoke its functions by id or name.
+
+    The library keeps one registry per process, as under the proxy worker: it finds an app by its script
+    file's module name and names functions by their names, so two apps in one process (tests do that) need
+    different script names and different function names."""
+
+    def __init__(self, app_dir: Path, script_file: str = SCRIPT_FILE) -> None:
+        self.app_dir = app_dir.resolve()
+        self.script_file = script_file
+        self.functions: list[FunctionMetadata] = []
+        self._by_name: dict[str, FunctionMetadata] = {}
+
+    def start(self) -> list[FunctionMetadata]:
+        """Init (the worker indexes the app), function metadata, then a load request per function, as the
+        host does at start-up. Raises WorkerError with the worker's message if any step fails."""
+        the_runtime = _the_runtime()
+        with the_runtime.lock:
+            if str(self.app_dir) not in sys.path:
+                sys.path.insert(0, str(self.app_dir))
+            previous_script = _set_env("PYTHON_SCRIPT_FILE_NAME", self.script_file)
+            try:
+                init = self._call(
+                    runtime.worker_init_request,
+                    rpc.StreamingMessage(
+                        worker_init_request=rpc.WorkerInitRequest(
+                            host_version=HOST_VERSION,
+                            capabilities=HOST_CAPABILITIES,
+                            worker_directory=str(Path(runtime.__file__).parent),
+                            function_app_directory=str(self.app_dir),
+                        )
+                    ),
+                )
+                _raise_on_failure("the worker failed to index the app", init.result)
+                metadata = self._call(
+                    runtime.functions_metadata_request,
+                    rpc.StreamingMessage(
+                        functions_metadata_request=rpc.FunctionsMetadataRequest(
+                            function_app_directory=str(self.app_dir)
+                        )
+                    ),
+                )
+            finally:
+                _set_env("PYTHON_SCRIPT_FILE_NAME", previous_script)
+            _raise_on_failure("the worker failed to index the app", metadata.result)
+            if metadata.use_default_metadata_indexing or not metadata.function_metadata_results:
+                raise WorkerError(f"the worker found no functions in {self.app_dir / self.script_file}")
+            for function in metadata.function_metadata_results:
+                loaded = self._call(
+                    runtime.function_load_request,
+                    rpc.StreamingMessage(
+                        function_load_request=rpc.FunctionLoadRequest(
+                            function_id=function.function_id, metadata=function
+                        )
+                    ),
+                )
+                _raise_on_failure(f"the worker failed to load {function.name}", loaded.result)
+            if not the_runtime.pool_started:
+                runtime.start_threadpool_executor()
+                the_runtime.pool_started = True
+            functions = [_metadata_of(function) for function in metadata.function_metadata_results]
+            # the library derives a function's id from its name and keeps one registry per process: a
+            # second app with a function of the same name would take over the first app's
+            taken = [f.name for f in functions if _claimed.setdefault(f.function_id, self) is not self]
+            if taken:
+                raise WorkerError(f"another app in this process already has functions named {taken}")
+        self.functions = functions
+        self._by_name = {function.name: function for function in self.functions}
+        return self.functions
+
+    def function(self, name: str) -> FunctionMetadata:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise LookupError(f"the worker indexed no function called {name!r}") from None
+
+    async def invoke_async(
+        self,
+        function: FunctionMetadata,
+        argument: rpc.TypedData,
+        trigger_metadata: Mapping[str, rpc.TypedData] | None = None,
+        retry: rpc.RetryContext | None = None,
+    ) -> rpc.InvocationResponse:
+        """One invocation request (the trigger's binding as the host encodes it, its trigger metadata and, on
+        a retry, the retry context), handled on the running event loop: an async server awaits it without a
+        hop to another thread; the function itself runs on the worker's thread pool either way."""
+        request = rpc.InvocationRequest(
+            invocation_id=str(uuid.uuid4()),
+            function_id=function.function_id,
+            input_data=[rpc.ParameterBinding(name=function.trigger["name"], data=argument)],
+            trigger_metadata=dict(trigger_metadata or {}),
+            retry_context=retry,
+        )
+        message = rpc.StreamingMessage(invocation_request=request)
+        response: rpc.InvocationResponse = await runtime.invocation_request(_Request(message, _properties()))
+        return response
+
+    def invoke(
+        self,
+        function: FunctionMetadata,
+        argument: rpc.TypedData,
+        trigger_metadata: Mapping[str, rpc.TypedData] | None = None,
+        retry: rpc.RetryContext | None = None,
+    ) -> rpc.InvocationResponse:
+        """invoke_async() from any thread, on the worker's event loop, waited for; raises WorkerError if the
+        function failed."""
+        response = self.runtime_call(self.invoke_async(function, argument, trigger_metadata, retry))
+        _raise_on_failure(f"'Functions.{function.name}' failed", response.result)
+        return response
+
+    def runtime_call[T](self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine of the worker's on its event loop, from any other thread, and waits for it."""
+        return _the_runtime().submit(coroutine).result()
+
+    def _call(self, handler: Any, message: rpc.StreamingMessage) -> Any:
+        return self.runtime_call(handler(_Request(message, _properties())))
+
+
+def _properties() -> dict[str, Any]:
+    return {"host": "127.0.0.1", "protos": rpc}
+
+
+def _set_env(name: str, value: str | None) -> str | None:
+    previous = os.environ.get(name)
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+    return previous
+
+
+def _raise_on_failure(what: str, result: rpc.StatusResult) -> None:
+    if result.status != rpc.StatusResult.Success:
+        raise WorkerError(f"{what}: {result.exception.message or result.result}", result.exception)
+
+
+def _metadata_of(function: rpc.RpcFunctionMetadata) -> FunctionMetadata:
+    retry = None
+    if function.HasField("retry_options"):
+        options = function.retry_options
+        strategy = rpc.RpcRetryOptions.RetryStrategy.Name(options.retry_strategy)
+        seconds = {
+            name: getattr(options, name).ToTimedelta().total_seconds()
+            for name in ("delay_interval", "minimum_interval", "maximum_interval")
+            if options.HasField(name)
+        }
+        retry = RetryOptions(
+            strategy=strategy,
+            max_retry_count=options.max_retry_count,
+            delay=seconds.get("delay_interval"),
+            minimum=seconds.get("minimum_interval"),
+            maximum=seconds.get("maximum_interval"),
+        )
+    return FunctionMetadata(
+        function_id=function.function_id,
+        name=function.name,
+        bindings=tuple(json.loads(raw) for raw in function.raw_bindings),
+        retry=retry,
+    )
+
+
+# --- bindings, encoded the way the Functions host encodes them ---
+
+
+def http_request(
+    method: str,
+    url: str,
+    headers: Iterable[tuple[str, str]],
+    query: Iterable[tuple[str, str]],
+    route_params: Mapping[str, str],
+    body: bytes,
+) -> rpc.TypedData:
+    """An HTTP trigger's request as the host encodes it: RpcHttp with the body as raw bytes (the worker asks
+    for RawHttpBodyBytes; no body when it is empty), the route's values as `params`, a repeated header or
+    query parameter as one value joined with commas (as ASP.NET Core's StringValues), and a query parameter
+    with an empty value left out (the worker does not ask for nullable values)."""
+    http = rpc.RpcHttp(
+        method=method,
+        url=url,
+        headers=_joined(headers),
+        query={key: value for key, value in _joined(query).items() if value},
+        params=route_params,
+    )
+    if body:
+        http.body.bytes = body
+    return rpc.TypedData(http=http)
+
+
+def _joined(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for key, value in items:
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
+# What the host answers for an HTTP function that returned a value other than an HTTP response.
+_PLAIN_RESULTS = {
+    "string": "text/plain; charset=utf-8",
+    "json": "application/json; charset=utf-8",
+    "bytes": "application/octet-stream",
+}
+
+
+def http_result(response: rpc.InvocationResponse) -> HttpResult:
+    """What the host answers for an HTTP function's invocation: the RpcHttp it returned ($return), with its
+    cookies as Set-Cookie headers; a plain value as a 200 with that body; 500 with no body if it failed."""
+    if response.result.status != rpc.StatusResult.Success:
+        return HttpResult(status=500, headers={}, body=b"")
+    value = response.return_value
+    kind = value.WhichOneof("data")
+    if kind in _PLAIN_RESULTS:
+        return HttpResult(200, {"content-type": _PLAIN_RESULTS[kind]}, _bytes_of(value))
+    http = value.http
+    return HttpResult(
+        status=int(http.status_code or 200),
+        headers=dict(http.headers),
+        body=_bytes_of(http.body),
+        cookies=[_set_cookie(cookie) for cookie in http.cookies],
+    )
+
+
+def _bytes_of(data: rpc.TypedData) -> bytes:
+    kind = data.WhichOneof("data")
+    if kind == "bytes":
+        return bytes(data.bytes)
+    if kind in ("string", "json"):
+        return str(getattr(data, kind)).encode()
+    return b""
+
+
+def _set_cookie(cookie: rpc.RpcHttpCookie) -> str:
+    parts = [f"{cookie.name}={cookie.value}"]
+    if cookie.domain.value:
+        parts.append(f"Domain={cookie.domain.value}")
+    if cookie.path.value:
+        parts.append(f"Path={cookie.path.value}")
+    if cookie.HasField("expires"):
+        expires = cookie.expires.value.ToDatetime(tzinfo=dt.UTC)
+        parts.append(f"Expires={expires.strftime('%a, %d %b %Y %H:%M:%S GMT')}")
+    if cookie.HasField("max_age"):
+        parts.append(f"Max-Age={int(cookie.max_age.value)}")
+    if cookie.HasField("secure") and cookie.secure.value:
+        parts.append("Secure")
+    if cookie.HasField("http_only") and cookie.http_only.value:
+        parts.append("HttpOnly")
+    same_site = {
+        rpc.RpcHttpCookie.Lax: "Lax",
+        rpc.RpcHttpCookie.Strict: "Strict",
+        rpc.RpcHttpCookie.ExplicitNone: "None",
+    }
+    if cookie.same_site in same_site:
+        parts.append(f"SameSite={same_site[cookie.same_site]}")
+    return "; ".join(parts)
+
+
+def document_list(documents: Sequence[Mapping[str, Any]]) -> rpc.TypedData:
+    """A Cosmos DB trigger's batch: the changed documents as one JSON array."""
+    return rpc.TypedData(json=json.dumps(list(documents), separators=(",", ":")))
+
+
+def event_batch(
+    events: Sequence[HubMessage], partition: PartitionContext
+) -> tuple[rpc.TypedData, dict[str, rpc.TypedData]]:
+    """An Event Hubs trigger's batch (cardinality many): the bodies as collection bytes, and the trigger
+    metadata the host adds, each event's system properties in `SystemPropertiesArray` among it."""
+    system = [_system_properties(event) for event in events]
+    metadata = {
+        "SystemPropertiesArray": _json(system),
+        "PropertiesArray": _json([{} for _ in events]),
+        "SequenceNumberArray": _json([event.sequence_number for event in events]),
+        "OffsetArray": _json([properties["Offset"] for properties in system]),
+        "PartitionKeyArray": _json([event.partition_key for event in events]),
+        "EnqueuedTimeUtcArray": _json([properties["EnqueuedTimeUtc"] for properties in system]),
+        "PartitionContext": _json(partition.as_json()),
+    }
+    data = rpc.TypedData(collection_bytes=rpc.CollectionBytes(bytes=[event.body for event in events]))
+    return data, metadata
+
+
+def single_event(
+    event: HubMessage, partition: PartitionContext
+) -> tuple[rpc.TypedData, dict[str, rpc.TypedData]]:
+    """An Event Hubs trigger's event (cardinality one): the body as bytes, its system properties."""
+    system = _system_properties(event)
+    metadata = {
+        "SystemProperties": _json(system),
+        "Properties": _json({}),
+        "SequenceNumber": _json(event.sequence_number),
+        "Offset": _json(system["Offset"]),
+        "PartitionKey": _json(event.partition_key),
+        "EnqueuedTimeUtc": _json(system["EnqueuedTimeUtc"]),
+        "PartitionContext": _json(partition.as_json()),
+    }
+    return rpc.TypedData(bytes=event.body), metadata
+
+
+@dataclass(frozen=True)
+class PartitionContext:
+    """Which hub, consumer group and partition a batch came from."""
+
+    hub: str
+    consumer_group: str
+    partition_id: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "EventHubName": self.hub,
+            "ConsumerGroup": self.consumer_group,
+            "PartitionId": self.partition_id,
+        }
+
+
+def _system_properties(event: HubMessage) -> dict[str, Any]:
+    offset, enqueued = str(event.sequence_number), _iso(event.enqueued_time)
+    return {
+        "x-opt-sequence-number": event.sequence_number,
+        "x-opt-offset": offset,
+        "x-opt-enqueued-time": enqueued,
+        "x-opt-partition-key": event.partition_key,
+        "SequenceNumber": event.sequence_number,
+        "Offset": offset,
+        "PartitionKey": event.partition_key,
+        "EnqueuedTimeUtc": enqueued,
+    }
+
+
+def _json(value: object) -> rpc.TypedData:
+    return rpc.TypedData(json=json.dumps(value, separators=(",", ":")))
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Index and load an app with the worker, as the host does at start; print its functions."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = sys.argv[1:] if argv is None else argv
+    app_dir = Path(args[0] if args else ".")
+    try:
+        functions = PythonWorker(app_dir).start()
+    except WorkerError as error:
+        log.error("%s", error)
+        raise SystemExit(1) from None
+    for function in functions:
+        sys.stdout.write(f"{function.name}: {function.trigger['type']}\n")
+
+
+if __name__ == "__main__":
+    main()
