@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
+	$(VENV)/bin/lint-imports --no-cache
 
 test: lint  ## lint, type-check, then every test
 	$(PY) -m pytest

@@ -16,8 +16,8 @@ from typing import Any
 
 import azure.functions as func
 
+from infra.ports.sources import HubMessage
 from infra.tools import worker
-from infra.tools.devhost_sources import HubMessage
 from infra.tools.worker import FunctionMetadata, PythonWorker
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,19 +14,16 @@ can race freely.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from infra.adapters.sqlite.readmodels import SqliteReadModelStore
 from infra.app.deadletters import DeadLetter, DeadLetterStatus
 from infra.app.generations import GenerationState
 from infra.app.projector import PoisonEvent, ProjectionRunner
 from infra.ports.eventstore import EventStore
-from infra.ports.readmodels import ViewDocument
+from infra.ports.readmodels import ReadModelStore, ViewDocument
 
 # a margin over the cache period, for clocks and a batch that read the pointer just before the change
 CACHE_MARGIN_SECONDS = 0.5
@@ -149,33 +146,25 @@ class Difference:
 def verify(
     runner: ProjectionRunner[Any, Any],
     events: EventStore,
+    scratch: ReadModelStore,
     on_stream: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[], None] = lambda: None,
 ) -> list[Difference]:
     """Every difference between the active generation of `runner`'s read model and a fresh replay of the
-    store (into a scratch SQLite file). Exact when no events are in flight."""
-    with tempfile.TemporaryDirectory(prefix="eventbank-verify-") as scratch:
-        replayed_store = SqliteReadModelStore(Path(scratch) / "replay.sqlite")
-        try:
-            replay = ProjectionRunner(
-                runner.projection, runner.codec, replayed_store, runner.events, poison_attempts=1
-            )
-            streams = list(events.streams())
-            on_stream(len(streams))
-            for stream_id in streams:
-                with contextlib.suppress(PoisonEvent):  # parked in the replay too: compared as parked
-                    replay.catch_up(stream_id, 1)
-                on_progress()
-            active = runner.generation_state().active
-            differences = []
-            for stored_model, replayed_model in zip(runner.models(active), replay.models(1), strict=True):
-                base = stored_model.rsplit("@", 1)[0]
-                differences.extend(
-                    _compare(base, runner.store.scan(stored_model), replayed_store.scan(replayed_model))
-                )
-            return differences
-        finally:
-            replayed_store.close()
+    store into `scratch` (an empty store the caller owns). Exact when no events are in flight."""
+    replay = ProjectionRunner(runner.projection, runner.codec, scratch, runner.events, poison_attempts=1)
+    streams = list(events.streams())
+    on_stream(len(streams))
+    for stream_id in streams:
+        with contextlib.suppress(PoisonEvent):  # parked in the replay too: compared as parked
+            replay.catch_up(stream_id, 1)
+        on_progress()
+    active = runner.generation_state().active
+    differences = []
+    for stored_model, replayed_model in zip(runner.models(active), replay.models(1), strict=True):
+        base = stored_model.rsplit("@", 1)[0]
+        differences.extend(_compare(base, runner.store.scan(stored_model), scratch.scan(replayed_model)))
+    return differences
 
 
 def _compare(

@@ -6,10 +6,13 @@ are imported only when the Azure backend is chosen.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -19,6 +22,7 @@ from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.hub import EmbeddedHub
 from infra.adapters.sqlite.readmodels import SqliteReadModelStore
 from infra.adapters.sqlite.snapshots import SqliteSnapshotStore
+from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.app.commands import CommandHandler
 from infra.app.projector import ProjectionRunner
 from infra.app.relay import Relay
@@ -26,6 +30,8 @@ from infra.entry.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_HUB,
     ACCOUNTS_SOURCE,
+    COSMOS_DATABASE,
+    LEASES_CONTAINER,
     READMODELS_CONTAINER,
     SNAPSHOTS_CONTAINER,
     Settings,
@@ -33,10 +39,12 @@ from infra.entry.settings import (
     eventhub_connection,
     load_settings,
 )
+from infra.ports.checkpoints import Checkpoints
 from infra.ports.eventstore import EventStore, StoredEvent
 from infra.ports.publisher import Publisher
 from infra.ports.readmodels import ReadModelStore
 from infra.ports.snapshots import SnapshotStore
+from infra.ports.sources import ChangeFeedSource, PartitionSource
 from projections import account_statement, account_summary, daily_totals
 from projections.projection import Projection
 
@@ -46,10 +54,12 @@ if TYPE_CHECKING:
     from azure.eventhub import EventHubProducerClient
 
     from infra.adapters.cosmos.container import CosmosContainer
+    from infra.adapters.cosmos.setup import ContainerSpec
     from infra.adapters.eventhubs.publisher import ProducerClient
 
 
 V = TypeVar("V", bound=BaseModel)
+HUB_RECEIVE_WAIT_SECONDS = 1.0  # Azure mode: how long one receive waits for a partition's batch to fill
 
 
 @dataclass(frozen=True)
@@ -204,11 +214,38 @@ def _producer(hub: str) -> EventHubProducerClient:
     return producer_from_settings(connection.endpoint, hub, credential=credential_for())
 
 
+def _event_hub_partitions(hub: str, consumer_group: str, checkpoints: Checkpoints) -> list[PartitionSource]:
+    """One source per partition of `hub`, each with its own client (a receive closes its client)."""
+    from infra.adapters.eventhubs.clients import consumer_from_settings
+    from infra.adapters.eventhubs.receiver import EventHubsPartition, EventHubsPartitionReceiver
+
+    connection = eventhub_connection(os.environ)
+
+    def receiver() -> EventHubsPartitionReceiver:
+        if connection.connection_string is not None:
+            client = consumer_from_settings(connection.connection_string, hub, consumer_group)
+        else:
+            assert connection.endpoint is not None
+            client = consumer_from_settings(connection.endpoint, hub, consumer_group, credential_for())
+        return EventHubsPartitionReceiver(client, consumer_group, checkpoints)
+
+    probe = receiver()
+    try:
+        partition_ids = probe.partition_ids()
+    finally:
+        probe.close()
+    return [
+        EventHubsPartition(receiver(), partition, HUB_RECEIVE_WAIT_SECONDS) for partition in partition_ids
+    ]
+
+
 class Root:
     """Everything one worker needs, built from settings."""
 
     def __init__(self, settings: Settings, azure: AzureBackend | None = None) -> None:
         self.settings = settings
+        self._saved_positions: Checkpoints | None = None
+        self._lock = threading.Lock()
         self.embedded = EmbeddedBackend(settings) if settings.backend == "embedded" else None
         self.azure: AzureBackend | None = None
         if settings.backend == "azure":
@@ -244,22 +281,70 @@ class Root:
             relay=Relay(backend.publisher, ACCOUNTS_SOURCE),
         )
 
-    def events_container(self, name: str) -> SqliteEventStore:
-        """The embedded store behind the events container a change-feed trigger names."""
-        if self.embedded is None or name != ACCOUNTS_EVENTS_CONTAINER:
-            raise LookupError(f"no embedded events container named {name!r}")
-        return self.embedded.events
+    def change_feed(self, container: str, lease: str) -> ChangeFeedSource:
+        """The change feed of the events container a Cosmos DB trigger names, its position kept under
+        `lease`: the embedded store's own, or (Azure mode) the container's pull model with a local
+        checkpoint."""
+        if container != ACCOUNTS_EVENTS_CONTAINER:
+            raise LookupError(f"no events container named {container!r}")
+        if self.embedded is not None:
+            return EmbeddedChangeFeed(self.embedded.events, lease)
+        assert self.azure is not None
+        from infra.adapters.cosmos.changefeed import CosmosChangeFeed
 
-    def event_hub(self, name: str) -> EmbeddedHub:
-        """The embedded hub behind the event hub a trigger names."""
-        if self.embedded is None or name != ACCOUNTS_HUB:
-            raise LookupError(f"no embedded event hub named {name!r}")
-        return self.embedded.hub
+        return CosmosChangeFeed(self.azure.container(container), self._checkpoints(), lease)
+
+    def hub_partitions(self, hub: str, consumer_group: str) -> list[PartitionSource]:
+        """Every partition of the event hub a trigger names, as sources for that consumer group."""
+        if hub != ACCOUNTS_HUB:
+            raise LookupError(f"no event hub named {hub!r}")
+        if self.embedded is not None:
+            embedded = self.embedded.hub
+            return [EmbeddedPartition(embedded, consumer_group, p) for p in range(embedded.partition_count)]
+        return _event_hub_partitions(hub, consumer_group, self._checkpoints())
+
+    def _checkpoints(self) -> Checkpoints:
+        with self._lock:
+            if self._saved_positions is None:
+                from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
+
+                self._saved_positions = SqliteCheckpoints(
+                    self.settings.data_dir / "devhost" / "checkpoints.sqlite"
+                )
+            return self._saved_positions
 
     def close(self) -> None:
-        for built in (self.embedded, self.azure):
+        for built in (self.embedded, self.azure, self._saved_positions):
             if built is not None:
                 built.close()
+
+
+def cosmos_containers() -> list[ContainerSpec]:
+    """Every Cosmos DB container the app uses, as the Bicep must declare it."""
+    from infra.adapters.cosmos.setup import container_specs
+
+    return container_specs(
+        ACCOUNTS_EVENTS_CONTAINER, SNAPSHOTS_CONTAINER, READMODELS_CONTAINER, LEASES_CONTAINER
+    )
+
+
+def create_emulator_containers(connection_string: str) -> Iterator[ContainerSpec]:
+    """Creates the database and containers on an emulator, yielding each once it is ready."""
+    from infra.adapters.cosmos.setup import create_containers
+
+    database = os.environ.get("EVENTBANK_COSMOS_DATABASE", COSMOS_DATABASE)
+    return create_containers(connection_string, database, cosmos_containers())
+
+
+@contextlib.contextmanager
+def scratch_read_models() -> Iterator[ReadModelStore]:
+    """An empty read-model store in a temporary SQLite file, removed afterwards (verify replays into it)."""
+    with tempfile.TemporaryDirectory(prefix="eventbank-scratch-") as folder:
+        store = SqliteReadModelStore(Path(folder) / "readmodels.sqlite")
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 _lock = threading.Lock()

@@ -126,8 +126,11 @@ def verify_command(
     differences = 0
     with _service(backend, data_dir, settings) as service:
         for runner in _chosen(service, names, all_):
-            with _progress(f"replaying {runner.projection.name}") as (on_stream, on_progress):
-                found = rebuild.verify(runner, service.commands.store, on_stream, on_progress)
+            with (
+                _progress(f"replaying {runner.projection.name}") as (on_stream, on_progress),
+                bootstrap.scratch_read_models() as scratch,
+            ):
+                found = rebuild.verify(runner, service.commands.store, scratch, on_stream, on_progress)
             differences += len(found)
             out.print(f"{runner.projection.name}: {len(found)} differences")
             for difference in found:

@@ -38,17 +38,9 @@ from starlette.routing import Route
 
 from infra.entry import bootstrap
 from infra.entry.settings import BINDING_SETTING_DEFAULTS, SettingsError, load_local_settings
+from infra.ports.sources import ChangeFeedSource, HubMessage, PartitionSource
 from infra.tools import function_rpc_pb2 as rpc
 from infra.tools import worker
-from infra.tools.devhost_sources import (
-    ChangeFeedSource,
-    CosmosChangeFeed,
-    EmbeddedChangeFeed,
-    EmbeddedPartition,
-    HubMessage,
-    PartitionSource,
-    event_hub_partitions,
-)
 from infra.tools.worker import FunctionMetadata, PythonWorker, WorkerError
 
 log = logging.getLogger("eventbank.devhost")
@@ -439,12 +431,7 @@ class DevHost:
                 container = _resolve(trigger["containerName"])
                 prefix = trigger.get("leaseContainerPrefix") or ""
                 lease = _resolve(f"{prefix}{trigger.get('leaseContainerName') or 'leases'}")
-                feed: ChangeFeedSource
-                if root.azure is not None:
-                    checkpoints = root.settings.data_dir / "devhost" / "checkpoints.sqlite"
-                    feed = CosmosChangeFeed(root.azure.container(container), checkpoints, lease)
-                else:
-                    feed = EmbeddedChangeFeed(root.events_container(container), lease)
+                feed = root.change_feed(container, lease)
                 pump = ChangeFeedPump(
                     Invoker(self.python, function, self.stop),
                     feed,
@@ -457,13 +444,7 @@ class DevHost:
                 hub_name = _resolve(trigger["eventHubName"])
                 group = _resolve(trigger.get("consumerGroup") or "$Default")
                 many = str(trigger.get("cardinality", "one")).lower() == "many"
-                partitions: list[PartitionSource]
-                if root.azure is not None:
-                    checkpoints = root.settings.data_dir / "devhost" / "checkpoints.sqlite"
-                    partitions = list(event_hub_partitions(hub_name, group, checkpoints, wait_seconds=1.0))
-                else:
-                    hub = root.event_hub(hub_name)
-                    partitions = [EmbeddedPartition(hub, group, p) for p in range(hub.partition_count)]
+                partitions = root.hub_partitions(hub_name, group)
                 for source in partitions:
                     self.pumps.append(
                         HubPartitionPump(

@@ -29,8 +29,8 @@ from typing import Any
 
 import azure_functions_runtime as runtime
 
+from infra.ports.sources import HubMessage
 from infra.tools import function_rpc_pb2 as rpc
-from infra.tools.devhost_sources import HubMessage
 
 log = logging.getLogger("eventbank.worker")
 HOST_VERSION = "4.1045.0.0"  # what the dev host reports itself as: a Functions 4.x host

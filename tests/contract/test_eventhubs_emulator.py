@@ -21,6 +21,7 @@ from azure.eventhub import EventHubConsumerClient, EventHubProducerClient
 from infra.adapters.eventhubs.clients import consumer_from_settings, producer_from_settings
 from infra.adapters.eventhubs.publisher import EventHubsPublisher, MessageTooLarge
 from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver, ReceivedEvent
+from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.app.relay import Relay
 from infra.entry.settings import ACCOUNTS_HUB, ACCOUNTS_READMODELS_CONSUMER_GROUP, ACCOUNTS_SOURCE
 from infra.formats import cloud_events
@@ -67,7 +68,9 @@ def stored(stream_id: str, version: int) -> StoredEvent:
 def receiver_after_current_end(consumer: EventHubConsumerClient, path: Path) -> EventHubsPartitionReceiver:
     """A receiver whose checkpoints sit at each partition's last event: the emulator keeps an hour of
     earlier runs' events, which these tests skip."""
-    receiver = EventHubsPartitionReceiver(consumer, ACCOUNTS_READMODELS_CONSUMER_GROUP, path)
+    receiver = EventHubsPartitionReceiver(
+        consumer, ACCOUNTS_READMODELS_CONSUMER_GROUP, SqliteCheckpoints(path)
+    )
     for partition_id in receiver.partition_ids():
         last = consumer.get_partition_properties(partition_id)["last_enqueued_sequence_number"]
         receiver.checkpoint(partition_id, last)  # -1 on an empty partition: from its start
@@ -123,7 +126,9 @@ def test_a_receive_resumes_after_the_checkpoint(
         receiver.close()
     assert [event.body for event in first] == [b"0", b"1", b"2", b"3"]
 
-    resumed = EventHubsPartitionReceiver(consumer, ACCOUNTS_READMODELS_CONSUMER_GROUP, tmp_path / "other.db")
+    resumed = EventHubsPartitionReceiver(
+        consumer, ACCOUNTS_READMODELS_CONSUMER_GROUP, SqliteCheckpoints(tmp_path / "other.db")
+    )
     try:
         resumed.checkpoint(first[1].partition_id, first[1].sequence_number)
         again = resumed.receive(first[1].partition_id, max_count=1000, timeout=2.0)

@@ -10,6 +10,7 @@ import pytest
 
 from infra.adapters.cosmos.eventstore import EVENTS_INDEXING_POLICY
 from infra.app.projector import PARKED_LOG_PREFIX
+from infra.entry import bootstrap
 from infra.entry.settings import (
     ACCOUNTS_EVENTS_CONTAINER,
     ACCOUNTS_HUB,
@@ -27,7 +28,6 @@ from infra.entry.settings import (
     eventhub_connection,
     load_settings,
 )
-from infra.tools.cosmos_setup import containers
 from tests.conftest import app_functions
 from tests.deploy import bicep
 from tests.deploy.bicep import MAIN, Expr
@@ -240,7 +240,7 @@ def test_the_containers_are_the_ones_the_code_uses_with_their_partition_keys() -
 
 
 def test_the_containers_match_the_emulator_setup() -> None:
-    specs = {spec.name: spec for spec in containers()}
+    specs = {spec.name: spec for spec in bootstrap.cosmos_containers()}
 
     assert set(specs) == set(cosmos_containers())
     for name, container in cosmos_containers().items():
@@ -257,7 +257,7 @@ def test_the_events_container_indexes_what_the_event_store_expects() -> None:
     assert resource["indexingPolicy"] == EVENTS_INDEXING_POLICY
 
 
-def test_the_change_feed_trigger_binds_to_provisioned_containers() -> None:
+def test_the_change_feed_trigger_binds_to_provisioned_cosmos_containers() -> None:
     [trigger] = [binding for binding in bindings() if binding["type"] == "cosmosDBTrigger"]
     found = cosmos_containers()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra.adapters.memory.readmodels import InMemoryReadModelStore
 from infra.app import rebuild
 from infra.entry.bootstrap import Root
 from infra.entry.settings import Settings
@@ -56,6 +57,8 @@ def test_under_duplicated_reordered_and_crashing_deliveries_every_read_model_con
     root = Root(Settings(backend="embedded", data_dir=tmp_path))
     try:
         for runner in root.accounts.projections:
-            assert rebuild.verify(runner, root.accounts.commands.store) == [], runner.projection.name
+            assert rebuild.verify(runner, root.accounts.commands.store, InMemoryReadModelStore()) == [], (
+                runner.projection.name
+            )
     finally:
         root.close()

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra.adapters.memory.readmodels import InMemoryReadModelStore
 from infra.app import rebuild
 from infra.entry.bootstrap import Root
 from infra.entry.settings import Settings
@@ -75,6 +76,8 @@ def test_a_rebuild_under_live_traffic_switches_every_read_model_and_loses_no_eve
     try:
         for runner in root.accounts.projections:
             assert runner.generation_state().active == 2
-            assert rebuild.verify(runner, root.accounts.commands.store) == [], runner.projection.name
+            assert rebuild.verify(runner, root.accounts.commands.store, InMemoryReadModelStore()) == [], (
+                runner.projection.name
+            )
     finally:
         root.close()

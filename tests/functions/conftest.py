@@ -8,6 +8,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.entry import bootstrap
 from infra.formats.documents import to_document
 from tests.worker import functions
@@ -21,6 +22,13 @@ def embedded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     assert embedded is not None
     yield embedded
     bootstrap.reset()
+
+
+def embedded_events() -> SqliteEventStore:
+    """The embedded event store the functions write to."""
+    embedded = bootstrap.root().embedded
+    assert embedded is not None
+    return embedded.events
 
 
 def request(

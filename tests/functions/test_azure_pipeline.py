@@ -12,8 +12,11 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 import pytest
 
+from infra.adapters.cosmos.changefeed import CosmosChangeFeed
 from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH
-from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver
+from infra.adapters.eventhubs.receiver import EventHubsPartition, EventHubsPartitionReceiver
+from infra.adapters.memory.readmodels import InMemoryReadModelStore
+from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.app import rebuild
 from infra.entry import bootstrap
 from infra.entry.settings import (
@@ -23,7 +26,6 @@ from infra.entry.settings import (
     SNAPSHOTS_CONTAINER,
     Settings,
 )
-from infra.tools.devhost_sources import CosmosChangeFeed, EventHubsPartition
 from tests.fakes.cosmos import FakeContainer
 from tests.fakes.eventhubs import FakeHub, FakeProducerClient
 from tests.functions.conftest import account_command, json_of, opened_account_id, request
@@ -40,7 +42,7 @@ class AzurePipeline:
         self.producer = FakeProducerClient()
         self.hub = FakeHub(partition_count=4)
         self.forwarded = 0
-        checkpoints = tmp_path / "devhost" / "checkpoints.sqlite"
+        checkpoints = SqliteCheckpoints(tmp_path / "devhost" / "checkpoints.sqlite")
         self.change_feed = CosmosChangeFeed(self.containers[ACCOUNTS_EVENTS_CONTAINER], checkpoints, "relay")
         self.partitions = [
             EventHubsPartition(
@@ -117,7 +119,7 @@ def test_a_relay_that_starts_over_duplicates_events_and_the_read_model_ignores_t
 
     # the relay's continuation is lost: the whole change feed is published again
     pipeline.change_feed = CosmosChangeFeed(
-        pipeline.containers[ACCOUNTS_EVENTS_CONTAINER], tmp_path / "other.sqlite", "relay"
+        pipeline.containers[ACCOUNTS_EVENTS_CONTAINER], SqliteCheckpoints(tmp_path / "other.sqlite"), "relay"
     )
     account_command("deposits", account_id, {"amount": 2})
     pipeline.relay()
@@ -199,4 +201,6 @@ def test_every_read_model_and_its_queries_work_on_cosmos_db_and_equal_a_replay(
     assert [p["events_behind"] for p in status["projections"]] == [0, 0, 0]
     service = bootstrap.root().accounts
     for runner in service.projections:
-        assert rebuild.verify(runner, service.commands.store) == [], runner.projection.name
+        assert rebuild.verify(runner, service.commands.store, InMemoryReadModelStore()) == [], (
+            runner.projection.name
+        )

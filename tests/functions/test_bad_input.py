@@ -9,11 +9,15 @@ from collections.abc import Callable
 import azure.functions as func
 import pytest
 
-from infra.entry import bootstrap
 from infra.entry.http import MAX_BODY_BYTES, handles_problems
-from infra.entry.settings import ACCOUNTS_EVENTS_CONTAINER
 from infra.ports.eventstore import StoreUnavailable
-from tests.functions.conftest import account_command, open_account, opened_account_id, request
+from tests.functions.conftest import (
+    account_command,
+    embedded_events,
+    open_account,
+    opened_account_id,
+    request,
+)
 from tests.worker import functions
 
 
@@ -23,7 +27,7 @@ def account_id() -> str:
 
 
 def event_count() -> int:
-    return len(bootstrap.root().events_container(ACCOUNTS_EVENTS_CONTAINER).read_all(0, 1_000_000))
+    return len(embedded_events().read_all(0, 1_000_000))
 
 
 def assert_problem(call: Callable[[], func.HttpResponse], status: int) -> dict[str, object]:

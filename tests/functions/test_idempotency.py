@@ -6,16 +6,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import azure.functions as func
 
-from infra.entry import bootstrap
-from infra.entry.settings import ACCOUNTS_EVENTS_CONTAINER
-from tests.functions.conftest import account_command, json_of, open_account, opened_account_id
+from tests.functions.conftest import (
+    account_command,
+    embedded_events,
+    json_of,
+    open_account,
+    opened_account_id,
+)
 
 
 def all_events() -> list[tuple[str, int, str]]:
-    return [
-        (e.stream_id, e.version, e.type)
-        for _, e in bootstrap.root().events_container(ACCOUNTS_EVENTS_CONTAINER).read_all(0, 1_000_000)
-    ]
+    return [(e.stream_id, e.version, e.type) for _, e in embedded_events().read_all(0, 1_000_000)]
 
 
 def signature(response: func.HttpResponse) -> tuple[int, bytes, str | None]:

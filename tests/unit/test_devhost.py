@@ -14,11 +14,11 @@ import pytest
 
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.hub import EmbeddedHub
+from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.ports.eventstore import Metadata, NewEvent
 from infra.ports.publisher import OutgoingMessage
 from infra.tools import devhost
 from infra.tools.devhost import ChangeFeedPump, Chaos, DevHost, HubPartitionPump, Invoker, RetryPolicy
-from infra.tools.devhost_sources import EmbeddedChangeFeed, EmbeddedPartition
 from tests.worker import index_app
 
 

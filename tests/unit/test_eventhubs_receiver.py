@@ -11,6 +11,7 @@ from azure.eventhub.exceptions import ConnectionLostError
 
 from infra.adapters.eventhubs.clients import consumer_from_settings
 from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver, ReceivedEvent, ReceiveFailed
+from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.ports.eventstore import StoreUnavailable
 from tests.fakes.eventhubs import FakeHub
 
@@ -33,7 +34,9 @@ def hub() -> FakeHub:
 
 @pytest.fixture
 def receiver(hub: FakeHub, tmp_path: Path) -> Iterator[EventHubsPartitionReceiver]:
-    receiver = EventHubsPartitionReceiver(hub.consumer(GROUP), GROUP, tmp_path / "checkpoints.db")
+    receiver = EventHubsPartitionReceiver(
+        hub.consumer(GROUP), GROUP, SqliteCheckpoints(tmp_path / "checkpoints.db")
+    )
     yield receiver
     receiver.close()
 
@@ -115,8 +118,8 @@ def test_checkpoints_are_per_partition(receiver: EventHubsPartitionReceiver) -> 
 
 def test_checkpoints_are_per_consumer_group(hub: FakeHub, tmp_path: Path) -> None:
     path = tmp_path / "checkpoints.db"
-    projector = EventHubsPartitionReceiver(hub.consumer(GROUP), GROUP, path)
-    audit = EventHubsPartitionReceiver(hub.consumer("audit"), "audit", path)
+    projector = EventHubsPartitionReceiver(hub.consumer(GROUP), GROUP, SqliteCheckpoints(path))
+    audit = EventHubsPartitionReceiver(hub.consumer("audit"), "audit", SqliteCheckpoints(path))
     try:
         projector.checkpoint("0", 2)
 
@@ -129,11 +132,11 @@ def test_checkpoints_are_per_consumer_group(hub: FakeHub, tmp_path: Path) -> Non
 
 def test_checkpoints_survive_reopening_the_file(hub: FakeHub, tmp_path: Path) -> None:
     path = tmp_path / "checkpoints.db"
-    first = EventHubsPartitionReceiver(hub.consumer(GROUP), GROUP, path)
+    first = EventHubsPartitionReceiver(hub.consumer(GROUP), GROUP, SqliteCheckpoints(path))
     first.checkpoint("0", first.receive("0", max_count=3, timeout=1)[-1].sequence_number)
     first.close()
 
-    reopened = EventHubsPartitionReceiver(hub.consumer(GROUP), GROUP, path)
+    reopened = EventHubsPartitionReceiver(hub.consumer(GROUP), GROUP, SqliteCheckpoints(path))
     try:
         assert reopened.position("0") == 2
         assert bodies(reopened.receive("0", max_count=10, timeout=1)) == ["a3", "a4"]
@@ -150,7 +153,7 @@ def test_a_hub_that_cannot_be_read_raises_receive_failed_and_moves_nothing(
 ) -> None:
     client = hub.consumer(GROUP)
     client.receive_error = ConnectionLostError("link detached")
-    receiver = EventHubsPartitionReceiver(client, GROUP, tmp_path / "checkpoints.db")
+    receiver = EventHubsPartitionReceiver(client, GROUP, SqliteCheckpoints(tmp_path / "checkpoints.db"))
     try:
         with pytest.raises(ReceiveFailed, match="link detached") as failure:
             receiver.receive("0", max_count=10, timeout=1)
@@ -166,7 +169,7 @@ def test_a_hub_that_cannot_be_read_raises_receive_failed_and_moves_nothing(
 def test_an_error_that_is_not_the_sdks_is_not_disguised(hub: FakeHub, tmp_path: Path) -> None:
     client = hub.consumer(GROUP)
     client.receive_error = RuntimeError("a bug")
-    receiver = EventHubsPartitionReceiver(client, GROUP, tmp_path / "checkpoints.db")
+    receiver = EventHubsPartitionReceiver(client, GROUP, SqliteCheckpoints(tmp_path / "checkpoints.db"))
     try:
         with pytest.raises(RuntimeError, match="a bug"):
             receiver.receive("0", max_count=10, timeout=1)
@@ -189,7 +192,7 @@ def test_a_connection_string_builds_a_consumer_the_receiver_accepts(tmp_path: Pa
 
     assert isinstance(client, EventHubConsumerClient)
     assert client.eventhub_name == HUB
-    EventHubsPartitionReceiver(client, GROUP, tmp_path / "checkpoints.db").close()
+    EventHubsPartitionReceiver(client, GROUP, SqliteCheckpoints(tmp_path / "checkpoints.db")).close()
 
 
 def test_a_namespace_and_a_credential_build_a_consumer() -> None:

@@ -334,7 +334,7 @@ def test_a_rebuild_under_live_load_loses_no_event_and_equals_a_cold_replay(
 def test_verify_finds_no_difference_in_a_healthy_read_model(
     summaries: Summaries, events: InMemoryEventStore
 ) -> None:
-    assert verify(summaries, events) == []
+    assert verify(summaries, events, InMemoryReadModelStore()) == []
 
 
 def test_verify_reports_a_corrupted_document_as_different(
@@ -345,7 +345,7 @@ def test_verify_reports_a_corrupted_document_as_different(
     assert expected is not None
     corrupt(summaries, summaries.model(1), account_id, balance=1_000_000)
 
-    differences = verify(summaries, events)
+    differences = verify(summaries, events, InMemoryReadModelStore())
 
     assert differences == [
         Difference(
@@ -370,7 +370,7 @@ def test_verify_reports_the_documents_of_a_stream_never_projected_as_missing(
     CommandHandler(events, decider).handle(unprojected, opening(7), METADATA)
     account_id = account_summary.account_id(unprojected)
 
-    differences = verify(summaries, events)
+    differences = verify(summaries, events, InMemoryReadModelStore())
 
     assert [(d.model, d.partition, d.id, d.kind, d.stored) for d in differences] == [
         (NAME, account_id, account_id, "missing", None),
@@ -384,7 +384,7 @@ def test_verify_reports_a_document_no_replay_gives_as_unexpected(
     stray = ViewDocument(id="stray", view={"balance": 1}, partition="owner0@example.com", key="stray")
     summaries.store.put("accounts-by-owner@1", stray)
 
-    differences = verify(summaries, events)
+    differences = verify(summaries, events, InMemoryReadModelStore())
 
     assert [(d.model, d.partition, d.id, d.kind, d.replayed) for d in differences] == [
         ("accounts-by-owner", "owner0@example.com", "stray", "unexpected", None)
@@ -396,10 +396,10 @@ def test_verify_compares_the_active_generation(
 ) -> None:
     rebuild(summaries, events, keep_previous=True)
     corrupt(summaries, summaries.model(1), account_summary.account_id(STREAMS[0]), balance=-1)
-    assert verify(summaries, events) == []
+    assert verify(summaries, events, InMemoryReadModelStore()) == []
 
     corrupt(summaries, summaries.model(2), account_summary.account_id(STREAMS[0]), balance=-1)
-    assert [d.kind for d in verify(summaries, events)] == ["different"]
+    assert [d.kind for d in verify(summaries, events, InMemoryReadModelStore())] == ["different"]
 
 
 def test_a_rebuild_reports_a_stream_a_live_writer_parked_in_the_new_generation(
@@ -532,6 +532,6 @@ def test_verify_reports_a_row_whose_key_is_wrong_though_its_view_is_right(
     row = next(read_models.scan(table))
     read_models.put(table, replace(row, key="zzz"))
 
-    found = verify(summaries, events)
+    found = verify(summaries, events, InMemoryReadModelStore())
 
     assert [(d.model, d.kind, d.id) for d in found] == [(BY_OWNER.name, "different", row.id)]

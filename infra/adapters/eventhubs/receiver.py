@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol, cast
 
 from azure.eventhub import EventData, PartitionContext
 from azure.eventhub.amqp import AmqpMessageBodyType
 from azure.eventhub.exceptions import EventHubError
 
-from infra.adapters.sqlite.database import SqliteDatabase
+from infra.ports.checkpoints import Checkpoints
 from infra.ports.eventstore import StoreUnavailable
+from infra.ports.sources import HubMessage
 
 
 class ReceiveFailed(StoreUnavailable):
@@ -51,16 +51,6 @@ class ConsumerClient(Protocol):
     def close(self) -> None: ...
 
 
-CHECKPOINTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS eventhubs_checkpoints (
-    consumer_group  TEXT    NOT NULL,
-    partition_id    TEXT    NOT NULL,
-    sequence_number INTEGER NOT NULL,
-    PRIMARY KEY (consumer_group, partition_id)
-) WITHOUT ROWID;
-"""
-
-
 class EventHubsPartitionReceiver:
     """Pull-style reading of an event hub, one partition at a time, with durable local checkpoints.
 
@@ -75,10 +65,10 @@ class EventHubsPartitionReceiver:
     are serialised: give each concurrently polled partition a receiver with its own client.
     """
 
-    def __init__(self, client: ConsumerClient, consumer_group: str, checkpoints_path: Path | str) -> None:
+    def __init__(self, client: ConsumerClient, consumer_group: str, checkpoints: Checkpoints) -> None:
         self._client = client
         self.consumer_group = consumer_group
-        self._db = SqliteDatabase(checkpoints_path, CHECKPOINTS_SCHEMA)
+        self._checkpoints = checkpoints
         self._lock = threading.Lock()
 
     def partition_ids(self) -> list[str]:
@@ -128,29 +118,19 @@ class EventHubsPartitionReceiver:
 
     def position(self, partition_id: str) -> int | None:
         """The last checkpointed sequence number on `partition_id`, or None to start from the beginning."""
-        row = (
-            self._db.connection()
-            .execute(
-                "SELECT sequence_number FROM eventhubs_checkpoints "
-                "WHERE consumer_group = ? AND partition_id = ?",
-                (self.consumer_group, partition_id),
-            )
-            .fetchone()
-        )
-        return None if row is None else int(row[0])
+        saved = self._checkpoints.get(self._name(partition_id))
+        return None if saved is None else int(saved)
 
     def checkpoint(self, partition_id: str, sequence_number: int) -> None:
         """Record that everything up to `sequence_number` was handled; an older position is ignored."""
-        with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO eventhubs_checkpoints VALUES (?, ?, ?) "
-                "ON CONFLICT (consumer_group, partition_id) "
-                "DO UPDATE SET sequence_number = max(sequence_number, excluded.sequence_number)",
-                (self.consumer_group, partition_id, sequence_number),
-            )
+        current = self.position(partition_id)
+        if current is None or sequence_number > current:
+            self._checkpoints.put(self._name(partition_id), str(sequence_number))
+
+    def _name(self, partition_id: str) -> str:
+        return f"eventhubs/{self.consumer_group}/{partition_id}"
 
     def close(self) -> None:
-        self._db.close()
         self._client.close()
 
 
@@ -174,3 +154,20 @@ def _body_bytes(event: EventData) -> bytes:
         body = event.body
         return body if isinstance(body, bytes) else b"".join(cast(Iterable[bytes], body))
     return event.body_as_str().encode()
+
+
+class EventHubsPartition:
+    """One partition of a hub as a trigger source, read through its own receiver."""
+
+    def __init__(self, receiver: EventHubsPartitionReceiver, partition_id: str, wait_seconds: float) -> None:
+        self.receiver, self.partition_id, self.wait_seconds = receiver, partition_id, wait_seconds
+        self.description = f"event hub partition {partition_id} ({receiver.consumer_group})"
+
+    def receive(self, max_count: int) -> Sequence[HubMessage]:
+        return self.receiver.receive(self.partition_id, max_count, self.wait_seconds)
+
+    def checkpoint(self, sequence_number: int) -> None:
+        self.receiver.checkpoint(self.partition_id, sequence_number)
+
+    def wait(self, timeout: float) -> None:
+        pass  # receive() itself waits up to wait_seconds for events

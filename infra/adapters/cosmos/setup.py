@@ -1,0 +1,56 @@
+"""The database and containers the code uses, created on an emulator (in Azure, the Bicep creates them:
+data-plane identities cannot)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.cosmos import CosmosClient, PartitionKey
+
+from infra.adapters.cosmos.eventstore import EVENTS_INDEXING_POLICY
+from infra.adapters.cosmos.readmodels import READMODELS_INDEXING_POLICY, READMODELS_PARTITION_KEY_PATH
+from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH
+
+EVENTS_PARTITION_KEY_PATH = "/streamId"
+LEASES_PARTITION_KEY_PATH = "/id"  # what the change-feed trigger requires of its lease container
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    partition_key: str
+    indexing_policy: dict[str, Any] | None = field(default=None)
+
+
+def container_specs(events: str, snapshots: str, read_models: str, leases: str) -> list[ContainerSpec]:
+    """Each container under the names given, with its partition key and indexing (the Bicep declares the
+    same; tests/deploy checks it)."""
+    return [
+        ContainerSpec(events, EVENTS_PARTITION_KEY_PATH, EVENTS_INDEXING_POLICY),
+        ContainerSpec(snapshots, SNAPSHOTS_PARTITION_KEY_PATH),
+        ContainerSpec(read_models, READMODELS_PARTITION_KEY_PATH, READMODELS_INDEXING_POLICY),
+        ContainerSpec(leases, LEASES_PARTITION_KEY_PATH),
+    ]
+
+
+def create_containers(
+    connection_string: str, database: str, specs: Sequence[ContainerSpec]
+) -> Iterator[ContainerSpec]:
+    """Creates the database and each container that does not exist yet; yields each once it is ready."""
+    client = CosmosClient.from_connection_string(
+        connection_string, connection_verify=False, enable_endpoint_discovery=False
+    )
+    try:
+        created = client.create_database_if_not_exists(database)
+        for spec in specs:
+            options: dict[str, Any] = {}
+            if spec.indexing_policy is not None:
+                options["indexing_policy"] = spec.indexing_policy
+            created.create_container_if_not_exists(
+                spec.name, PartitionKey(path=spec.partition_key), **options
+            )
+            yield spec
+    finally:
+        client.close()

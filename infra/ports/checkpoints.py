@@ -1,0 +1,18 @@
+"""The checkpoint port: how far a reader has got (a change-feed continuation, a partition's sequence number),
+by name, written only after everything before it was handled and read back on a restart."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Checkpoints(Protocol):
+    def get(self, name: str) -> str | None:
+        """The position saved under `name`, or None to start from the beginning."""
+        ...
+
+    def put(self, name: str, position: str) -> None:
+        """Save `position` under `name`, replacing what was there."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,83 @@
+"""The layers' import rules are enforced by import-linter (make lint): they hold on the tree, and an
+import that breaks one fails the check, naming the contract."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def checked_copy(tmp_path: Path) -> Path:
+    """The packages the contracts cover and their configuration, in a folder of their own."""
+    for package in ("domain", "projections", "infra"):
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def lint_imports(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=folder,
+        env={"PYTHONPATH": str(folder), "PATH": str(Path(sys.executable).parent)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
+    done = lint_imports(checked_copy(tmp_path))
+
+    assert done.returncode == 0, done.stdout
+    assert "0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden", "contract"),
+    [
+        ("infra/app/relay.py", "from infra.adapters.sqlite import database", "infra's layers"),
+        ("domain/accounts.py", "import infra.ports.eventstore", "domain imports only"),
+        ("infra/app/commands.py", "import azure.cosmos", "the application layer imports no Azure SDK"),
+        ("infra/adapters/cosmos/eventstore.py", "import infra.adapters.sqlite.database", "stands alone"),
+        ("infra/entry/http.py", "import infra.adapters.memory.eventstore", "only the composition root"),
+    ],
+)
+def test_a_forbidden_import_fails_the_check_naming_its_contract(
+    tmp_path: Path, module: str, forbidden: str, contract: str
+) -> None:
+    folder = checked_copy(tmp_path)
+    target = folder / module
+    target.write_text(target.read_text() + f"\n{forbidden}  # noqa\n")
+
+    done = lint_imports(folder)
+
+    assert done.returncode == 1
+    broken = done.stdout.split("Broken contracts")[-1]
+    assert contract in broken
+
+
+def test_function_app_imports_only_the_functions_library_and_the_entry_and_app_layers() -> None:
+    tree = ast.parse((REPO / "function_app.py").read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+
+    assert imported
+    assert not {
+        name
+        for name in imported
+        if name and name.startswith(("infra.adapters", "infra.tools", "azure.cosmos"))
+    }
+    assert not {name for name in imported if name and name.startswith("azure.") and name != "azure.functions"}
