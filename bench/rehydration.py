@@ -19,6 +19,7 @@ from bench.sizes import Sizes
 from bench.stats import clock, median
 from domain import accounts
 from infra.app.commands import CommandHandler
+from infra.entry.accounts_api import accounts as accounts_of
 from infra.entry.bootstrap import Root
 from infra.entry.settings import Settings
 from infra.ports.eventstore import MAX_EVENTS_PER_APPEND, EventStore, Metadata, NewEvent
@@ -47,7 +48,7 @@ class RehydrationResult:
 def run(sizes: Sizes, workdir: Path) -> RehydrationResult:
     root = Root(Settings(data_dir=workdir / "rehydration", backend="embedded"))
     try:
-        pipeline = root.accounts.commands
+        pipeline = accounts_of(root).commands
         assert pipeline.snapshots is not None, "the composition root builds the pipeline with snapshots"
         snapshots: SnapshotStore = pipeline.snapshots
         streams = {

@@ -24,6 +24,7 @@ from bench.peer_eventsourcing import DEFAULT_SETTINGS, FASTEST_SETTINGS, Eventso
 from bench.sizes import Sizes
 from bench.stats import clock, median
 from domain import accounts
+from infra.entry.accounts_api import accounts as accounts_of
 from infra.entry.bootstrap import Root
 from infra.entry.settings import Settings
 from infra.ports.eventstore import Metadata
@@ -81,7 +82,7 @@ class OurPipeline:
 
     def __init__(self, data_dir: Path) -> None:
         self.root = Root(Settings(data_dir=data_dir, backend="embedded"))
-        self.commands = self.root.accounts.commands
+        self.commands = accounts_of(self.root).commands
         self.streams: list[str] = []
 
     def open_accounts(self, count: int) -> None:
@@ -112,8 +113,8 @@ class OurStoreAppendOnly:
 
     def __init__(self, data_dir: Path) -> None:
         self.root = Root(Settings(data_dir=data_dir, backend="embedded"))
-        self.store = self.root.accounts.commands.store
-        self.codec = self.root.accounts.commands.codec
+        self.store = accounts_of(self.root).commands.store
+        self.codec = accounts_of(self.root).commands.codec
         self.streams: dict[str, tuple[int, int]] = {}  # stream id -> (version, balance)
 
     def open_accounts(self, count: int) -> None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from domain import accounts
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.hub import EmbeddedHub
 from infra.adapters.sqlite.readmodels import SqliteReadModelStore
@@ -26,10 +25,8 @@ from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.app.commands import CommandHandler
 from infra.app.projector import ProjectionRunner
 from infra.app.relay import Relay
+from infra.app.service import Service
 from infra.entry.settings import (
-    ACCOUNTS_EVENTS_CONTAINER,
-    ACCOUNTS_HUB,
-    ACCOUNTS_SOURCE,
     COSMOS_DATABASE,
     LEASES_CONTAINER,
     READMODELS_CONTAINER,
@@ -40,13 +37,11 @@ from infra.entry.settings import (
     load_settings,
 )
 from infra.ports.checkpoints import Checkpoints
-from infra.ports.eventstore import EventStore, StoredEvent
+from infra.ports.eventstore import EventStore
 from infra.ports.publisher import Publisher
 from infra.ports.readmodels import ReadModelStore
 from infra.ports.snapshots import SnapshotStore
 from infra.ports.sources import ChangeFeedSource, PartitionSource
-from projections import account_statement, account_summary, daily_totals
-from projections.projection import Projection
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -56,53 +51,11 @@ if TYPE_CHECKING:
     from infra.adapters.cosmos.container import CosmosContainer
     from infra.adapters.cosmos.setup import ContainerSpec
     from infra.adapters.eventhubs.publisher import ProducerClient
+    from infra.entry.services import ServiceDefinition
 
 
 V = TypeVar("V", bound=BaseModel)
 HUB_RECEIVE_WAIT_SECONDS = 1.0  # Azure mode: how long one receive waits for a partition's batch to fill
-
-
-@dataclass(frozen=True)
-class AccountsService:
-    commands: CommandHandler[accounts.Account, accounts.AccountCommand, accounts.AccountEvent]
-    summaries: ProjectionRunner[accounts.AccountEvent, account_summary.AccountSummary]
-    statements: ProjectionRunner[accounts.AccountEvent, account_statement.StatementHeader]
-    daily_totals: ProjectionRunner[accounts.AccountEvent, daily_totals.AccountCurrency]
-    relay: Relay
-
-    @property
-    def projections(self) -> list[ProjectionRunner[accounts.AccountEvent, Any]]:
-        """Every read model of the service, each with its own checkpoints, dead letters and generations."""
-        return [self.summaries, self.statements, self.daily_totals]
-
-    def projection(self, name: str) -> ProjectionRunner[accounts.AccountEvent, Any]:
-        for runner in self.projections:
-            if runner.projection.name == name:
-                return runner
-        raise LookupError(f"no read model named {name!r}")
-
-    def project(self, delivered: Sequence[StoredEvent]) -> dict[str, int]:
-        """Apply a delivered batch to every read model; a failure in one does not hold back the others,
-        and is raised afterwards (as one ExceptionGroup) so the batch is delivered again. Returns how
-        many new events each read model applied.
-
-        The summary goes first, as the read model most read right after a command; the statement goes
-        last, so once it shows a version (?min_version) the others have had the batch that brought it."""
-        applied, failures = {}, []
-        in_order: list[ProjectionRunner[accounts.AccountEvent, Any]] = [
-            self.summaries,
-            self.daily_totals,
-            self.statements,
-        ]
-        for runner in in_order:
-            try:
-                with runner.store.unit_of_work():  # on SQLite: one transaction per read model and batch
-                    applied[runner.projection.name] = runner.apply(delivered)
-            except Exception as error:
-                failures.append(error)
-        if failures:
-            raise ExceptionGroup(f"{len(failures)} read models could not apply the batch", failures)
-        return applied
 
 
 @dataclass(frozen=True)
@@ -116,10 +69,11 @@ class Backend:
 
 
 class EmbeddedBackend:
-    """SQLite files under the data folder: the event log, snapshots, read models and the hub."""
+    """One service's SQLite files in its own folder under the data folder: the event log, snapshots,
+    read models and the hub."""
 
-    def __init__(self, settings: Settings) -> None:
-        service_dir = settings.data_dir / "accounts"
+    def __init__(self, settings: Settings, service: ServiceDefinition) -> None:
+        service_dir = settings.data_dir / service.name
         self.events = SqliteEventStore(service_dir / "events.sqlite")
         self.snapshots = SqliteSnapshotStore(service_dir / "snapshots.sqlite")
         self.read_models = SqliteReadModelStore(service_dir / "readmodels.sqlite")
@@ -134,48 +88,53 @@ class EmbeddedBackend:
 
 
 class AzureBackend:
-    """Cosmos DB and Event Hubs: the service's containers and the producer of its hub."""
+    """Cosmos DB and Event Hubs: each service's events container and hub producer, and the containers the
+    services share (snapshots, read models)."""
 
     def __init__(
         self,
         containers: Mapping[str, CosmosContainer],
-        producer: ProducerClient[Any],
+        producers: Mapping[str, ProducerClient[Any]],
         close: Callable[[], None] = lambda: None,
     ) -> None:
-        from infra.adapters.cosmos.eventstore import CosmosEventStore
         from infra.adapters.cosmos.readmodels import CosmosReadModelStore
         from infra.adapters.cosmos.snapshots import CosmosSnapshotStore
-        from infra.adapters.eventhubs.publisher import EventHubsPublisher
 
         self.containers = dict(containers)
-        self.producer = producer
+        self.producers = dict(producers)
         self._close = close
-        self.events = CosmosEventStore(self.containers[ACCOUNTS_EVENTS_CONTAINER])
         self.snapshots = CosmosSnapshotStore(self.containers[SNAPSHOTS_CONTAINER])
         self.read_models = CosmosReadModelStore(self.containers[READMODELS_CONTAINER])
-        self.publisher = EventHubsPublisher(producer)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AzureBackend:
+    def from_settings(cls, settings: Settings, services: Sequence[ServiceDefinition]) -> AzureBackend:
         """Clients built from the settings the trigger bindings use."""
         cosmos = _cosmos_client()
         database = cosmos.get_database_client(settings.cosmos_database)
-        names = (ACCOUNTS_EVENTS_CONTAINER, SNAPSHOTS_CONTAINER, READMODELS_CONTAINER)
-        producer = _producer(ACCOUNTS_HUB)
+        names = [
+            *(service.events_container for service in services),
+            SNAPSHOTS_CONTAINER,
+            READMODELS_CONTAINER,
+        ]
+        producers = {service.hub: _producer(service.hub) for service in services}
 
         def close() -> None:
-            producer.close()
+            for producer in producers.values():
+                producer.close()
             cosmos.close()
 
-        return cls({name: database.get_container_client(name) for name in names}, producer, close)
+        return cls({name: database.get_container_client(name) for name in names}, producers, close)
 
-    def backend(self) -> Backend:
-        return Backend(self.events, self.snapshots, self.read_models, self.publisher)
+    def backend(self, service: ServiceDefinition) -> Backend:
+        from infra.adapters.cosmos.eventstore import CosmosEventStore
+        from infra.adapters.eventhubs.publisher import EventHubsPublisher
+
+        events = CosmosEventStore(self.containers[service.events_container])
+        return Backend(
+            events, self.snapshots, self.read_models, EventHubsPublisher(self.producers[service.hub])
+        )
 
     def container(self, name: str) -> CosmosContainer:
-        """The events container a change-feed trigger names (for the dev host's Azure mode)."""
-        if name != ACCOUNTS_EVENTS_CONTAINER:
-            raise LookupError(f"no events container named {name!r}")
         return self.containers[name]
 
     def close(self) -> None:
@@ -240,31 +199,44 @@ def _event_hub_partitions(hub: str, consumer_group: str, checkpoints: Checkpoint
 
 
 class Root:
-    """Everything one worker needs, built from settings."""
+    """Everything one worker needs, built from settings: one Service per service definition."""
 
-    def __init__(self, settings: Settings, azure: AzureBackend | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        azure: AzureBackend | None = None,
+        services: Sequence[ServiceDefinition] | None = None,
+    ) -> None:
+        from infra.entry.services import SERVICES
+
         self.settings = settings
+        self.definitions = tuple(SERVICES if services is None else services)
         self._saved_positions: Checkpoints | None = None
         self._lock = threading.Lock()
-        self.embedded = EmbeddedBackend(settings) if settings.backend == "embedded" else None
+        self.embedded: dict[str, EmbeddedBackend] = {}
         self.azure: AzureBackend | None = None
         if settings.backend == "azure":
-            self.azure = azure or AzureBackend.from_settings(settings)
-        built = self.embedded or self.azure
-        assert built is not None
-        backend = built.backend()
+            self.azure = azure or AzureBackend.from_settings(settings, self.definitions)
+        else:
+            self.embedded = {d.name: EmbeddedBackend(settings, d) for d in self.definitions}
+        self._services = {d.name: self._build(d) for d in self.definitions}
+
+    def _build(self, definition: ServiceDefinition) -> Service:
+        backend = (
+            self.azure.backend(definition)
+            if self.azure is not None
+            else self.embedded[definition.name].backend()
+        )
+        settings = self.settings
         commands = CommandHandler(
             backend.events,
-            accounts.decider,
+            definition.decider,
             snapshots=backend.snapshots,
             snapshot_every=settings.snapshot_every,
             cache_size=settings.state_cache_size,
         )
-
-        def runner(
-            projection: Projection[accounts.AccountEvent, V],
-        ) -> ProjectionRunner[accounts.AccountEvent, V]:
-            return ProjectionRunner(
+        runners: list[ProjectionRunner[Any, Any]] = [
+            ProjectionRunner(
                 projection,
                 commands.codec,
                 backend.read_models,
@@ -272,36 +244,46 @@ class Root:
                 poison_attempts=settings.poison_attempts,
                 generation_cache_seconds=settings.generation_cache_seconds,
             )
+            for projection in definition.projections
+        ]
+        return Service(definition.name, commands, runners, Relay(backend.publisher, definition.source))
 
-        self.accounts = AccountsService(
-            commands=commands,
-            summaries=runner(account_summary.projection),
-            statements=runner(account_statement.projection),
-            daily_totals=runner(daily_totals.projection),
-            relay=Relay(backend.publisher, ACCOUNTS_SOURCE),
-        )
+    @property
+    def services(self) -> list[Service]:
+        return list(self._services.values())
+
+    def service(self, name: str) -> Service:
+        try:
+            return self._services[name]
+        except KeyError:
+            raise LookupError(f"no service named {name!r}") from None
 
     def change_feed(self, container: str, lease: str) -> ChangeFeedSource:
         """The change feed of the events container a Cosmos DB trigger names, its position kept under
         `lease`: the embedded store's own, or (Azure mode) the container's pull model with a local
         checkpoint."""
-        if container != ACCOUNTS_EVENTS_CONTAINER:
-            raise LookupError(f"no events container named {container!r}")
-        if self.embedded is not None:
-            return EmbeddedChangeFeed(self.embedded.events, lease)
-        assert self.azure is not None
+        definition = self._definition(
+            lambda d: d.events_container == container, f"events container {container!r}"
+        )
+        if self.azure is None:
+            return EmbeddedChangeFeed(self.embedded[definition.name].events, lease)
         from infra.adapters.cosmos.changefeed import CosmosChangeFeed
 
         return CosmosChangeFeed(self.azure.container(container), self._checkpoints(), lease)
 
     def hub_partitions(self, hub: str, consumer_group: str) -> list[PartitionSource]:
         """Every partition of the event hub a trigger names, as sources for that consumer group."""
-        if hub != ACCOUNTS_HUB:
-            raise LookupError(f"no event hub named {hub!r}")
-        if self.embedded is not None:
-            embedded = self.embedded.hub
+        definition = self._definition(lambda d: d.hub == hub, f"event hub {hub!r}")
+        if self.azure is None:
+            embedded = self.embedded[definition.name].hub
             return [EmbeddedPartition(embedded, consumer_group, p) for p in range(embedded.partition_count)]
         return _event_hub_partitions(hub, consumer_group, self._checkpoints())
+
+    def _definition(self, matches: Callable[[ServiceDefinition], bool], what: str) -> ServiceDefinition:
+        for definition in self.definitions:
+            if matches(definition):
+                return definition
+        raise LookupError(f"no service has the {what}")
 
     def _checkpoints(self) -> Checkpoints:
         with self._lock:
@@ -314,7 +296,7 @@ class Root:
             return self._saved_positions
 
     def close(self) -> None:
-        for built in (self.embedded, self.azure, self._saved_positions):
+        for built in (*self.embedded.values(), self.azure, self._saved_positions):
             if built is not None:
                 built.close()
 
@@ -322,10 +304,10 @@ class Root:
 def cosmos_containers() -> list[ContainerSpec]:
     """Every Cosmos DB container the app uses, as the Bicep must declare it."""
     from infra.adapters.cosmos.setup import container_specs
+    from infra.entry.services import SERVICES
 
-    return container_specs(
-        ACCOUNTS_EVENTS_CONTAINER, SNAPSHOTS_CONTAINER, READMODELS_CONTAINER, LEASES_CONTAINER
-    )
+    events = [service.events_container for service in SERVICES]
+    return container_specs(events, SNAPSHOTS_CONTAINER, READMODELS_CONTAINER, LEASES_CONTAINER)
 
 
 def create_emulator_containers(connection_string: str) -> Iterator[ContainerSpec]:

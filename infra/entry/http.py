@@ -12,8 +12,9 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
@@ -29,6 +30,8 @@ from infra.app.commands import (
 from infra.ports.eventstore import AppendTooLarge, Metadata, StoreUnavailable
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_VERSION = 2**53 - 1  # what every JSON reader holds exactly
+MAX_PAGE = 200
 PROBLEM_JSON = "application/problem+json"
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 _CORRELATION_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -257,3 +260,26 @@ def _title(error: Exception) -> str:
 
 def _fail(status: int, title: str, detail: str, **extensions: Any) -> NoReturn:
     raise Problem(status, title, detail, **extensions)
+
+
+def in_utc(at: datetime | None) -> datetime | None:
+    """A query's time in UTC (a validator for aware datetimes)."""
+    try:
+        return None if at is None else at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+def next_page(req: func.HttpRequest, continuation: str | None) -> str | None:
+    """The link to the page after this one: the same query with the continuation token, and never the
+    function key (`code`): links end up in logs and browser histories."""
+    if continuation is None:
+        return None
+    params = {k: v for k, v in req.params.items() if k not in ("continuation", "code")}
+    params["continuation"] = continuation_token(continuation) or ""
+    return f"{urlsplit(req.url).path}?{urlencode(params)}"
+
+
+def new_blueprint() -> func.Blueprint:
+    """A Blueprint of functions; its HTTP routes take the app's auth level unless they name one."""
+    return func.Blueprint()  # type: ignore[no-untyped-call]

@@ -20,17 +20,8 @@ COSMOS_DATABASE = "eventbank"
 LEASES_CONTAINER = "leases"
 SNAPSHOTS_CONTAINER = "snapshots"
 READMODELS_CONTAINER = "readmodels"
-ACCOUNTS_EVENTS_CONTAINER = "accounts-events"
-# The relay's lease prefix is an app setting, so a local run against the deployed account takes its own
-# leases instead of stealing the deployed app's (see the deployment's post-provision step).
-RELAY_LEASE_PREFIX_SETTING = "RELAY_LEASE_PREFIX"
-ACCOUNTS_RELAY_LEASE_PREFIX = "accounts-relay-"
-# Values of the %SETTING% binding expressions when the environment does not set them (the dev host only;
-# the Functions host requires each to be an app setting).
-BINDING_SETTING_DEFAULTS = {RELAY_LEASE_PREFIX_SETTING: ACCOUNTS_RELAY_LEASE_PREFIX}
-ACCOUNTS_HUB = "accounts"
-ACCOUNTS_READMODELS_CONSUMER_GROUP = "accounts-readmodels"
-ACCOUNTS_SOURCE = "/eventbank/accounts"
+# Each service's own names (events container, hub, consumer group, lease prefix setting) are in its
+# definition: infra/entry/services.py.
 
 ENV_PREFIX = "EVENTBANK_"
 

@@ -25,6 +25,7 @@ from rich.table import Column, Table
 
 from infra.app import queries, rebuild
 from infra.app.projector import ProjectionRunner
+from infra.app.service import Service
 from infra.entry import bootstrap
 from infra.entry.settings import load_local_settings
 
@@ -195,9 +196,7 @@ def replay_dead_letters(
 
 
 @contextmanager
-def _service(
-    backend: str | None, data_dir: Path | None, settings: Path
-) -> Iterator[bootstrap.AccountsService]:
+def _service(backend: str | None, data_dir: Path | None, settings: Path) -> Iterator[Service]:
     if backend is not None:
         os.environ["EVENTBANK_BACKEND"] = backend
     if data_dir is not None:
@@ -205,14 +204,18 @@ def _service(
     if backend == "azure":
         load_local_settings(settings)
     try:
-        yield bootstrap.root().accounts
+        root = bootstrap.root()
+        yield _one_service(root)
     finally:
         bootstrap.reset()
 
 
-def _chosen(
-    service: bootstrap.AccountsService, names: list[str] | None, all_: bool
-) -> list[ProjectionRunner[Any, Any]]:
+def _one_service(root: bootstrap.Root) -> Service:
+    (service,) = root.services  # one service so far: --service comes with the second
+    return service
+
+
+def _chosen(service: Service, names: list[str] | None, all_: bool) -> list[ProjectionRunner[Any, Any]]:
     if all_:
         return service.projections
     if not names:

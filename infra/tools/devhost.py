@@ -37,7 +37,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from infra.entry import bootstrap
-from infra.entry.settings import BINDING_SETTING_DEFAULTS, SettingsError, load_local_settings
+from infra.entry.services import binding_setting_defaults
+from infra.entry.settings import SettingsError, load_local_settings
 from infra.ports.sources import ChangeFeedSource, HubMessage, PartitionSource
 from infra.tools import function_rpc_pb2 as rpc
 from infra.tools import worker
@@ -517,7 +518,7 @@ def _resolve(value: str | None) -> str:
 
     def setting(match: re.Match[str]) -> str:
         name = match.group(1)
-        return os.environ.get(name) or BINDING_SETTING_DEFAULTS[name]
+        return os.environ.get(name) or binding_setting_defaults()[name]
 
     return re.sub(r"%([^%]+)%", setting, value or "")
 

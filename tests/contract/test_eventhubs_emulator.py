@@ -23,7 +23,7 @@ from infra.adapters.eventhubs.publisher import EventHubsPublisher, MessageTooLar
 from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver, ReceivedEvent
 from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.app.relay import Relay
-from infra.entry.settings import ACCOUNTS_HUB, ACCOUNTS_READMODELS_CONSUMER_GROUP, ACCOUNTS_SOURCE
+from infra.entry.services import ACCOUNTS
 from infra.formats import cloud_events
 from infra.formats.documents import to_document
 from infra.ports.eventstore import Metadata, StoredEvent
@@ -40,14 +40,14 @@ WAIT_SECONDS = 30.0
 
 @pytest.fixture
 def producer() -> Iterator[EventHubProducerClient]:
-    producer = producer_from_settings(CONNECTION, ACCOUNTS_HUB)
+    producer = producer_from_settings(CONNECTION, ACCOUNTS.hub)
     yield producer
     producer.close()
 
 
 @pytest.fixture
 def consumer() -> Iterator[EventHubConsumerClient]:
-    consumer = consumer_from_settings(CONNECTION, ACCOUNTS_HUB, ACCOUNTS_READMODELS_CONSUMER_GROUP)
+    consumer = consumer_from_settings(CONNECTION, ACCOUNTS.hub, ACCOUNTS.read_models_consumer_group)
     yield consumer
     consumer.close()
 
@@ -69,7 +69,7 @@ def receiver_after_current_end(consumer: EventHubConsumerClient, path: Path) -> 
     """A receiver whose checkpoints sit at each partition's last event: the emulator keeps an hour of
     earlier runs' events, which these tests skip."""
     receiver = EventHubsPartitionReceiver(
-        consumer, ACCOUNTS_READMODELS_CONSUMER_GROUP, SqliteCheckpoints(path)
+        consumer, ACCOUNTS.read_models_consumer_group, SqliteCheckpoints(path)
     )
     for partition_id in receiver.partition_ids():
         last = consumer.get_partition_properties(partition_id)["last_enqueued_sequence_number"]
@@ -99,7 +99,7 @@ def test_relayed_events_arrive_on_one_partition_in_version_order_with_their_stre
     random.Random(7).shuffle(documents)
     receiver = receiver_after_current_end(consumer, tmp_path / "checkpoints.db")
     try:
-        Relay(EventHubsPublisher(producer), ACCOUNTS_SOURCE).relay(documents)
+        Relay(EventHubsPublisher(producer), ACCOUNTS.source).relay(documents)
 
         received = receive_stream(receiver, streams[0], 5)
     finally:
@@ -127,7 +127,7 @@ def test_a_receive_resumes_after_the_checkpoint(
     assert [event.body for event in first] == [b"0", b"1", b"2", b"3"]
 
     resumed = EventHubsPartitionReceiver(
-        consumer, ACCOUNTS_READMODELS_CONSUMER_GROUP, SqliteCheckpoints(tmp_path / "other.db")
+        consumer, ACCOUNTS.read_models_consumer_group, SqliteCheckpoints(tmp_path / "other.db")
     )
     try:
         resumed.checkpoint(first[1].partition_id, first[1].sequence_number)

@@ -11,16 +11,12 @@ import pytest
 from infra.adapters.cosmos.eventstore import EVENTS_INDEXING_POLICY
 from infra.app.projector import PARKED_LOG_PREFIX
 from infra.entry import bootstrap
+from infra.entry.services import ACCOUNTS
 from infra.entry.settings import (
-    ACCOUNTS_EVENTS_CONTAINER,
-    ACCOUNTS_HUB,
-    ACCOUNTS_READMODELS_CONSUMER_GROUP,
-    ACCOUNTS_RELAY_LEASE_PREFIX,
     COSMOS_DATABASE,
     ENV_PREFIX,
     LEASES_CONTAINER,
     READMODELS_CONTAINER,
-    RELAY_LEASE_PREFIX_SETTING,
     SNAPSHOTS_CONTAINER,
     Settings,
     SettingsError,
@@ -129,7 +125,7 @@ def test_the_bindings_and_the_composition_root_read_the_settings_this_test_expec
     expected = {
         "COSMOS_CONNECTION__accountEndpoint",
         "EVENTHUB_CONNECTION__fullyQualifiedNamespace",
-        RELAY_LEASE_PREFIX_SETTING,
+        ACCOUNTS.lease_prefix_setting,
         "EVENTBANK_BACKEND",
         "EVENTBANK_COSMOS_DATABASE",
     }
@@ -197,7 +193,7 @@ def test_the_endpoints_are_the_provisioned_accounts_in_the_form_the_code_accepts
 def test_the_literal_settings_have_the_values_the_code_expects(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = app_settings()
 
-    assert settings[RELAY_LEASE_PREFIX_SETTING] == ACCOUNTS_RELAY_LEASE_PREFIX
+    assert settings[ACCOUNTS.lease_prefix_setting] == ACCOUNTS.lease_prefix
     assert (
         bicep.name_of(bicep.by_relative(FUNCTION_APP), settings["EVENTBANK_COSMOS_DATABASE"])
         == COSMOS_DATABASE
@@ -228,7 +224,7 @@ def test_the_containers_are_the_ones_the_code_uses_with_their_partition_keys() -
     found = {name: partition_key(container) for name, container in cosmos_containers().items()}
 
     assert found == {
-        ACCOUNTS_EVENTS_CONTAINER: ["/streamId"],
+        ACCOUNTS.events_container: ["/streamId"],
         SNAPSHOTS_CONTAINER: ["/streamId"],
         READMODELS_CONTAINER: ["/pk"],
         LEASES_CONTAINER: ["/id"],
@@ -251,7 +247,7 @@ def test_the_containers_match_the_emulator_setup() -> None:
 
 
 def test_the_events_container_indexes_what_the_event_store_expects() -> None:
-    resource = cosmos_containers()[ACCOUNTS_EVENTS_CONTAINER].properties["resource"]
+    resource = cosmos_containers()[ACCOUNTS.events_container].properties["resource"]
 
     assert isinstance(resource, dict)
     assert resource["indexingPolicy"] == EVENTS_INDEXING_POLICY
@@ -292,8 +288,8 @@ def test_the_hub_and_consumer_group_are_the_ones_the_code_uses() -> None:
     [hub] = eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs")
     [group] = eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs/consumergroups")
 
-    assert hub.name == ACCOUNTS_HUB
-    assert group.name == ACCOUNTS_READMODELS_CONSUMER_GROUP
+    assert hub.name == ACCOUNTS.hub
+    assert group.name == ACCOUNTS.read_models_consumer_group
     assert group.path.startswith(f"{hub.path}::")
 
 

@@ -12,13 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.entry.settings import (
-    ACCOUNTS_RELAY_LEASE_PREFIX,
-    COSMOS_DATABASE,
-    RELAY_LEASE_PREFIX_SETTING,
-    cosmos_connection,
-    eventhub_connection,
-)
+from infra.entry.services import ACCOUNTS
+from infra.entry.settings import COSMOS_DATABASE, cosmos_connection, eventhub_connection
 from tests.deploy import bicep
 from tests.deploy.bicep import AZURE, MAIN, REPO
 
@@ -190,9 +185,9 @@ def test_the_script_gives_the_local_relay_its_own_lease_prefix(tmp_path: Path) -
     result = run_script(target, {**provisioned_outputs(), "USER": "Ada Lovelace"})
 
     assert result.returncode == 0, result.stderr
-    prefix = json.loads(target.read_text())["Values"][RELAY_LEASE_PREFIX_SETTING]
-    assert prefix == f"local-ada-lovelace-{ACCOUNTS_RELAY_LEASE_PREFIX}"
-    assert not prefix.startswith(ACCOUNTS_RELAY_LEASE_PREFIX)
+    prefix = json.loads(target.read_text())["Values"][ACCOUNTS.lease_prefix_setting]
+    assert prefix == f"local-ada-lovelace-{ACCOUNTS.lease_prefix}"
+    assert not prefix.startswith(ACCOUNTS.lease_prefix)
 
 
 def test_the_script_keeps_a_different_previous_file(tmp_path: Path) -> None:

@@ -6,13 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from infra.entry.settings import (
-    ACCOUNTS_EVENTS_CONTAINER,
-    COSMOS_DATABASE,
-    LEASES_CONTAINER,
-    READMODELS_CONTAINER,
-    SNAPSHOTS_CONTAINER,
-)
+from infra.entry.services import ACCOUNTS
+from infra.entry.settings import COSMOS_DATABASE, LEASES_CONTAINER, READMODELS_CONTAINER, SNAPSHOTS_CONTAINER
 from tests.deploy import bicep
 from tests.deploy.bicep import MAIN, BicepFile, Expr, Resource
 
@@ -179,7 +174,7 @@ def test_role_assignment_names_are_stable_guids_of_scope_principal_and_role() ->
 
 
 def test_the_event_log_role_can_create_and_read_but_not_replace_upsert_or_delete() -> None:
-    on_events = [role for scope, role, _ in cosmos_grants() if scope == ACCOUNTS_EVENTS_CONTAINER]
+    on_events = [role for scope, role, _ in cosmos_grants() if scope == ACCOUNTS.events_container]
 
     assert on_events
     for role in on_events:
@@ -194,7 +189,7 @@ def test_no_custom_cosmos_role_allows_replace_upsert_or_delete_on_the_events_con
     for definition in cosmos_rbac.of_type(f"{COSMOS}/sqlRoleDefinitions"):
         scopes = definition.properties["assignableScopes"]
         assert isinstance(scopes, list)
-        if ACCOUNTS_EVENTS_CONTAINER in {cosmos_scope(cosmos_rbac, scope) for scope in scopes}:
+        if ACCOUNTS.events_container in {cosmos_scope(cosmos_rbac, scope) for scope in scopes}:
             forbidden = [a for a in data_actions(definition) if re.search(r"(replace|upsert|delete|\*)$", a)]
             assert not forbidden, (definition.path, forbidden)
 
@@ -213,7 +208,7 @@ def test_data_contributor_only_on_the_containers_that_are_rewritten() -> None:
 
     assert contributor == {SNAPSHOTS_CONTAINER, READMODELS_CONTAINER, LEASES_CONTAINER}
     assert {role.name for _, role, _ in grants if not role.custom} == {"Cosmos DB Built-in Data Contributor"}
-    assert {scope for scope, _, _ in grants} == contributor | {ACCOUNTS_EVENTS_CONTAINER, ACCOUNT_SCOPE}
+    assert {scope for scope, _, _ in grants} == contributor | {ACCOUNTS.events_container, ACCOUNT_SCOPE}
 
 
 def test_custom_roles_are_assignable_only_where_they_are_assigned() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from infra.adapters.memory.readmodels import InMemoryReadModelStore
 from infra.app import rebuild
+from infra.entry.accounts_api import accounts as accounts_of
 from infra.entry.bootstrap import Root
 from infra.entry.settings import Settings
 from tests.e2e.test_devhost_pipeline import dev_host, stop, wait_until
@@ -56,8 +57,8 @@ def test_under_duplicated_reordered_and_crashing_deliveries_every_read_model_con
     assert sorted(account["id"] for account in owned["accounts"]) == sorted(accounts)
     root = Root(Settings(backend="embedded", data_dir=tmp_path))
     try:
-        for runner in root.accounts.projections:
-            assert rebuild.verify(runner, root.accounts.commands.store, InMemoryReadModelStore()) == [], (
+        for runner in root.service("accounts").projections:
+            assert rebuild.verify(runner, accounts_of(root).commands.store, InMemoryReadModelStore()) == [], (
                 runner.projection.name
             )
     finally:

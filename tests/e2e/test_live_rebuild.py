@@ -15,6 +15,7 @@ import pytest
 
 from infra.adapters.memory.readmodels import InMemoryReadModelStore
 from infra.app import rebuild
+from infra.entry.accounts_api import accounts as accounts_of
 from infra.entry.bootstrap import Root
 from infra.entry.settings import Settings
 from tests.e2e.test_chaos import caught_up
@@ -74,9 +75,9 @@ def test_a_rebuild_under_live_traffic_switches_every_read_model_and_loses_no_eve
     assert rebuilt.stdout.count("generation 1 -> 2") == 3
     root = Root(Settings(backend="embedded", data_dir=tmp_path))
     try:
-        for runner in root.accounts.projections:
+        for runner in root.service("accounts").projections:
             assert runner.generation_state().active == 2
-            assert rebuild.verify(runner, root.accounts.commands.store, InMemoryReadModelStore()) == [], (
+            assert rebuild.verify(runner, accounts_of(root).commands.store, InMemoryReadModelStore()) == [], (
                 runner.projection.name
             )
     finally:

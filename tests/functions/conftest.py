@@ -18,7 +18,7 @@ from tests.worker import functions
 def embedded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[bootstrap.EmbeddedBackend]:
     monkeypatch.setenv("EVENTBANK_DATA_DIR", str(tmp_path / "data"))
     bootstrap.reset()
-    embedded = bootstrap.root().embedded
+    embedded = bootstrap.root().embedded["accounts"]
     assert embedded is not None
     yield embedded
     bootstrap.reset()
@@ -26,7 +26,7 @@ def embedded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def embedded_events() -> SqliteEventStore:
     """The embedded event store the functions write to."""
-    embedded = bootstrap.root().embedded
+    embedded = bootstrap.root().embedded["accounts"]
     assert embedded is not None
     return embedded.events
 

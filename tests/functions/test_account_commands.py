@@ -245,7 +245,7 @@ def test_a_query_for_a_version_not_reached_in_time_answers_what_it_has_marked_st
     monkeypatch.setenv("EVENTBANK_MIN_VERSION_WAIT_SECONDS", "0.05")
     bootstrap.reset()
     account_id = opened_account_id()
-    deliver_everything(bootstrap.root().embedded)  # type: ignore[arg-type]
+    deliver_everything(bootstrap.root().embedded["accounts"])
     account_command("deposits", account_id, {"amount": 5})
 
     response = get_summary(account_id, min_version="2")

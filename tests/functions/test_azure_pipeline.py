@@ -19,13 +19,8 @@ from infra.adapters.memory.readmodels import InMemoryReadModelStore
 from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.app import rebuild
 from infra.entry import bootstrap
-from infra.entry.settings import (
-    ACCOUNTS_EVENTS_CONTAINER,
-    ACCOUNTS_READMODELS_CONSUMER_GROUP,
-    READMODELS_CONTAINER,
-    SNAPSHOTS_CONTAINER,
-    Settings,
-)
+from infra.entry.services import ACCOUNTS
+from infra.entry.settings import READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
 from tests.fakes.cosmos import FakeContainer
 from tests.fakes.eventhubs import FakeHub, FakeProducerClient
 from tests.functions.conftest import account_command, json_of, opened_account_id, request
@@ -35,7 +30,7 @@ from tests.worker import functions
 class AzurePipeline:
     def __init__(self, tmp_path: Path) -> None:
         self.containers = {
-            ACCOUNTS_EVENTS_CONTAINER: FakeContainer("/streamId"),
+            ACCOUNTS.events_container: FakeContainer("/streamId"),
             SNAPSHOTS_CONTAINER: FakeContainer("/streamId"),
             READMODELS_CONTAINER: FakeContainer(READMODELS_PARTITION_KEY_PATH),
         }
@@ -43,12 +38,12 @@ class AzurePipeline:
         self.hub = FakeHub(partition_count=4)
         self.forwarded = 0
         checkpoints = SqliteCheckpoints(tmp_path / "devhost" / "checkpoints.sqlite")
-        self.change_feed = CosmosChangeFeed(self.containers[ACCOUNTS_EVENTS_CONTAINER], checkpoints, "relay")
+        self.change_feed = CosmosChangeFeed(self.containers[ACCOUNTS.events_container], checkpoints, "relay")
         self.partitions = [
             EventHubsPartition(
                 EventHubsPartitionReceiver(
-                    self.hub.consumer(ACCOUNTS_READMODELS_CONSUMER_GROUP),
-                    ACCOUNTS_READMODELS_CONSUMER_GROUP,
+                    self.hub.consumer(ACCOUNTS.read_models_consumer_group),
+                    ACCOUNTS.read_models_consumer_group,
                     checkpoints,
                 ),
                 partition,
@@ -57,7 +52,9 @@ class AzurePipeline:
             for partition in self.hub.partitions
         ]
         settings = Settings(backend="azure", data_dir=tmp_path)
-        bootstrap.install(bootstrap.Root(settings, bootstrap.AzureBackend(self.containers, self.producer)))
+        bootstrap.install(
+            bootstrap.Root(settings, bootstrap.AzureBackend(self.containers, {ACCOUNTS.hub: self.producer}))
+        )
 
     def relay(self) -> None:
         """What the Cosmos DB trigger does: hand each page of the change feed to the relay function."""
@@ -119,7 +116,7 @@ def test_a_relay_that_starts_over_duplicates_events_and_the_read_model_ignores_t
 
     # the relay's continuation is lost: the whole change feed is published again
     pipeline.change_feed = CosmosChangeFeed(
-        pipeline.containers[ACCOUNTS_EVENTS_CONTAINER], SqliteCheckpoints(tmp_path / "other.sqlite"), "relay"
+        pipeline.containers[ACCOUNTS.events_container], SqliteCheckpoints(tmp_path / "other.sqlite"), "relay"
     )
     account_command("deposits", account_id, {"amount": 2})
     pipeline.relay()
@@ -199,7 +196,7 @@ def test_every_read_model_and_its_queries_work_on_cosmos_db_and_equal_a_replay(
     assert {t[0] for t in totals} == {"EUR"}
     status = json_of(functions.status(request("GET", "/api/status")))
     assert [p["events_behind"] for p in status["projections"]] == [0, 0, 0]
-    service = bootstrap.root().accounts
+    service = bootstrap.root().service("accounts")
     for runner in service.projections:
         assert rebuild.verify(runner, service.commands.store, InMemoryReadModelStore()) == [], (
             runner.projection.name

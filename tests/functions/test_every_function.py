@@ -33,6 +33,7 @@ def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.E
         "dead_letters": request("GET", "/api/admin/deadletters"),
         "replay_dead_letters": request("POST", "/api/admin/deadletters/replay", {}),
         "health": request("GET", "/api/health"),
+        "deep_health": request("GET", "/api/health/deep"),
     }
 
     functions.relay_account_events(

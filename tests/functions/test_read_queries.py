@@ -14,6 +14,7 @@ import azure.functions as func
 import pytest
 
 from infra.entry import bootstrap
+from infra.entry.accounts_api import accounts
 from projections import account_statement
 from projections.account_statement import StatementHeader
 from tests.functions.conftest import (
@@ -673,7 +674,7 @@ def test_a_bad_dead_letter_request_is_a_4xx_problem_json(
 def test_a_parked_stream_is_listed_counted_and_replayed_once_fixed(
     embedded_backend: bootstrap.EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runner = bootstrap.root().accounts.statements
+    runner = accounts().statements
     broken = dataclasses.replace(runner.projection, evolve=_refuse_deposits_of_13)
     monkeypatch.setattr(runner, "projection", broken)
     monkeypatch.setattr(runner, "poison_attempts", 1)
@@ -739,7 +740,7 @@ def test_a_statement_not_reaching_min_version_in_time_answers_what_it_has_marked
     monkeypatch.setenv("EVENTBANK_MIN_VERSION_WAIT_SECONDS", "0.05")
     bootstrap.reset()
     account_id = opened()
-    deliver_everything(bootstrap.root().embedded)  # type: ignore[arg-type]
+    deliver_everything(bootstrap.root().embedded["accounts"])
     command("deposits", account_id, 5)
 
     response = statement_of(account_id, min_version="2")

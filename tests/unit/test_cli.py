@@ -16,12 +16,9 @@ from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH
 from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH
 from infra.app.projector import ProjectionRunner
 from infra.entry import bootstrap
-from infra.entry.settings import (
-    ACCOUNTS_EVENTS_CONTAINER,
-    READMODELS_CONTAINER,
-    SNAPSHOTS_CONTAINER,
-    Settings,
-)
+from infra.entry.accounts_api import accounts
+from infra.entry.services import ACCOUNTS
+from infra.entry.settings import READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
 from infra.ports.eventstore import Metadata, NewEvent
 from infra.ports.readmodels import ReadModelStore
 from infra.tools.cli import app
@@ -32,7 +29,7 @@ from tests.fakes.cosmos import FakeContainer
 from tests.fakes.eventhubs import FakeProducerClient
 
 METADATA = Metadata(correlation_id="test")
-READ_MODELS = ["account-summary", "account-statement", "daily-totals"]
+READ_MODELS = ["account-summary", "daily-totals", "account-statement"]  # in the order they apply a batch
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +50,7 @@ def cli(*args: str) -> Result:
 
 def open_accounts(count: int = 2) -> list[str]:
     """Accounts opened with 100 deposited, none of it projected yet."""
-    commands = bootstrap.root().accounts.commands
+    commands = accounts().commands
     streams = []
     for n in range(count):
         stream_id = commands.new_stream_id()
@@ -67,11 +64,11 @@ def open_accounts(count: int = 2) -> list[str]:
 def project(*streams: str) -> None:
     root = bootstrap.root()
     for stream_id in streams:
-        root.accounts.project(root.accounts.commands.store.read(stream_id))
+        root.service("accounts").project(accounts(root).commands.store.read(stream_id))
 
 
 def read_models() -> ReadModelStore:
-    embedded = bootstrap.root().embedded
+    embedded = bootstrap.root().embedded["accounts"]
     assert embedded is not None
     return embedded.read_models
 
@@ -87,7 +84,7 @@ def table_rows(output: str) -> list[list[str]]:
 
 def corrupt_summary(stream_id: str) -> str:
     account_id = account_summary.account_id(stream_id)
-    model = bootstrap.root().accounts.summaries.model(1)
+    model = accounts().summaries.model(1)
     document = read_models().get(model, account_id)
     assert document is not None
     assert document.view is not None
@@ -99,8 +96,8 @@ def park_behind_an_unknown_event(stream_id: str) -> None:
     """Append an event no release can decode after the stream's events, and deliver it to every read
     model: with one attempt allowed, each parks the stream at once."""
     root = bootstrap.root()
-    root.accounts.commands.store.append(stream_id, 2, [NewEvent("MoneyGifted", 1, {"amount": 1})], METADATA)
-    root.accounts.project(root.accounts.commands.store.read(stream_id))
+    accounts(root).commands.store.append(stream_id, 2, [NewEvent("MoneyGifted", 1, {"amount": 1})], METADATA)
+    root.service("accounts").project(accounts(root).commands.store.read(stream_id))
 
 
 # --- verify -------------------------------------------------------------------------------------------
@@ -157,9 +154,9 @@ def test_rebuild_switches_the_read_model_to_a_new_generation_and_prints_it() -> 
         "account-summary: generation 1 -> 2, 2 streams replayed, 0 parked, "
         "4 documents of generation 1 deleted"
     ]
-    service = bootstrap.root().accounts
+    service = bootstrap.root().service("accounts")
     assert [runner.generation_state().active for runner in service.projections] == [2, 1, 1]
-    summary = service.summaries.get(streams[0])
+    summary = accounts().summaries.get(streams[0])
     assert summary is not None
     assert summary.balance == 100
     assert cli("verify", "--all").exit_code == 0
@@ -176,7 +173,9 @@ def test_rebuild_all_rebuilds_every_read_model() -> None:
         f"{name}: generation 1 -> 2, 2 streams replayed" for name in READ_MODELS
     ]
     assert all(line.endswith("documents of generation 1 deleted") for line in lines)
-    assert [runner.generation_state().active for runner in bootstrap.root().accounts.projections] == [2, 2, 2]
+    assert [
+        runner.generation_state().active for runner in bootstrap.root().service("accounts").projections
+    ] == [2, 2, 2]
 
 
 # --- status -------------------------------------------------------------------------------------------
@@ -230,7 +229,7 @@ def test_deadletters_replay_exits_1_while_the_event_still_cannot_be_applied() ->
     ]
     letters = [
         runner.dead_letters.get(runner.model(1), stream_id)
-        for runner in bootstrap.root().accounts.projections
+        for runner in bootstrap.root().service("accounts").projections
     ]
     assert [letter.attempts if letter else None for letter in letters] == [2, 2, 2]
 
@@ -247,15 +246,15 @@ def test_deadletters_replay_catches_a_stream_up_once_the_fix_is_deployed() -> No
     root = bootstrap.root()
     release_1_0 = ProjectionRunner(
         replace(account_summary.projection, evolve=evolve_with_a_bug),
-        root.accounts.commands.codec,
+        accounts(root).commands.codec,
         read_models(),
-        root.accounts.commands.store,
+        accounts(root).commands.store,
         poison_attempts=1,
     )
-    delivered = root.accounts.commands.store.read(streams[0])
+    delivered = accounts(root).commands.store.read(streams[0])
     release_1_0.apply(delivered)
-    root.accounts.statements.apply(delivered)
-    root.accounts.daily_totals.apply(delivered)
+    accounts(root).statements.apply(delivered)
+    accounts(root).daily_totals.apply(delivered)
     assert table_rows(cli("status").stdout)[0][-1] == "1"
 
     result = cli("deadletters", "replay", "--projection", "account-summary", "--stream", streams[0])
@@ -264,7 +263,7 @@ def test_deadletters_replay_catches_a_stream_up_once_the_fix_is_deployed() -> No
     assert result.stdout.splitlines() == [
         f"account-summary {streams[0]}: replayed (ValueError: release 1.0 cannot handle deposits)"
     ]
-    summary = bootstrap.root().accounts.summaries.get(streams[0])
+    summary = accounts().summaries.get(streams[0])
     assert summary is not None
     assert (summary.balance, summary.version) == (100, 2)
     assert table_rows(cli("status").stdout)[0][-1] == "0"
@@ -291,8 +290,10 @@ def test_an_unknown_read_model_is_a_usage_error(args: list[str]) -> None:
 
     assert result.exit_code == 2
     assert "no read model named 'no-such-model'" in result.stderr
-    assert "account-summary, account-statement, daily-totals" in result.stderr
-    assert [runner.generation_state().active for runner in bootstrap.root().accounts.projections] == [1, 1, 1]
+    assert "account-summary, daily-totals, account-statement" in result.stderr
+    assert [
+        runner.generation_state().active for runner in bootstrap.root().service("accounts").projections
+    ] == [1, 1, 1]
 
 
 def test_rebuild_without_a_read_model_or_all_is_a_usage_error() -> None:
@@ -309,12 +310,12 @@ def test_rebuild_without_a_read_model_or_all_is_a_usage_error() -> None:
 def azure_root(tmp_path: Path) -> bootstrap.Root:
     """A root over the Cosmos DB adapters on fake containers, installed for the CLI to find."""
     containers = {
-        ACCOUNTS_EVENTS_CONTAINER: FakeContainer(EVENTS_PARTITION_KEY_PATH),
+        ACCOUNTS.events_container: FakeContainer(EVENTS_PARTITION_KEY_PATH),
         SNAPSHOTS_CONTAINER: FakeContainer(SNAPSHOTS_PARTITION_KEY_PATH),
         READMODELS_CONTAINER: FakeContainer(READMODELS_PARTITION_KEY_PATH),
     }
     settings = Settings(backend="azure", data_dir=tmp_path, generation_cache_seconds=0, poison_attempts=1)
-    root = bootstrap.Root(settings, bootstrap.AzureBackend(containers, FakeProducerClient()))
+    root = bootstrap.Root(settings, bootstrap.AzureBackend(containers, {ACCOUNTS.hub: FakeProducerClient()}))
     bootstrap.install(root)
     return root
 
@@ -329,7 +330,7 @@ def test_verify_and_rebuild_work_on_cosmos_db(azure_root: bootstrap.Root) -> Non
     streams = open_accounts()
     project(*streams)
     assert azure_root.azure is not None
-    store, model = azure_root.azure.read_models, azure_root.accounts.summaries.model(1)
+    store, model = azure_root.azure.read_models, accounts(azure_root).summaries.model(1)
     account_id = account_summary.account_id(streams[0])
     document = store.get(model, account_id)
     assert document is not None
@@ -356,4 +357,4 @@ def test_a_rebuild_that_parks_streams_does_not_switch_and_exits_1() -> None:
 
     assert result.exit_code == 1, result.output
     assert "account-summary: NOT switched to generation 2: 1 streams parked in it" in result.stdout
-    assert bootstrap.root().accounts.summaries.generation_state().active == 1
+    assert accounts().summaries.generation_state().active == 1

@@ -9,13 +9,8 @@ from typing import Any
 
 import yaml
 
-from infra.entry.settings import (
-    ACCOUNTS_EVENTS_CONTAINER,
-    ACCOUNTS_HUB,
-    ACCOUNTS_READMODELS_CONSUMER_GROUP,
-    COSMOS_CONNECTION,
-    EVENTHUB_CONNECTION,
-)
+from infra.entry.services import ACCOUNTS, binding_setting_defaults
+from infra.entry.settings import COSMOS_CONNECTION, EVENTHUB_CONNECTION
 from tests.conftest import app_functions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,11 +38,11 @@ def test_every_binding_connection_and_setting_expression_is_defined_in_the_examp
 def test_the_triggers_name_the_containers_hub_and_consumer_group_the_code_uses() -> None:
     by_type = {binding["type"]: binding for binding in bindings()}
 
-    assert by_type["cosmosDBTrigger"]["containerName"] == ACCOUNTS_EVENTS_CONTAINER
+    assert by_type["cosmosDBTrigger"]["containerName"] == ACCOUNTS.events_container
     assert by_type["cosmosDBTrigger"]["connection"] == COSMOS_CONNECTION
     assert by_type["cosmosDBTrigger"]["leaseContainerName"] == "leases"
-    assert by_type["eventHubTrigger"]["eventHubName"] == ACCOUNTS_HUB
-    assert by_type["eventHubTrigger"]["consumerGroup"] == ACCOUNTS_READMODELS_CONSUMER_GROUP
+    assert by_type["eventHubTrigger"]["eventHubName"] == ACCOUNTS.hub
+    assert by_type["eventHubTrigger"]["consumerGroup"] == ACCOUNTS.read_models_consumer_group
     assert by_type["eventHubTrigger"]["connection"] == EVENTHUB_CONNECTION
     assert by_type["eventHubTrigger"]["cardinality"] == "MANY"
 
@@ -113,7 +108,6 @@ def test_docker_compose_starts_every_emulator_the_example_settings_point_at() ->
 
 
 def test_the_dev_host_has_a_default_for_every_binding_setting_expression() -> None:
-    from infra.entry.settings import BINDING_SETTING_DEFAULTS
 
     used = {
         name
@@ -122,5 +116,5 @@ def test_the_dev_host_has_a_default_for_every_binding_setting_expression() -> No
         for name in re.findall(r"%([^%]+)%", str(value))
     }
 
-    assert used <= BINDING_SETTING_DEFAULTS.keys()
+    assert used <= binding_setting_defaults().keys()
     assert used  # the relay's lease prefix is one

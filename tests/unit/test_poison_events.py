@@ -32,6 +32,7 @@ from infra.app.commands import CommandHandler
 from infra.app.deadletters import MAX_ERROR_CHARS, DeadLetter, DeadLetterStatus
 from infra.app.generations import model_name
 from infra.app.projector import Lag, PoisonEvent, ProjectionRunner
+from infra.entry.accounts_api import accounts as accounts_of
 from infra.formats.codec import EventCodec
 from infra.ports.eventstore import EventStore, Metadata, NewEvent, StoredEvent
 from infra.ports.readmodels import ViewDocument
@@ -570,30 +571,32 @@ def test_on_sqlite_a_batch_that_fails_still_keeps_its_attempt_count_and_parks(tm
     root = Root(Settings(backend="embedded", data_dir=tmp_path, poison_attempts=ATTEMPTS))
     try:
         handle(
-            root.accounts.commands.store,
+            accounts_of(root).commands.store,
             POISONED,
             OpenAccount(owner_name="Ada", owner_email="ada@example.com", currency="EUR"),
         )
-        root.accounts.commands.store.append(
+        accounts_of(root).commands.store.append(
             POISONED, 1, [NewEvent("MoneyGifted", 1, {"amount": 1})], METADATA
         )
         handle(
-            root.accounts.commands.store,
+            accounts_of(root).commands.store,
             HEALTHY,
             OpenAccount(owner_name="Grace", owner_email="g@example.com", currency="EUR"),
         )
-        batch = root.accounts.commands.store.read(POISONED) + root.accounts.commands.store.read(HEALTHY)
+        batch = accounts_of(root).commands.store.read(POISONED) + accounts_of(root).commands.store.read(
+            HEALTHY
+        )
 
         for _ in range(ATTEMPTS - 1):
             with pytest.raises(ExceptionGroup):
-                root.accounts.project(batch)
-        root.accounts.project(batch)
+                root.service("accounts").project(batch)
+        root.service("accounts").project(batch)
 
-        letters = [runner.letters() for runner in root.accounts.projections]
+        letters = [runner.letters() for runner in root.service("accounts").projections]
         assert [[(letter.attempts, letter.status) for letter in found] for found in letters] == [
             [(ATTEMPTS, DeadLetterStatus.PARKED)]
         ] * 3
-        assert root.accounts.summaries.get(HEALTHY) is not None
+        assert accounts_of(root).summaries.get(HEALTHY) is not None
     finally:
         root.close()
 

@@ -33,6 +33,7 @@ HTTP_FUNCTIONS = {
     "dead_letters",
     "replay_dead_letters",
     "health",
+    "deep_health",
 }
 
 

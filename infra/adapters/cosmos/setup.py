@@ -24,11 +24,13 @@ class ContainerSpec:
     indexing_policy: dict[str, Any] | None = field(default=None)
 
 
-def container_specs(events: str, snapshots: str, read_models: str, leases: str) -> list[ContainerSpec]:
-    """Each container under the names given, with its partition key and indexing (the Bicep declares the
-    same; tests/deploy checks it)."""
+def container_specs(
+    events: Sequence[str], snapshots: str, read_models: str, leases: str
+) -> list[ContainerSpec]:
+    """Each container under the names given (an events container per service), with its partition key
+    and indexing (the Bicep declares the same; tests/deploy checks it)."""
     return [
-        ContainerSpec(events, EVENTS_PARTITION_KEY_PATH, EVENTS_INDEXING_POLICY),
+        *(ContainerSpec(name, EVENTS_PARTITION_KEY_PATH, EVENTS_INDEXING_POLICY) for name in events),
         ContainerSpec(snapshots, SNAPSHOTS_PARTITION_KEY_PATH),
         ContainerSpec(read_models, READMODELS_PARTITION_KEY_PATH, READMODELS_INDEXING_POLICY),
         ContainerSpec(leases, LEASES_PARTITION_KEY_PATH),

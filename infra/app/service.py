@@ -1,0 +1,43 @@
+"""One running service: its command pipeline, its read models and its relay, whatever backend they are on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from infra.app.commands import CommandHandler
+from infra.app.projector import ProjectionRunner
+from infra.app.relay import Relay
+from infra.ports.eventstore import StoredEvent
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    commands: CommandHandler[Any, Any, Any]
+    # in the order they apply a batch: the one read most right after a command first; the one a
+    # read-your-writes wait follows last, so once it shows a version the others have had that batch
+    projections: list[ProjectionRunner[Any, Any]]
+    relay: Relay
+
+    def projection(self, name: str) -> ProjectionRunner[Any, Any]:
+        for runner in self.projections:
+            if runner.projection.name == name:
+                return runner
+        raise LookupError(f"no read model named {name!r}")
+
+    def project(self, delivered: Sequence[StoredEvent]) -> dict[str, int]:
+        """Apply a delivered batch to every read model; a failure in one does not hold back the others,
+        and is raised afterwards (as one ExceptionGroup) so the batch is delivered again. Returns how
+        many new events each read model applied."""
+        applied, failures = {}, []
+        for runner in self.projections:
+            try:
+                with runner.store.unit_of_work():  # on SQLite: one transaction per read model and batch
+                    applied[runner.projection.name] = runner.apply(delivered)
+            except Exception as error:
+                failures.append(error)
+        if failures:
+            raise ExceptionGroup(f"{len(failures)} read models could not apply the batch", failures)
+        return applied

@@ -1,0 +1,329 @@
+"""The accounts service's HTTP API: its request models, its routes and the shape of its answers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, cast
+
+import azure.functions as func
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from domain.accounts import (
+    Account,
+    AccountCommand,
+    AccountEvent,
+    CloseAccount,
+    DepositMoney,
+    OpenAccount,
+    WithdrawMoney,
+    decider,
+)
+from infra.app import queries
+from infra.app.commands import CommandHandler, Outcome
+from infra.app.projector import ProjectionRunner
+from infra.entry import bootstrap, http
+from projections import account_statement as statement_projection
+from projections import account_summary, daily_totals
+
+SERVICE = "accounts"
+blueprint = http.new_blueprint()
+
+ACCOUNT_COMMANDS = DepositMoney | WithdrawMoney | CloseAccount
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """The accounts service's pieces, typed as its routes use them."""
+
+    commands: CommandHandler[Account, AccountCommand, AccountEvent]
+    summaries: ProjectionRunner[AccountEvent, account_summary.AccountSummary]
+    statements: ProjectionRunner[AccountEvent, statement_projection.StatementHeader]
+    daily_totals: ProjectionRunner[AccountEvent, daily_totals.AccountCurrency]
+
+
+def accounts(root: bootstrap.Root | None = None) -> Accounts:
+    service = (root or bootstrap.root()).service(SERVICE)
+    return Accounts(
+        commands=cast(CommandHandler[Account, AccountCommand, AccountEvent], service.commands),
+        summaries=service.projection(account_summary.projection.name),
+        statements=service.projection(statement_projection.projection.name),
+        daily_totals=service.projection(daily_totals.projection.name),
+    )
+
+
+# --- commands ---
+
+
+@blueprint.route(route="accounts", methods=["POST"])
+@http.handles_problems
+def open_account(req: func.HttpRequest) -> func.HttpResponse:
+    command = http.parse_body(req, OpenAccount)
+    idempotency = http.idempotency(req, command.model_dump(mode="json"))
+    service = accounts()
+    scope = None if idempotency is None else f"{http.actor(req)}\n{idempotency.key}"
+    stream_id = service.commands.new_stream_id(scope)
+    outcome = service.commands.handle(
+        stream_id,
+        command,
+        http.metadata(req, idempotency),
+        expected_version=0,
+        idempotency=idempotency,
+    )
+    location = f"/api/accounts/{decider.aggregate_id(stream_id)}"
+    return _command_response(outcome, status=201, extra_headers={"Location": location})
+
+
+@blueprint.route(route="accounts/{id}/deposits", methods=["POST"])
+@http.handles_problems
+def deposit(req: func.HttpRequest) -> func.HttpResponse:
+    return _account_command(req, http.parse_body(req, DepositMoney))
+
+
+@blueprint.route(route="accounts/{id}/withdrawals", methods=["POST"])
+@http.handles_problems
+def withdraw(req: func.HttpRequest) -> func.HttpResponse:
+    return _account_command(req, http.parse_body(req, WithdrawMoney))
+
+
+@blueprint.route(route="accounts/{id}/close", methods=["POST"])
+@http.handles_problems
+def close_account(req: func.HttpRequest) -> func.HttpResponse:
+    return _account_command(req, http.parse_body(req, CloseAccount, allow_empty=True))
+
+
+def _account_command(req: func.HttpRequest, command: ACCOUNT_COMMANDS) -> func.HttpResponse:
+    stream_id = decider.stream_id(http.route_uuid(req))
+    idempotency = http.idempotency(req, command.model_dump(mode="json"))
+    outcome = accounts().commands.handle(
+        stream_id,
+        command,
+        http.metadata(req, idempotency),
+        expected_version=http.expected_version(req),
+        idempotency=idempotency,
+    )
+    return _command_response(outcome)
+
+
+def _command_response(
+    outcome: Outcome[Account], status: int = 200, extra_headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    headers = {"ETag": f'"{outcome.version}"', **(extra_headers or {})}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return http.json_response(
+        _account_body(outcome.stream_id, outcome.version, outcome.state), status, headers
+    )
+
+
+def _account_body(stream_id: str, version: int, state: Account) -> dict[str, object]:
+    return {
+        "id": decider.aggregate_id(stream_id),
+        "version": version,
+        "status": state.status.value,
+        "owner": None if state.owner_name is None else {"name": state.owner_name, "email": state.owner_email},
+        "currency": state.currency,
+        "balance": state.balance,
+    }
+
+
+# --- queries ---
+
+
+class SummaryQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    min_version: int | None = Field(default=None, ge=1, le=http.MAX_VERSION)
+
+
+@blueprint.route(route="accounts/{id}", methods=["GET"])
+@http.handles_problems
+def get_account(req: func.HttpRequest) -> func.HttpResponse:
+    """The account summary read model: eventually consistent with the event store. With ?min_version=N
+    (the version a command answered) it waits briefly for the projection to reach N, then answers what it
+    has, marked stale if it is still behind."""
+    stream_id = decider.stream_id(http.route_uuid(req))
+    query = http.parse_query(req, SummaryQuery)
+    wait = bootstrap.root().settings.min_version_wait_seconds if query.min_version else 0.0
+    summary, fresh = accounts().summaries.read(stream_id, query.min_version or 0, wait)
+    if summary is None:
+        raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
+    headers = {"ETag": f'"{summary.version}"'}
+    if not fresh:
+        headers["X-Read-Model-Stale"] = "true"
+    return http.json_response(summary.model_dump(mode="json"), headers=headers)
+
+
+class HistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    from_version: int = Field(default=1, ge=1, le=http.MAX_VERSION)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+@blueprint.route(route="accounts/{id}/events", methods=["GET"])
+@http.handles_problems
+def account_history(req: func.HttpRequest) -> func.HttpResponse:
+    """The audit trail: every event of the account with its metadata, oldest first, paged."""
+    account_id = http.route_uuid(req)
+    query = http.parse_query(req, HistoryQuery)
+    stream_id = decider.stream_id(account_id)
+    events = accounts().commands.store.read(
+        stream_id, from_version=query.from_version, to_version=query.from_version + query.limit
+    )
+    if not events and query.from_version == 1:
+        raise http.Problem(404, "Account not found", "no account has this id")
+    page, more = events[: query.limit], len(events) > query.limit
+    body = {
+        "id": str(account_id),
+        "events": [event.model_dump(mode="json") for event in page],
+        "next": (
+            f"/api/accounts/{account_id}/events?from_version={page[-1].version + 1}&limit={query.limit}"
+            if more
+            else None
+        ),
+    }
+    return http.json_response(body)
+
+
+class StateQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: int | None = Field(default=None, ge=1, le=http.MAX_VERSION)
+    at: AwareDatetime | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _representable_in_utc(cls, at: datetime | None) -> datetime | None:
+        return http.in_utc(at)
+
+
+@blueprint.route(route="accounts/{id}/state", methods=["GET"])
+@http.handles_problems
+def account_state(req: func.HttpRequest) -> func.HttpResponse:
+    """Time travel: the account rebuilt from its events up to a version (?version=N) or a time (?at=...)."""
+    account_id = http.route_uuid(req)
+    query = http.parse_query(req, StateQuery)
+    if query.version is not None and query.at is not None:
+        raise http.Problem(422, "Invalid query", "give either version or at, not both")
+    stream_id = decider.stream_id(account_id)
+    state, version = accounts().commands.load(stream_id, to_version=query.version, until=query.at)
+    if version == 0:
+        raise http.Problem(404, "Account not found", "the account did not exist at that point")
+    if query.version is not None and version < query.version:
+        raise http.Problem(
+            404, "Version not found", f"the account has {version} versions", current_version=version
+        )
+    body = _account_body(stream_id, version, state) | {"as_of": _as_of(query.version, query.at)}
+    return http.json_response(body, headers={"ETag": f'"{version}"'})
+
+
+def _as_of(version: int | None, at: datetime | None) -> dict[str, object]:
+    if version is not None:
+        return {"version": version}
+    if at is not None:
+        return {"at": at.isoformat()}
+    return {"latest": True}
+
+
+class StatementQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    since: AwareDatetime | None = Field(default=None, alias="from")
+    until: AwareDatetime | None = Field(default=None, alias="to")
+    limit: int = Field(default=50, ge=1, le=http.MAX_PAGE)
+    continuation: str | None = Field(default=None, max_length=512)
+    min_version: int | None = Field(default=None, ge=1, le=http.MAX_VERSION)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _representable_in_utc(cls, at: datetime | None) -> datetime | None:
+        return http.in_utc(at)
+
+
+@blueprint.route(route="accounts/{id}/statement", methods=["GET"])
+@http.handles_problems
+def account_statement(req: func.HttpRequest) -> func.HttpResponse:
+    """Every deposit and withdrawal with the balance after it, newest first, paged; ?from= and ?to= bound
+    the time recorded (from inclusive, to exclusive); ?min_version= reads your writes, as on the summary."""
+    account_id = http.route_uuid(req)
+    query = http.parse_query(req, StatementQuery)
+    if query.since and query.until and query.since >= query.until:
+        raise http.Problem(422, "Invalid query", "from must be before to")
+    found = queries.statement(
+        accounts().statements,
+        decider.stream_id(account_id),
+        query.since,
+        query.until,
+        query.limit,
+        http.continuation_key(query.continuation),
+        query.min_version or 0,
+        bootstrap.root().settings.min_version_wait_seconds if query.min_version else 0.0,
+    )
+    if found is None:
+        raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
+    body = found.header.model_dump(mode="json") | {
+        "entries": [line.model_dump(mode="json") for line in found.lines],
+        "next": http.next_page(req, found.continuation),
+    }
+    return http.json_response(body, headers={} if found.fresh else {"X-Read-Model-Stale": "true"})
+
+
+class OwnerQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    owner_email: str = Field(min_length=3, max_length=320)
+    limit: int = Field(default=50, ge=1, le=http.MAX_PAGE)
+    continuation: str | None = Field(default=None, max_length=512)
+
+
+@blueprint.route(route="accounts", methods=["GET"])
+@http.handles_problems
+def accounts_by_owner(req: func.HttpRequest) -> func.HttpResponse:
+    """The accounts of one owner (?owner_email=, compared case-insensitively), in id order, paged."""
+    query = http.parse_query(req, OwnerQuery)
+    page = queries.accounts_of_owner(
+        accounts().summaries, query.owner_email, query.limit, http.continuation_key(query.continuation)
+    )
+    body = {
+        "owner_email": query.owner_email,
+        "accounts": [summary.model_dump(mode="json") for summary in page.items],
+        "next": http.next_page(req, page.continuation),
+    }
+    return http.json_response(body)
+
+
+def _iso_day(value: object) -> object:
+    if not (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+
+
+class DailyQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    first: Day = Field(alias="from")
+    last: Day = Field(alias="to")
+
+
+@blueprint.route(route="reports/daily", methods=["GET"])
+@http.handles_problems
+def daily_report(req: func.HttpRequest) -> func.HttpResponse:
+    """Per UTC day and currency: money deposited and withdrawn, accounts opened and closed (?from= and
+    ?to= are days, both inclusive)."""
+    query = http.parse_query(req, DailyQuery)
+    if query.last < query.first:
+        raise http.Problem(422, "Invalid query", "to must not be before from")
+    if (query.last - query.first).days >= queries.MAX_REPORT_DAYS:
+        raise http.Problem(422, "Invalid query", f"a report spans at most {queries.MAX_REPORT_DAYS} days")
+    totals = queries.daily_report(accounts().daily_totals, query.first, query.last)
+    body = {
+        "from": query.first.isoformat(),
+        "to": query.last.isoformat(),
+        "days": [total.model_dump(mode="json") for total in totals],
+    }
+    return http.json_response(body)

@@ -1,0 +1,112 @@
+"""The operators' HTTP API, over every service: read-model lag, dead letters and their replay, health."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field
+
+from infra.app import queries
+from infra.app.deadletters import DeadLetterStatus
+from infra.app.projector import ProjectionRunner
+from infra.entry import bootstrap, http
+from infra.ports.eventstore import STREAM_ID_PATTERN
+
+blueprint = http.new_blueprint()
+
+
+@blueprint.route(route="status", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@http.handles_problems
+def status(req: func.HttpRequest) -> func.HttpResponse:
+    """How far each read model is behind its service's event store, in events and seconds, and what is
+    parked. For operators (master key): on Cosmos DB it sums over every document, a cost that grows with
+    the data."""
+    events, newest, projections = 0, None, list[dict[str, object]]()
+    for service in bootstrap.root().services:
+        totals, lags = queries.lags(service.projections, service.commands.store)
+        events += totals.events
+        if totals.newest is not None and (newest is None or totals.newest > newest):
+            newest = totals.newest
+        projections.extend(
+            {
+                "name": lag.projection,
+                "generation": lag.generation,
+                "events_behind": lag.events,
+                "seconds_behind": round(lag.seconds, 3),
+                "parked_streams": lag.parked_streams,
+            }
+            for lag in lags
+        )
+    body = {
+        "store": {"events": events, "newest": None if newest is None else newest.isoformat()},
+        "projections": projections,
+    }
+    return http.json_response(body)
+
+
+class DeadLetterQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    projection: str | None = Field(default=None, max_length=100)
+    status: DeadLetterStatus | None = None
+
+
+@blueprint.route(route="admin/deadletters", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@http.handles_problems
+def dead_letters(req: func.HttpRequest) -> func.HttpResponse:
+    """Events a read model could not apply: retrying, parked (their stream waits), or replayed."""
+    query = http.parse_query(req, DeadLetterQuery)
+    letters = [
+        letter
+        for runner in _projections(query.projection)
+        for letter in runner.letters()
+        if query.status is None or letter.status is query.status
+    ]
+    return http.json_response({"dead_letters": [letter.model_dump(mode="json") for letter in letters]})
+
+
+class ReplayCommand(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    projection: str | None = Field(default=None, max_length=100)
+    stream_id: str | None = Field(default=None, pattern=STREAM_ID_PATTERN.pattern)
+
+
+@blueprint.route(route="admin/deadletters/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@http.handles_problems
+def replay_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
+    """Unpark the parked streams (of one read model, or one stream) and apply what waited behind them,
+    once the cause is fixed; a stream that fails again is parked again."""
+    command = http.parse_body(req, ReplayCommand, allow_empty=True)
+    results = [
+        letter for runner in _projections(command.projection) for letter in runner.replay(command.stream_id)
+    ]
+    return http.json_response({"replayed": [letter.model_dump(mode="json") for letter in results]})
+
+
+def _projections(name: str | None) -> list[ProjectionRunner[Any, Any]]:
+    runners = [runner for service in bootstrap.root().services for runner in service.projections]
+    if name is None:
+        return runners
+    chosen = [runner for runner in runners if runner.projection.name == name]
+    if not chosen:
+        raise http.Problem(404, "Read model not found", f"no read model is called {name!r}")
+    return chosen
+
+
+@blueprint.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http.handles_problems
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Liveness: the app answers. It touches no store, so anyone may call it as often as they like."""
+    return http.json_response({"status": "ok", "backend": bootstrap.root().settings.backend})
+
+
+@blueprint.route(route="health/deep", methods=["GET"])
+@http.handles_problems
+def deep_health(req: func.HttpRequest) -> func.HttpResponse:
+    """Readiness (function key): every service's event store answers a read."""
+    for service in bootstrap.root().services:
+        service.commands.store.read(service.commands.decider.stream_id(uuid.UUID(int=0)))
+    return http.json_response({"status": "ok", "backend": bootstrap.root().settings.backend})

@@ -1,0 +1,60 @@
+"""The services this app runs, as data. A service is a decider, its projections, its HTTP Blueprint and
+one entry in SERVICES: the composition root, the relay and projector functions, the dev host's triggers,
+the settings and the deployment's resources all follow from this list (tests/deploy checks the Bicep,
+the emulator config and local.settings.example.json against it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import azure.functions as func
+
+from domain import accounts
+from domain.decider import Decider
+from infra.entry import accounts_api
+from projections import account_statement, account_summary, daily_totals
+from projections.projection import Projection
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str  # its data folder locally; its resources' names in Azure start with it
+    decider: Decider[Any, Any, Any]
+    # applied to each batch in this order: the read model read most right after a command first, the one
+    # a read-your-writes wait follows last
+    projections: tuple[Projection[Any, Any], ...]
+    events_container: str  # its own event log (Cosmos DB container; partition key /streamId)
+    hub: str  # its own event hub, partitioned by stream id
+    read_models_consumer_group: str  # its projector's consumer group on its hub
+    source: str  # the CloudEvents `source` of what it publishes
+    relay_function: str
+    projector_function: str
+    # the app setting naming the relay's lease prefix, so a local run takes its own leases
+    lease_prefix_setting: str
+    lease_prefix: str  # its value when the setting is not set (the dev host) and in the deployment
+    http: func.Blueprint | None = field(default=None, compare=False)
+
+
+ACCOUNTS = ServiceDefinition(
+    name="accounts",
+    decider=accounts.decider,
+    projections=(account_summary.projection, daily_totals.projection, account_statement.projection),
+    events_container="accounts-events",
+    hub="accounts",
+    read_models_consumer_group="accounts-readmodels",
+    source="/eventbank/accounts",
+    relay_function="relay_account_events",
+    projector_function="project_read_models",
+    lease_prefix_setting="RELAY_LEASE_PREFIX",
+    lease_prefix="accounts-relay-",
+    http=accounts_api.blueprint,
+)
+
+SERVICES: tuple[ServiceDefinition, ...] = (ACCOUNTS,)
+
+
+def binding_setting_defaults(services: tuple[ServiceDefinition, ...] = SERVICES) -> dict[str, str]:
+    """Values of the %SETTING% binding expressions when the environment does not set them (the dev host
+    only; the Functions host requires each to be an app setting)."""
+    return {service.lease_prefix_setting: service.lease_prefix for service in services}
