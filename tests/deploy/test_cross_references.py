@@ -11,7 +11,7 @@ import pytest
 from infra.adapters.cosmos.eventstore import EVENTS_INDEXING_POLICY
 from infra.app.projector import PARKED_LOG_PREFIX
 from infra.entry import bootstrap
-from infra.entry.services import ACCOUNTS
+from infra.entry.services import SERVICES
 from infra.entry.settings import (
     COSMOS_DATABASE,
     ENV_PREFIX,
@@ -125,7 +125,7 @@ def test_the_bindings_and_the_composition_root_read_the_settings_this_test_expec
     expected = {
         "COSMOS_CONNECTION__accountEndpoint",
         "EVENTHUB_CONNECTION__fullyQualifiedNamespace",
-        ACCOUNTS.lease_prefix_setting,
+        *(service.lease_prefix_setting for service in SERVICES),
         "EVENTBANK_BACKEND",
         "EVENTBANK_COSMOS_DATABASE",
     }
@@ -193,7 +193,9 @@ def test_the_endpoints_are_the_provisioned_accounts_in_the_form_the_code_accepts
 def test_the_literal_settings_have_the_values_the_code_expects(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = app_settings()
 
-    assert settings[ACCOUNTS.lease_prefix_setting] == ACCOUNTS.lease_prefix
+    assert SERVICES
+    for service in SERVICES:
+        assert settings[service.lease_prefix_setting] == service.lease_prefix
     assert (
         bicep.name_of(bicep.by_relative(FUNCTION_APP), settings["EVENTBANK_COSMOS_DATABASE"])
         == COSMOS_DATABASE
@@ -224,7 +226,7 @@ def test_the_containers_are_the_ones_the_code_uses_with_their_partition_keys() -
     found = {name: partition_key(container) for name, container in cosmos_containers().items()}
 
     assert found == {
-        ACCOUNTS.events_container: ["/streamId"],
+        **{service.events_container: ["/streamId"] for service in SERVICES},
         SNAPSHOTS_CONTAINER: ["/streamId"],
         READMODELS_CONTAINER: ["/pk"],
         LEASES_CONTAINER: ["/id"],
@@ -246,11 +248,12 @@ def test_the_containers_match_the_emulator_setup() -> None:
         assert resource.get("indexingPolicy") == specs[name].indexing_policy
 
 
-def test_the_events_container_indexes_what_the_event_store_expects() -> None:
-    resource = cosmos_containers()[ACCOUNTS.events_container].properties["resource"]
-
-    assert isinstance(resource, dict)
-    assert resource["indexingPolicy"] == EVENTS_INDEXING_POLICY
+def test_each_events_container_indexes_what_the_event_store_expects() -> None:
+    assert SERVICES
+    for service in SERVICES:
+        resource = cosmos_containers()[service.events_container].properties["resource"]
+        assert isinstance(resource, dict)
+        assert resource["indexingPolicy"] == EVENTS_INDEXING_POLICY
 
 
 def test_the_change_feed_trigger_binds_to_provisioned_cosmos_containers() -> None:
@@ -283,14 +286,16 @@ def test_cosmos_is_serverless_unless_throughput_is_given() -> None:
 # --- Event Hubs ---
 
 
-def test_the_hub_and_consumer_group_are_the_ones_the_code_uses() -> None:
+def test_the_hubs_and_consumer_groups_are_the_services_own() -> None:
     eventhubs = bicep.by_relative(EVENTHUBS)
-    [hub] = eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs")
-    [group] = eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs/consumergroups")
+    hubs = {hub.name: hub for hub in eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs")}
+    groups = eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs/consumergroups")
 
-    assert hub.name == ACCOUNTS.hub
-    assert group.name == ACCOUNTS.read_models_consumer_group
-    assert group.path.startswith(f"{hub.path}::")
+    assert set(hubs) == {service.hub for service in SERVICES}
+    assert {group.name for group in groups} == {service.read_models_consumer_group for service in SERVICES}
+    for service in SERVICES:
+        [group] = [group for group in groups if group.name == service.read_models_consumer_group]
+        assert group.path.startswith(f"{hubs[service.hub].path}::")
 
 
 def test_the_event_hub_trigger_binds_to_the_provisioned_hub_and_group() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from infra.entry.services import ACCOUNTS, binding_setting_defaults
+from infra.entry.services import SERVICES, binding_setting_defaults
 from infra.entry.settings import COSMOS_CONNECTION, EVENTHUB_CONNECTION
 from tests.conftest import app_functions
 
@@ -35,16 +35,22 @@ def test_every_binding_connection_and_setting_expression_is_defined_in_the_examp
                 assert setting in defined, (setting, binding)
 
 
-def test_the_triggers_name_the_containers_hub_and_consumer_group_the_code_uses() -> None:
-    by_type = {binding["type"]: binding for binding in bindings()}
+def test_each_services_triggers_name_its_container_hub_and_consumer_group() -> None:
+    triggers = {function.name: function.trigger for function in app_functions()}
 
-    assert by_type["cosmosDBTrigger"]["containerName"] == ACCOUNTS.events_container
-    assert by_type["cosmosDBTrigger"]["connection"] == COSMOS_CONNECTION
-    assert by_type["cosmosDBTrigger"]["leaseContainerName"] == "leases"
-    assert by_type["eventHubTrigger"]["eventHubName"] == ACCOUNTS.hub
-    assert by_type["eventHubTrigger"]["consumerGroup"] == ACCOUNTS.read_models_consumer_group
-    assert by_type["eventHubTrigger"]["connection"] == EVENTHUB_CONNECTION
-    assert by_type["eventHubTrigger"]["cardinality"] == "MANY"
+    assert SERVICES
+    for service in SERVICES:
+        relay, projector = triggers[service.relay_function], triggers[service.projector_function]
+        assert relay["type"] == "cosmosDBTrigger"
+        assert relay["containerName"] == service.events_container
+        assert relay["connection"] == COSMOS_CONNECTION
+        assert relay["leaseContainerName"] == "leases"
+        assert relay["leaseContainerPrefix"] == f"%{service.lease_prefix_setting}%"
+        assert projector["type"] == "eventHubTrigger"
+        assert projector["eventHubName"] == service.hub
+        assert projector["consumerGroup"] == service.read_models_consumer_group
+        assert projector["connection"] == EVENTHUB_CONNECTION
+        assert projector["cardinality"] == "MANY"
 
 
 def test_every_non_http_function_has_a_retry_policy_so_a_failed_batch_is_not_skipped() -> None:
@@ -79,16 +85,16 @@ def test_importing_function_app_builds_no_clients_or_files(tmp_path: Path) -> No
     assert not (tmp_path / "data").exists()
 
 
-def test_the_event_hubs_emulator_config_declares_the_hub_and_consumer_group_of_the_trigger() -> None:
+def test_the_event_hubs_emulator_config_declares_each_services_hub_and_consumer_group() -> None:
     config = json.loads((REPO / "emulator" / "eventhubs" / "Config.json").read_text())
     (namespace,) = config["UserConfig"]["NamespaceConfig"]
     hubs = {entity["Name"]: entity for entity in namespace["Entities"]}
-    trigger = next(binding for binding in bindings() if binding["type"] == "eventHubTrigger")
 
-    assert trigger["eventHubName"] in hubs
-    groups = {group["Name"] for group in hubs[trigger["eventHubName"]]["ConsumerGroups"]}
-    assert trigger["consumerGroup"] in groups
-    assert "$Default" not in groups  # the emulator creates it and refuses it in config
+    assert set(hubs) == {service.hub for service in SERVICES}
+    for service in SERVICES:
+        groups = {group["Name"] for group in hubs[service.hub]["ConsumerGroups"]}
+        assert service.read_models_consumer_group in groups
+        assert "$Default" not in groups  # the emulator creates it and refuses it in config
 
 
 def test_docker_compose_starts_every_emulator_the_example_settings_point_at() -> None:
