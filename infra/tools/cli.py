@@ -1,6 +1,6 @@
 """eventbank's operator tool: read-model status, rebuild, verify and dead letters, on either backend.
 
-python -m infra.tools.cli status
+python -m infra.tools.cli status                        # every service's; --service accounts for one
 python -m infra.tools.cli rebuild account-summary      # or --all
 python -m infra.tools.cli verify --all                 # exit code 1 when a read model differs from a replay
 python -m infra.tools.cli deadletters list
@@ -42,28 +42,33 @@ DataDir = Annotated[Path | None, typer.Option(help="the embedded backend's data 
 Settings = Annotated[Path, typer.Option(help="with --backend azure: a local.settings.json to load")]
 Names = Annotated[list[str] | None, typer.Argument(help="read models, e.g. account-summary")]
 All = Annotated[bool, typer.Option("--all", help="every read model")]
+OneService = Annotated[str | None, typer.Option("--service", help="one service (default: every service)")]
 
 
 @app.command()
 def status(
-    backend: Backend = None, data_dir: DataDir = None, settings: Settings = Path("local.settings.json")
+    service: OneService = None,
+    backend: Backend = None,
+    data_dir: DataDir = None,
+    settings: Settings = Path("local.settings.json"),
 ) -> None:
-    """How far each read model is behind the event store."""
-    with _service(backend, data_dir, settings) as service:
-        totals, lags = queries.lags(service.projections, service.commands.store)
-    table = Table(
-        Column("read model", no_wrap=True), "generation", "events behind", "seconds behind", "parked"
-    )
-    for lag in lags:
-        table.add_row(
-            lag.projection,
-            str(lag.generation),
-            str(lag.events),
-            f"{lag.seconds:.3f}",
-            str(lag.parked_streams),
-        )
-    out.print(f"event store: {totals.events} events, newest {totals.newest}")
-    out.print(table)
+    """How far each read model is behind its service's event store."""
+    with _services(backend, data_dir, settings, service) as services:
+        for each in services:
+            totals, lags = queries.lags(each.projections, each.commands.store)
+            table = Table(
+                Column("read model", no_wrap=True), "generation", "events behind", "seconds behind", "parked"
+            )
+            for lag in lags:
+                table.add_row(
+                    lag.projection,
+                    str(lag.generation),
+                    str(lag.events),
+                    f"{lag.seconds:.3f}",
+                    str(lag.parked_streams),
+                )
+            out.print(f"{each.name} event store: {totals.events} events, newest {totals.newest}")
+            out.print(table)
 
 
 @app.command(name="rebuild")
@@ -74,6 +79,7 @@ def rebuild_command(
     allow_parked: Annotated[
         bool, typer.Option(help="switch readers even if the replay parked streams (they stay parked)")
     ] = False,
+    service: OneService = None,
     backend: Backend = None,
     data_dir: DataDir = None,
     settings: Settings = Path("local.settings.json"),
@@ -84,12 +90,12 @@ def rebuild_command(
     Safe while the app runs: live updates go to both generations until every worker has switched.
     Exit code 1 if a read model was not switched because its replay parked streams."""
     failed = False
-    with _service(backend, data_dir, settings) as service:
-        for runner in _chosen(service, names, all_):
+    with _services(backend, data_dir, settings, service) as services:
+        for owner, runner in _chosen(services, names, all_):
             with _progress(f"rebuilding {runner.projection.name}") as (on_stream, on_progress):
                 report = rebuild.rebuild(
                     runner,
-                    service.commands.store,
+                    owner.commands.store,
                     on_stream,
                     on_progress,
                     keep_previous=keep_previous,
@@ -119,19 +125,20 @@ def rebuild_command(
 def verify_command(
     names: Names = None,
     all_: All = False,
+    service: OneService = None,
     backend: Backend = None,
     data_dir: DataDir = None,
     settings: Settings = Path("local.settings.json"),
 ) -> None:
     """Compare each read model with a fresh replay of the store; exit code 1 if any differ."""
     differences = 0
-    with _service(backend, data_dir, settings) as service:
-        for runner in _chosen(service, names, all_):
+    with _services(backend, data_dir, settings, service) as services:
+        for owner, runner in _chosen(services, names, all_):
             with (
                 _progress(f"replaying {runner.projection.name}") as (on_stream, on_progress),
                 bootstrap.scratch_read_models() as scratch,
             ):
-                found = rebuild.verify(runner, service.commands.store, scratch, on_stream, on_progress)
+                found = rebuild.verify(runner, owner.commands.store, scratch, on_stream, on_progress)
             differences += len(found)
             out.print(f"{runner.projection.name}: {len(found)} differences")
             for difference in found:
@@ -145,13 +152,17 @@ def verify_command(
 @dead_letters_app.command(name="list")
 def list_dead_letters(
     projection: Annotated[str | None, typer.Option(help="one read model")] = None,
+    service: OneService = None,
     backend: Backend = None,
     data_dir: DataDir = None,
     settings: Settings = Path("local.settings.json"),
 ) -> None:
     """Every dead letter of the active generations."""
-    with _service(backend, data_dir, settings) as service:
-        runners = _chosen(service, [projection] if projection else None, projection is None)
+    with _services(backend, data_dir, settings, service) as services:
+        runners = [
+            runner
+            for _, runner in _chosen(services, [projection] if projection else None, projection is None)
+        ]
         table = Table(
             Column("read model", no_wrap=True),
             Column("stream", no_wrap=True),
@@ -179,14 +190,15 @@ def list_dead_letters(
 def replay_dead_letters(
     projection: Annotated[str | None, typer.Option(help="one read model")] = None,
     stream: Annotated[str | None, typer.Option(help="one stream id")] = None,
+    service: OneService = None,
     backend: Backend = None,
     data_dir: DataDir = None,
     settings: Settings = Path("local.settings.json"),
 ) -> None:
     """Unpark parked streams and apply what waited behind them; exit code 1 if any is parked again."""
     failed = 0
-    with _service(backend, data_dir, settings) as service:
-        for runner in _chosen(service, [projection] if projection else None, projection is None):
+    with _services(backend, data_dir, settings, service) as services:
+        for _, runner in _chosen(services, [projection] if projection else None, projection is None):
             for letter in runner.replay(stream):
                 failed += letter.status.value == "parked"
                 out.print(
@@ -196,7 +208,9 @@ def replay_dead_letters(
 
 
 @contextmanager
-def _service(backend: str | None, data_dir: Path | None, settings: Path) -> Iterator[Service]:
+def _services(
+    backend: str | None, data_dir: Path | None, settings: Path, name: str | None
+) -> Iterator[list[Service]]:
     if backend is not None:
         os.environ["EVENTBANK_BACKEND"] = backend
     if data_dir is not None:
@@ -205,26 +219,32 @@ def _service(backend: str | None, data_dir: Path | None, settings: Path) -> Iter
         load_local_settings(settings)
     try:
         root = bootstrap.root()
-        yield _one_service(root)
+        if name is None:
+            yield root.services
+        else:
+            try:
+                yield [root.service(name)]
+            except LookupError:
+                known = ", ".join(each.name for each in root.services)
+                raise typer.BadParameter(f"no service named {name!r}; the services are {known}") from None
     finally:
         bootstrap.reset()
 
 
-def _one_service(root: bootstrap.Root) -> Service:
-    (service,) = root.services  # one service so far: --service comes with the second
-    return service
-
-
-def _chosen(service: Service, names: list[str] | None, all_: bool) -> list[ProjectionRunner[Any, Any]]:
+def _chosen(
+    services: list[Service], names: list[str] | None, all_: bool
+) -> list[tuple[Service, ProjectionRunner[Any, Any]]]:
+    everything = [(service, runner) for service in services for runner in service.projections]
     if all_:
-        return service.projections
+        return everything
     if not names:
         raise typer.BadParameter("name the read models, or give --all")
-    try:
-        return [service.projection(name) for name in names]
-    except LookupError as error:
-        known = ", ".join(runner.projection.name for runner in service.projections)
-        raise typer.BadParameter(f"{error}; the read models are {known}") from None
+    by_name = {runner.projection.name: (service, runner) for service, runner in everything}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        known = ", ".join(by_name)
+        raise typer.BadParameter(f"no read model named {unknown[0]!r}; the read models are {known}")
+    return [by_name[name] for name in names]
 
 
 @contextmanager

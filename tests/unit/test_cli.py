@@ -189,7 +189,7 @@ def test_status_prints_how_far_each_read_model_is_behind() -> None:
     result = cli("status")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("event store: 7 events, newest ")
+    assert result.stdout.startswith("accounts event store: 7 events, newest ")
     rows = table_rows(result.stdout)
     # behind: streams[1]'s unknown event and streams[2]'s two events; streams[1] is parked
     assert [(name, generation, events, parked) for name, generation, events, _, parked in rows] == [
@@ -358,3 +358,15 @@ def test_a_rebuild_that_parks_streams_does_not_switch_and_exits_1() -> None:
     assert result.exit_code == 1, result.output
     assert "account-summary: NOT switched to generation 2: 1 streams parked in it" in result.stdout
     assert accounts().summaries.generation_state().active == 1
+
+
+def test_service_picks_one_service_and_an_unknown_one_is_a_usage_error() -> None:
+    open_accounts(1)
+
+    one = cli("status", "--service", "accounts")
+    unknown = cli("verify", "--all", "--service", "nope")
+
+    assert one.exit_code == 0, one.output
+    assert one.stdout.startswith("accounts event store: 2 events")
+    assert unknown.exit_code == 2
+    assert "no service named 'nope'; the services are accounts" in unknown.stderr
