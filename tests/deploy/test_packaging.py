@@ -75,7 +75,8 @@ def packaged_files() -> set[str]:
     """What the deployment package holds: the repository's files minus .funcignore's."""
     packaged = set()
     for directory, subdirectories, names in os.walk(REPO):
-        relative = Path(directory).relative_to(REPO).as_posix().removeprefix(".").lstrip("/")
+        relative = Path(directory).relative_to(REPO).as_posix()
+        relative = "" if relative == "." else relative
         prefix = f"{relative}/" if relative else ""
         subdirectories[:] = [name for name in subdirectories if not ignored(f"{prefix}{name}", is_dir=True)]
         packaged |= {f"{prefix}{name}" for name in names if not ignored(f"{prefix}{name}", is_dir=False)}
@@ -233,3 +234,41 @@ def test_the_readme_explains_deploying_before_the_status() -> None:
         "throughput unit",
     ):
         assert needle in section, needle
+
+
+def modules_function_app_needs() -> set[str]:
+    """Every module of ours that function_app.py imports, directly or through others (lazy imports inside
+    functions included: grimp reads every import statement)."""
+    import ast
+
+    import grimp
+
+    graph = grimp.build_graph("infra", "domain", "projections", cache_dir=None)
+    tree = ast.parse((REPO / "function_app.py").read_text())
+    direct = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in RUNNABLE_PACKAGES
+    } | {
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module in ("infra.entry", "infra.app")
+        for alias in node.names
+    }
+    known = {module for module in direct if module in graph.modules}
+    needed = set(known)
+    for module in known:
+        needed |= graph.find_upstream_modules(module)
+    return needed
+
+
+def test_the_package_holds_every_module_the_app_imports_and_no_tool() -> None:
+    packaged = packaged_files()
+    needed = modules_function_app_needs()
+
+    assert {"infra.entry.bootstrap", "infra.adapters.cosmos.eventstore", "domain.accounts"} <= needed
+    for module in needed:
+        path = module.replace(".", "/")
+        assert f"{path}.py" in packaged or f"{path}/__init__.py" in packaged, module
+    assert not {module for module in needed if module.startswith("infra.tools")}
+    assert not {path for path in packaged if path.startswith("infra/tools/")}
