@@ -12,12 +12,12 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from infra.app.conflicts import until_written
 from infra.ports.eventstore import StoredEvent
-from infra.ports.readmodels import ReadModelConflict, ReadModelStore, ViewDocument
+from infra.ports.readmodels import ReadModelStore, ViewDocument
 
 DEAD_LETTERS_MODEL = "dead-letters"
 MAX_ERROR_CHARS = 2000
-UPDATE_ATTEMPTS = 10
 LIST_PAGE = 100
 
 
@@ -53,7 +53,8 @@ class DeadLetters:
         """Count one more failed attempt at `event` (a first one if the last letter was another event);
         the letter is parked once it has `park_after` attempts."""
         message = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
-        for _ in range(UPDATE_ATTEMPTS):
+
+        def attempt() -> DeadLetter:
             document = self.store.get(DEAD_LETTERS_MODEL, event.stream_id, model)
             previous = _letter(document)
             now = self.clock()
@@ -74,28 +75,25 @@ class DeadLetters:
                 first_failed_at=previous.first_failed_at if again and previous else now,
                 last_failed_at=now,
             )
-            try:
-                self._put(letter, document)
-            except ReadModelConflict:
-                continue
+            self._put(letter, document)
             return letter
-        raise ReadModelConflict(f"the dead letter of {event.stream_id} kept changing")
+
+        return until_written(attempt, f"the dead letter of {event.stream_id}")
 
     def mark(self, letter: DeadLetter, status: DeadLetterStatus) -> DeadLetter:
         """Move the letter on to `status`, unless it has changed since `letter` was read (another
         version failed, or another replay or delivery got there first): then the stored one stands."""
-        for _ in range(UPDATE_ATTEMPTS):
+
+        def attempt() -> DeadLetter:
             document = self.store.get(DEAD_LETTERS_MODEL, letter.stream_id, letter.model)
             current = _letter(document)
             if current is None or (current.version, current.status) != (letter.version, letter.status):
                 return current or letter
             changed = current.model_copy(update={"status": status})
-            try:
-                self._put(changed, document)
-            except ReadModelConflict:
-                continue
+            self._put(changed, document)
             return changed
-        raise ReadModelConflict(f"the dead letter of {letter.stream_id} kept changing")
+
+        return until_written(attempt, f"the dead letter of {letter.stream_id}")
 
     def get(self, model: str, stream_id: str) -> DeadLetter | None:
         return _letter(self.store.get(DEAD_LETTERS_MODEL, stream_id, model))

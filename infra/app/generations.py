@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from infra.ports.readmodels import ReadModelConflict, ReadModelStore, ViewDocument
+from infra.app.conflicts import until_written
+from infra.ports.readmodels import ReadModelStore, ViewDocument
 
 POINTER_MODEL = "generations"
 FIRST_GENERATION = 1
-UPDATE_ATTEMPTS = 10
 
 
 class GenerationState(BaseModel):
@@ -70,18 +70,15 @@ class Generations:
         return self._read()[0]
 
     def update(self, change: Callable[[GenerationState], GenerationState]) -> GenerationState:
-        for _ in range(UPDATE_ATTEMPTS):
+        def attempt() -> GenerationState:
             state, etag = self._read()
             changed = change(state)
-            document = ViewDocument(self.projection, changed.model_dump(), etag=etag)
-            try:
-                self.store.put(POINTER_MODEL, document)
-            except ReadModelConflict:
-                continue
+            self.store.put(POINTER_MODEL, ViewDocument(self.projection, changed.model_dump(), etag=etag))
             with self._lock:
                 self._cached = (self._clock(), changed)
             return changed
-        raise ReadModelConflict(f"the generation pointer of {self.projection} kept changing")
+
+        return until_written(attempt, f"the generation pointer of {self.projection}")
 
     def _read(self) -> tuple[GenerationState, str | None]:
         document = self.store.get(POINTER_MODEL, self.projection)

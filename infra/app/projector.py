@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from cachetools import LRUCache
 from pydantic import BaseModel
 
+from infra.app.conflicts import UPDATE_ATTEMPTS, until_written
 from infra.app.deadletters import DeadLetter, DeadLetters, DeadLetterStatus
 from infra.app.generations import Generations, GenerationState, model_name
 from infra.formats.codec import EventCodec
@@ -99,7 +100,7 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         codec: EventCodec[E],
         store: ReadModelStore,
         events: EventReader,
-        max_attempts: int = 10,
+        max_attempts: int = UPDATE_ATTEMPTS,
         poison_attempts: int = DEFAULT_POISON_ATTEMPTS,
         generation_cache_seconds: float = 5.0,
         clock: Callable[[], datetime] = utc_now,
@@ -276,6 +277,8 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         document_id = self.projection.document_id(stream_id)
         recorded: DeadLetter | None = None  # this delivery's failure, counted once however often we retry
         read_store = False  # whether the stream's document has been read from the store, not the cache
+        # not until_written: this loop keeps what it learnt between tries (to read past the cache, the
+        # failure it already counted)
         for _ in range(self.max_attempts):
             document = self._get(model, document_id) if not read_store else self.store.get(model, document_id)
             if document is not None and document.parked is not None:
@@ -458,16 +461,13 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
 
     def _unpark(self, model: str, stream_id: str) -> None:
         document_id = self.projection.document_id(stream_id)
-        for _ in range(self.max_attempts):
+
+        def attempt() -> None:
             document = self.store.get(model, document_id)
-            if document is None or document.parked is None:
-                return
-            try:
+            if document is not None and document.parked is not None:
                 self.store.put(model, replace(document, parked=None))
-            except ReadModelConflict:
-                continue
-            return
-        raise ReadModelConflict(f"{model}/{document_id} kept changing")
+
+        until_written(attempt, f"{model}/{document_id}", self.max_attempts)
 
     def _view(self, view: dict[str, Any]) -> V:
         return self.projection.view_type.model_validate(view)

@@ -24,6 +24,7 @@ from infra.app import queries
 from infra.app.commands import CommandHandler, Outcome
 from infra.app.projector import ProjectionRunner
 from infra.entry import bootstrap, http
+from infra.ports.eventstore import MAX_VERSION
 from projections import account_statement as statement_projection
 from projections import account_summary, daily_totals
 
@@ -134,7 +135,7 @@ def _account_body(stream_id: str, version: int, state: Account) -> dict[str, obj
 class SummaryQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    min_version: int | None = Field(default=None, ge=1, le=http.MAX_VERSION)
+    min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 @blueprint.route(route="accounts/{id}", methods=["GET"])
@@ -158,7 +159,7 @@ def get_account(req: func.HttpRequest) -> func.HttpResponse:
 class HistoryQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    from_version: int = Field(default=1, ge=1, le=http.MAX_VERSION)
+    from_version: int = Field(default=1, ge=1, le=MAX_VERSION)
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -190,7 +191,7 @@ def account_history(req: func.HttpRequest) -> func.HttpResponse:
 class StateQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: int | None = Field(default=None, ge=1, le=http.MAX_VERSION)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     at: AwareDatetime | None = None
 
     @field_validator("at")
@@ -234,7 +235,7 @@ class StatementQuery(BaseModel):
     until: AwareDatetime | None = Field(default=None, alias="to")
     limit: int = Field(default=50, ge=1, le=http.MAX_PAGE)
     continuation: str | None = Field(default=None, max_length=512)
-    min_version: int | None = Field(default=None, ge=1, le=http.MAX_VERSION)
+    min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
     @field_validator("since", "until")
     @classmethod

@@ -30,7 +30,6 @@ from infra.app.commands import (
 from infra.ports.eventstore import AppendTooLarge, Metadata, StoreUnavailable
 
 MAX_BODY_BYTES = 64 * 1024
-MAX_VERSION = 2**53 - 1  # what every JSON reader holds exactly
 MAX_PAGE = 200
 PROBLEM_JSON = "application/problem+json"
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")

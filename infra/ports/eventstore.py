@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 # `<category>-<uuid>`: lower-case letters and digits, then a canonical lower-case UUID. Never / \ ? #.
+MAX_VERSION = 2**53 - 1  # the highest version of a stream: what every JSON reader holds exactly
 STREAM_ID_PATTERN = re.compile(
     r"^[a-z][a-z0-9]{0,31}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )

@@ -11,15 +11,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 
-class HubMessage(Protocol):
-    @property
-    def sequence_number(self) -> int: ...
-    @property
-    def partition_key(self) -> str | None: ...
-    @property
-    def body(self) -> bytes: ...
-    @property
-    def enqueued_time(self) -> datetime: ...
+@dataclass(frozen=True)
+class HubMessage:
+    """One event as a hub delivers it, from the embedded hub or from Event Hubs alike."""
+
+    partition_id: str
+    sequence_number: int
+    partition_key: str | None
+    body: bytes
+    enqueued_time: datetime
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from typing import Any
 
 import azure_functions_runtime as runtime
 
+from infra.formats.documents import format_time
 from infra.ports.sources import HubMessage
 from infra.tools import function_rpc_pb2 as rpc
 
@@ -433,7 +434,7 @@ class PartitionContext:
 
 
 def _system_properties(event: HubMessage) -> dict[str, Any]:
-    offset, enqueued = str(event.sequence_number), _iso(event.enqueued_time)
+    offset, enqueued = str(event.sequence_number), format_time(event.enqueued_time)
     return {
         "x-opt-sequence-number": event.sequence_number,
         "x-opt-offset": offset,
@@ -448,10 +449,6 @@ def _system_properties(event: HubMessage) -> dict[str, Any]:
 
 def _json(value: object) -> rpc.TypedData:
     return rpc.TypedData(json=json.dumps(value, separators=(",", ":")))
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def main(argv: list[str] | None = None) -> None:

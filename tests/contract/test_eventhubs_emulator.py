@@ -20,7 +20,7 @@ from azure.eventhub import EventHubConsumerClient, EventHubProducerClient
 
 from infra.adapters.eventhubs.clients import consumer_from_settings, producer_from_settings
 from infra.adapters.eventhubs.publisher import EventHubsPublisher, MessageTooLarge
-from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver, ReceivedEvent
+from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver
 from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.app.relay import Relay
 from infra.entry.services import ACCOUNTS
@@ -28,6 +28,7 @@ from infra.formats import cloud_events
 from infra.formats.documents import to_document
 from infra.ports.eventstore import Metadata, StoredEvent
 from infra.ports.publisher import OutgoingMessage
+from infra.ports.sources import HubMessage
 
 CONNECTION = os.environ.get("EVENTHUBS_EMULATOR_CONNECTION", "").strip()
 pytestmark = pytest.mark.skipif(
@@ -77,9 +78,9 @@ def receiver_after_current_end(consumer: EventHubConsumerClient, path: Path) -> 
     return receiver
 
 
-def receive_stream(receiver: EventHubsPartitionReceiver, stream_id: str, count: int) -> list[ReceivedEvent]:
+def receive_stream(receiver: EventHubsPartitionReceiver, stream_id: str, count: int) -> list[HubMessage]:
     """`count` events with `stream_id` as partition key, polling every partition and checkpointing."""
-    found: list[ReceivedEvent] = []
+    found: list[HubMessage] = []
     deadline = time.monotonic() + WAIT_SECONDS
     while len(found) < count and time.monotonic() < deadline:
         for partition_id in receiver.partition_ids():

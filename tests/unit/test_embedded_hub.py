@@ -101,7 +101,7 @@ def test_messages_with_one_key_keep_their_publish_order(hub: EmbeddedHub) -> Non
 
     assert [m.body.decode() for m in received if m.partition_key == key] == ["1", "2", "3", "4"]
     assert [m.sequence_number for m in received] == sorted(m.sequence_number for m in received)
-    assert {m.partition for m in received} == {hub.partition_for(key)}
+    assert {m.partition_id for m in received} == {str(hub.partition_for(key))}
 
 
 def test_receive_returns_at_most_max_count_messages_oldest_first(hub: EmbeddedHub) -> None:

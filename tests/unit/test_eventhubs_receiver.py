@@ -10,9 +10,10 @@ from azure.eventhub import EventHubConsumerClient
 from azure.eventhub.exceptions import ConnectionLostError
 
 from infra.adapters.eventhubs.clients import consumer_from_settings
-from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver, ReceivedEvent, ReceiveFailed
+from infra.adapters.eventhubs.receiver import EventHubsPartitionReceiver, ReceiveFailed
 from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.ports.eventstore import StoreUnavailable
+from infra.ports.sources import HubMessage
 from tests.fakes.eventhubs import FakeHub
 
 GROUP = "accounts-readmodels"
@@ -41,7 +42,7 @@ def receiver(hub: FakeHub, tmp_path: Path) -> Iterator[EventHubsPartitionReceive
     receiver.close()
 
 
-def bodies(events: list[ReceivedEvent]) -> list[str]:
+def bodies(events: list[HubMessage]) -> list[str]:
     return [event.body.decode() for event in events]
 
 
@@ -53,7 +54,7 @@ def test_without_a_checkpoint_a_partition_is_read_from_its_start(
 ) -> None:
     received = receiver.receive("0", max_count=100, timeout=1)
 
-    assert received[0] == ReceivedEvent("0", 0, "account-a", b"a0", ENQUEUED_AT)
+    assert received[0] == HubMessage("0", 0, "account-a", b"a0", ENQUEUED_AT)
     assert bodies(received) == ["a0", "a1", "a2", "a3", "a4"]
     assert [event.sequence_number for event in received] == [0, 1, 2, 3, 4]
 

@@ -25,6 +25,7 @@ from azure.cosmos.exceptions import (
 from infra.adapters.cosmos.container import BatchOperation, CosmosContainer, transient_errors_as_unavailable
 from infra.formats.documents import EVENT_KIND, event_document_id, format_time, from_document, to_document
 from infra.ports.eventstore import (
+    MAX_VERSION,
     AppendTooLarge,
     ConcurrencyError,
     IdempotencyRecord,
@@ -68,7 +69,6 @@ COUNT_EVENTS_QUERY = "SELECT VALUE COUNT(1) FROM c WHERE c.kind = @kind"
 NEWEST_EVENT_QUERY = "SELECT VALUE MAX(c.recordedAt) FROM c WHERE c.kind = @kind"
 # The bounds a read without `to_version` or `until` uses: the largest integer a JSON number holds exactly,
 # and the latest time format_time can write.
-_LAST_VERSION = 2**53 - 1
 _END_OF_TIME = format_time(datetime.max.replace(tzinfo=UTC))
 
 
@@ -125,7 +125,7 @@ class CosmosEventStore:
         documents = self._query_events(
             stream_id,
             from_version,
-            _LAST_VERSION if to_version is None else to_version,
+            MAX_VERSION if to_version is None else to_version,
             _END_OF_TIME if until is None else format_time(until),
         )
         return [from_document(document) for document in documents]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol, cast
 
 from azure.eventhub import EventData, PartitionContext
@@ -19,15 +17,6 @@ from infra.ports.sources import HubMessage
 
 class ReceiveFailed(StoreUnavailable):
     """The hub could not be read (after the SDK's own retries); nothing was checkpointed."""
-
-
-@dataclass(frozen=True)
-class ReceivedEvent:
-    partition_id: str
-    sequence_number: int
-    partition_key: str | None
-    body: bytes
-    enqueued_time: datetime
 
 
 class ConsumerClient(Protocol):
@@ -77,7 +66,7 @@ class EventHubsPartitionReceiver:
         except EventHubError as error:
             raise ReceiveFailed(f"the event hub's partitions could not be read: {error}") from error
 
-    def receive(self, partition_id: str, max_count: int, timeout: float) -> list[ReceivedEvent]:
+    def receive(self, partition_id: str, max_count: int, timeout: float) -> list[HubMessage]:
         """Up to `max_count` events after the checkpoint, oldest first, waiting at most about `timeout`
         seconds for the batch to fill (like the trigger's maxWaitTime); [] if none arrived."""
         if max_count < 1 or timeout <= 0:
@@ -134,12 +123,12 @@ class EventHubsPartitionReceiver:
         self._client.close()
 
 
-def _received_event(partition_id: str, event: EventData) -> ReceivedEvent:
+def _received_event(partition_id: str, event: EventData) -> HubMessage:
     # The service stamps every event it delivers with these two.
     if event.sequence_number is None or event.enqueued_time is None:
         raise ValueError(f"an event from partition {partition_id} has no sequence number or enqueued time")
     key = event.partition_key
-    return ReceivedEvent(
+    return HubMessage(
         partition_id=partition_id,
         sequence_number=event.sequence_number,
         partition_key=key.decode() if isinstance(key, bytes) else key,

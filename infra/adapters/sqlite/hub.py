@@ -3,13 +3,13 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from infra.adapters.sqlite.database import SqliteDatabase
 from infra.ports.eventstore import utc_now
 from infra.ports.publisher import OutgoingMessage
+from infra.ports.sources import HubMessage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -27,15 +27,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     PRIMARY KEY (consumer_group, partition)
 ) WITHOUT ROWID;
 """
-
-
-@dataclass(frozen=True)
-class ReceivedMessage:
-    partition: int
-    sequence_number: int
-    partition_key: str
-    body: bytes
-    enqueued_time: datetime
 
 
 class EmbeddedHub:
@@ -74,7 +65,7 @@ class EmbeddedHub:
         for partition in {self.partition_for(message.partition_key) for message in messages}:
             self._published[partition].set()
 
-    def receive(self, consumer_group: str, partition: int, max_count: int) -> list[ReceivedMessage]:
+    def receive(self, consumer_group: str, partition: int, max_count: int) -> list[HubMessage]:
         """The next messages after the group's checkpoint on `partition`, oldest first."""
         conn = self._db.connection()
         rows = conn.execute(
@@ -85,7 +76,7 @@ class EmbeddedHub:
             (partition, consumer_group, partition, max_count),
         ).fetchall()
         return [
-            ReceivedMessage(partition, row[0], row[1], bytes(row[2]), datetime.fromisoformat(row[3]))
+            HubMessage(str(partition), row[0], row[1], bytes(row[2]), datetime.fromisoformat(row[3]))
             for row in rows
         ]
 
