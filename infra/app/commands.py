@@ -5,17 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from cachetools import LRUCache
 from pydantic import BaseModel
 
 from domain.decider import Decider
 from domain.errors import DomainError
+from infra.app.cache import BoundedCache
 from infra.formats.codec import EventCodec
 from infra.ports.eventstore import ConcurrencyError, EventStore, IdempotencyRecord, Metadata, utc_now
 from infra.ports.snapshots import Snapshot, SnapshotStore
@@ -105,8 +104,7 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         self.max_attempts = max_attempts
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every
-        self._cache: LRUCache[str, tuple[int, S]] = LRUCache(maxsize=cache_size)
-        self._cache_lock = threading.Lock()
+        self._cache: BoundedCache[str, tuple[int, S]] = BoundedCache(cache_size)
 
     def new_stream_id(self, idempotency_scope: str | None = None) -> str:
         """A fresh stream id; for an idempotent create, the same one for the same actor and key."""
@@ -177,8 +175,7 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
 
     def _current(self, stream_id: str, use_cache: bool) -> tuple[S, int, bool]:
         if use_cache:
-            with self._cache_lock:
-                hit = self._cache.get(stream_id)
+            hit = self._cache.get(stream_id)
             if hit is not None:
                 return hit[1], hit[0], True
         state, version = self.decider.initial, 0
@@ -193,13 +190,10 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         return state, version, False
 
     def _remember(self, stream_id: str, version: int, state: S) -> None:
-        if self._cache.maxsize:
-            with self._cache_lock:
-                self._cache[stream_id] = (version, state)
+        self._cache.put(stream_id, (version, state))
 
     def _forget(self, stream_id: str) -> None:
-        with self._cache_lock:
-            self._cache.pop(stream_id, None)
+        self._cache.forget(stream_id)
 
     def _snapshot_if_due(self, stream_id: str, old_version: int, new_version: int, state: S) -> None:
         if self.snapshots is None or new_version // self.snapshot_every == old_version // self.snapshot_every:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -11,9 +10,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from cachetools import LRUCache
 from pydantic import BaseModel
 
+from infra.app.cache import BoundedCache
 from infra.app.conflicts import UPDATE_ATTEMPTS, until_written
 from infra.app.deadletters import DeadLetter, DeadLetters, DeadLetterStatus
 from infra.app.generations import Generations, GenerationState, model_name
@@ -118,8 +117,7 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         # The documents this runner last wrote, with their etags: the next batch of a stream starts from
         # them instead of reading them again. A write from elsewhere changes the etag, so our next write
         # conflicts, drops them and reads afresh: the cache can make a write fail, never a view wrong.
-        self._written: LRUCache[tuple[str, str, str], ViewDocument] = LRUCache(maxsize=cache_size)
-        self._written_lock = threading.Lock()
+        self._written: BoundedCache[tuple[str, str, str], ViewDocument] = BoundedCache(cache_size)
 
     # --- writing ---
 
@@ -437,27 +435,23 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         return writes
 
     def _get(self, model: str, document_id: str, partition: str | None = None) -> ViewDocument | None:
-        key = (model, partition or document_id, document_id)
-        with self._written_lock:
-            cached = self._written.get(key)
+        cached = self._written.get((model, partition or document_id, document_id))
         return cached if cached is not None else self.store.get(model, document_id, partition)
 
     def _remember(self, writes: Sequence[tuple[str, ViewDocument]], etags: Sequence[str]) -> None:
-        with self._written_lock:
-            for (model, document), etag in zip(writes, etags, strict=True):
-                key = (model, own_partition(document), document.id)
-                if document.parked is None:
-                    self._written[key] = replace(document, etag=etag)
-                else:  # a parked stream is read afresh each time: a replay elsewhere unparks it
-                    self._written.pop(key, None)
+        for (model, document), etag in zip(writes, etags, strict=True):
+            key = (model, own_partition(document), document.id)
+            if document.parked is None:
+                self._written.put(key, replace(document, etag=etag))
+            else:  # a parked stream is read afresh each time: a replay elsewhere unparks it
+                self._written.forget(key)
 
     def _forget(self, writes: Sequence[tuple[str, ViewDocument]]) -> None:
         for model, document in writes:
             self._drop(model, own_partition(document), document.id)
 
     def _drop(self, model: str, partition: str, document_id: str) -> None:
-        with self._written_lock:
-            self._written.pop((model, partition, document_id), None)
+        self._written.forget((model, partition, document_id))
 
     def _unpark(self, model: str, stream_id: str) -> None:
         document_id = self.projection.document_id(stream_id)

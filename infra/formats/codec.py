@@ -1,3 +1,5 @@
+"""Domain events <-> stored data: encoding on append, decoding with upcasting of older versions on read."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

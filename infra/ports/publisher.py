@@ -1,3 +1,5 @@
+"""The publisher port: messages to a hub, each with the partition key that keeps a stream in order."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

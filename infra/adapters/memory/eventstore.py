@@ -1,3 +1,5 @@
+"""The event store in memory: the same contract as every backend, for tests and laws."""
+
 from __future__ import annotations
 
 import copy

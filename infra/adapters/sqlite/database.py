@@ -1,3 +1,6 @@
+"""One SQLite file per store: a connection per thread in WAL mode, transactions, and the wake-up signal
+its writers give readers in the same process."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -93,3 +96,21 @@ class SqliteDatabase:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+class WakeUp:
+    """A signal from a writer to one waiting reader in the same process: the reader wakes at once instead
+    of at its next poll. A signal given while nobody waits is kept for the next wait."""
+
+    def __init__(self) -> None:
+        self._signal = threading.Event()
+
+    def signal(self) -> None:
+        self._signal.set()
+
+    def wait(self, timeout: float) -> bool:
+        """True if signalled (and the signal is used up), False after `timeout`."""
+        if self._signal.wait(timeout):
+            self._signal.clear()
+            return True
+        return False

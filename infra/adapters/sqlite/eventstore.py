@@ -1,14 +1,16 @@
+"""The event store on SQLite: one transaction per append, primary key (stream, version), a global position
+allocated inside the write transaction, and the embedded change feed read in that order from a lease."""
+
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from infra.adapters.sqlite.database import SqliteDatabase
+from infra.adapters.sqlite.database import SqliteDatabase, WakeUp
 from infra.ports.eventstore import (
     ConcurrencyError,
     IdempotencyRecord,
@@ -60,7 +62,7 @@ class SqliteEventStore:
     def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now) -> None:
         self._db = SqliteDatabase(path, SCHEMA)
         self._clock = clock
-        self._appended = threading.Event()
+        self._appended = WakeUp()
 
     def append(
         self,
@@ -105,7 +107,7 @@ class SqliteEventStore:
                     )
         except sqlite3.IntegrityError as error:
             raise ConcurrencyError(stream_id, expected_version) from error
-        self._appended.set()
+        self._appended.signal()
         return expected_version + len(events)
 
     def read(
@@ -175,10 +177,7 @@ class SqliteEventStore:
     def wait_for_appends(self, timeout: float) -> bool:
         """Return when this process appends (True) or after `timeout` (False): the change feed wakes
         instead of polling."""
-        if self._appended.wait(timeout):
-            self._appended.clear()
-            return True
-        return False
+        return self._appended.wait(timeout)
 
     def close(self) -> None:
         self._db.close()

@@ -1,12 +1,13 @@
+"""The embedded hub: a durable, partitioned SQLite log standing in for an event hub."""
+
 from __future__ import annotations
 
-import threading
 import zlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from infra.adapters.sqlite.database import SqliteDatabase
+from infra.adapters.sqlite.database import SqliteDatabase, WakeUp
 from infra.ports.eventstore import utc_now
 from infra.ports.publisher import OutgoingMessage
 from infra.ports.sources import HubMessage
@@ -44,7 +45,7 @@ class EmbeddedHub:
         self._db = SqliteDatabase(path, SCHEMA)
         self.partition_count = partition_count
         self._clock = clock
-        self._published = [threading.Event() for _ in range(partition_count)]
+        self._published = [WakeUp() for _ in range(partition_count)]
 
     def partition_for(self, partition_key: str) -> int:
         return zlib.crc32(partition_key.encode()) % self.partition_count
@@ -63,7 +64,7 @@ class EmbeddedHub:
                     (partition, last + 1, message.partition_key, message.body, enqueued_time),
                 )
         for partition in {self.partition_for(message.partition_key) for message in messages}:
-            self._published[partition].set()
+            self._published[partition].signal()
 
     def receive(self, consumer_group: str, partition: int, max_count: int) -> list[HubMessage]:
         """The next messages after the group's checkpoint on `partition`, oldest first."""
@@ -91,10 +92,7 @@ class EmbeddedHub:
     def wait_for_messages(self, partition: int, timeout: float) -> bool:
         """Return when this process publishes to `partition` (True) or after `timeout` (False), so
         consumers wake instead of polling."""
-        if self._published[partition].wait(timeout):
-            self._published[partition].clear()
-            return True
-        return False
+        return self._published[partition].wait(timeout)
 
     def close(self) -> None:
         self._db.close()
