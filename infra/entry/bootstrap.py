@@ -31,6 +31,7 @@ from infra.entry.settings import (
     LEASES_CONTAINER,
     READMODELS_CONTAINER,
     SNAPSHOTS_CONTAINER,
+    Connection,
     Settings,
     cosmos_connection,
     eventhub_connection,
@@ -148,29 +149,34 @@ def credential_for() -> TokenCredential:
     return DefaultAzureCredential()
 
 
+def _address(connection: Connection) -> tuple[str, TokenCredential | None]:
+    """The one choice between a connection string (the emulators: no credential) and an endpoint reached
+    with the managed identity."""
+    if connection.connection_string is not None:
+        return connection.connection_string, None
+    assert connection.endpoint is not None
+    return connection.endpoint, credential_for()
+
+
 def _cosmos_client() -> CosmosClient:
     from azure.cosmos import CosmosClient
 
-    connection = cosmos_connection(os.environ)
-    if connection.connection_string is not None:
-        if "localhost" in connection.connection_string or "127.0.0.1" in connection.connection_string:
-            # The emulators serve a self-signed certificate and advertise container addresses.
-            return CosmosClient.from_connection_string(
-                connection.connection_string, connection_verify=False, enable_endpoint_discovery=False
-            )
-        return CosmosClient.from_connection_string(connection.connection_string)
-    assert connection.endpoint is not None
-    return CosmosClient(connection.endpoint, credential=credential_for())
+    address, credential = _address(cosmos_connection(os.environ))
+    if credential is not None:
+        return CosmosClient(address, credential=credential)
+    if "localhost" in address or "127.0.0.1" in address:
+        # The emulators serve a self-signed certificate and advertise container addresses.
+        return CosmosClient.from_connection_string(
+            address, connection_verify=False, enable_endpoint_discovery=False
+        )
+    return CosmosClient.from_connection_string(address)
 
 
 def _producer(hub: str) -> EventHubProducerClient:
     from infra.adapters.eventhubs.clients import producer_from_settings
 
-    connection = eventhub_connection(os.environ)
-    if connection.connection_string is not None:
-        return producer_from_settings(connection.connection_string, hub)
-    assert connection.endpoint is not None
-    return producer_from_settings(connection.endpoint, hub, credential=credential_for())
+    address, credential = _address(eventhub_connection(os.environ))
+    return producer_from_settings(address, hub, credential)
 
 
 def _event_hub_partitions(hub: str, consumer_group: str, checkpoints: Checkpoints) -> list[PartitionSource]:
@@ -178,14 +184,10 @@ def _event_hub_partitions(hub: str, consumer_group: str, checkpoints: Checkpoint
     from infra.adapters.eventhubs.clients import consumer_from_settings
     from infra.adapters.eventhubs.receiver import EventHubsPartition, EventHubsPartitionReceiver
 
-    connection = eventhub_connection(os.environ)
+    address, credential = _address(eventhub_connection(os.environ))
 
     def receiver() -> EventHubsPartitionReceiver:
-        if connection.connection_string is not None:
-            client = consumer_from_settings(connection.connection_string, hub, consumer_group)
-        else:
-            assert connection.endpoint is not None
-            client = consumer_from_settings(connection.endpoint, hub, consumer_group, credential_for())
+        client = consumer_from_settings(address, hub, consumer_group, credential)
         return EventHubsPartitionReceiver(client, consumer_group, checkpoints)
 
     probe = receiver()

@@ -10,11 +10,19 @@ import os
 import sys
 from pathlib import Path
 
+import typer
+
 from infra.entry import bootstrap
 from infra.entry.settings import SettingsError, cosmos_connection, load_local_settings
 
 
-def main() -> int:
+def main() -> None:
+    """Creates the database and the containers every service uses on the emulator COSMOS_CONNECTION
+    names (from the environment or local.settings.json)."""
+    raise typer.Exit(_create())
+
+
+def _create() -> int:
     if "COSMOS_CONNECTION" not in os.environ:
         load_local_settings(Path("local.settings.json"))
     try:
@@ -33,4 +41,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    typer.run(main)

@@ -11,7 +11,6 @@ trigger is fed from the embedded change feed, the Event Hubs trigger from the em
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import json
@@ -27,9 +26,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -523,51 +524,58 @@ def _resolve(value: str | None) -> str:
     return re.sub(r"%([^%]+)%", setting, value or "")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.tools.devhost", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument(
-        "--data-dir", default=os.environ.get("DATA_DIR") or os.environ.get("EVENTBANK_DATA_DIR", ".data")
-    )
-    parser.add_argument("--app-dir", default=".", help="the folder holding function_app.py and host.json")
-    parser.add_argument("--poll-ms", type=float, default=DEFAULT_POLL_SECONDS * 1000)
-    parser.add_argument(
-        "--backend",
-        choices=["embedded", "azure"],
-        default="embedded",
-        help="azure: Cosmos DB and Event Hubs (real or emulated) instead of the embedded SQLite files",
-    )
-    parser.add_argument(
-        "--chaos",
-        default=os.environ.get("EVENTBANK_DEVHOST_CHAOS", ""),
-        help="inject faults into Event Hubs deliveries, e.g. duplicate=0.3,reorder=0.5,crash=0.2,seed=7",
-    )
-    parser.add_argument(
-        "--settings",
-        default="local.settings.json",
-        help="with --backend azure: the file whose Values are loaded into the environment",
-    )
-    parser.add_argument(
-        "--single-process",
-        action="store_true",
-        help="run the relay and the projector as threads of the HTTP process, not in a second process",
-    )
-    parser.add_argument("--triggers-only", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+class BackendName(StrEnum):
+    embedded = "embedded"
+    azure = "azure"
 
+
+cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@cli.command(help=(__doc__ or "").split("\n\n")[0])
+def main(
+    port: Annotated[int, typer.Option(envvar="PORT")] = 7071,
+    host: Annotated[str, typer.Option(envvar="HOST")] = "127.0.0.1",
+    data_dir: Annotated[Path, typer.Option(envvar=["DATA_DIR", "EVENTBANK_DATA_DIR"])] = Path(".data"),
+    app_dir: Annotated[Path, typer.Option(help="the folder of function_app.py and host.json")] = Path("."),
+    poll_ms: Annotated[float, typer.Option()] = DEFAULT_POLL_SECONDS * 1000,
+    backend: Annotated[
+        BackendName,
+        typer.Option(help="azure: Cosmos DB and Event Hubs (real or emulated) instead of the SQLite files"),
+    ] = BackendName.embedded,
+    chaos_spec: Annotated[
+        str,
+        typer.Option(
+            "--chaos",
+            envvar="EVENTBANK_DEVHOST_CHAOS",
+            help="inject faults into Event Hubs deliveries, e.g. duplicate=0.3,reorder=0.5,crash=0.2,seed=7",
+        ),
+    ] = "",
+    settings: Annotated[
+        Path, typer.Option(help="with --backend azure: the file whose Values are loaded into the environment")
+    ] = Path("local.settings.json"),
+    single_process: Annotated[
+        bool,
+        typer.Option(
+            help="run the relay and the projector as threads of the HTTP process, not in a second one"
+        ),
+    ] = False,
+    triggers_only: Annotated[bool, typer.Option(hidden=True)] = False,
+) -> None:
+    try:
+        chaos = Chaos.parse(chaos_spec) if chaos_spec else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--chaos") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every request at INFO
     logging.getLogger("azure.functions").setLevel(logging.WARNING)  # and the worker every invocation
-    os.environ["EVENTBANK_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    if args.backend == "azure" and not load_local_settings(Path(args.settings)):
-        log.warning("%s not found: the Azure settings must come from the environment", args.settings)
-    os.environ["EVENTBANK_BACKEND"] = args.backend
-    app_dir = Path(args.app_dir).resolve()
+    os.environ["EVENTBANK_DATA_DIR"] = str(data_dir.resolve())
+    if backend is BackendName.azure and not load_local_settings(settings):
+        log.warning("%s not found: the Azure settings must come from the environment", settings)
+    os.environ["EVENTBANK_BACKEND"] = backend.value
+    app_dir = app_dir.resolve()
     host_json = json.loads((app_dir / "host.json").read_text())
-    log.info("eventbank dev host (%s backend): data in %s", args.backend, os.environ["EVENTBANK_DATA_DIR"])
+    log.info("eventbank dev host (%s backend): data in %s", backend.value, os.environ["EVENTBANK_DATA_DIR"])
     python = PythonWorker(app_dir)
     try:
         python.start()  # the worker indexes and loads the app, as at a Functions host's start
@@ -582,27 +590,21 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:
         log.error(
             "cannot reach the %s backend: %s (are the emulators up? docker compose up -d)",
-            args.backend,
+            backend.value,
             error,
         )
         raise SystemExit(1) from None
     log.info("Functions:")
-    shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
-    try:
-        chaos = Chaos.parse(args.chaos) if args.chaos else None
-    except ValueError as error:
-        parser.error(str(error))
+    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     if chaos is not None:
         log.warning("chaos: %s", chaos)
-    if args.triggers_only:
+    if triggers_only:
         # the embedded change feed is a local read; Cosmos DB's would cost a request each time
-        feed_poll = FEED_POLL_SECONDS if args.backend == "embedded" else None
-        _run_triggers(
-            DevHost(python, host_json, args.poll_ms / 1000, chaos=chaos, feed_poll_seconds=feed_poll)
-        )
+        feed_poll = FEED_POLL_SECONDS if backend is BackendName.embedded else None
+        _run_triggers(DevHost(python, host_json, poll_ms / 1000, chaos=chaos, feed_poll_seconds=feed_poll))
         return
     trigger_process = None
-    if not args.single_process:
+    if not single_process:
         trigger_process = [
             sys.executable,
             "-m",
@@ -610,20 +612,20 @@ def main(argv: list[str] | None = None) -> None:
             "--triggers-only",
             f"--data-dir={os.environ['EVENTBANK_DATA_DIR']}",
             f"--app-dir={app_dir}",
-            f"--poll-ms={args.poll_ms}",
-            f"--backend={args.backend}",
-            f"--chaos={args.chaos}",
-            f"--settings={args.settings}",
+            f"--poll-ms={poll_ms}",
+            f"--backend={backend.value}",
+            f"--chaos={chaos_spec}",
+            f"--settings={settings}",
         ]
-    host = DevHost(
+    dev_host = DevHost(
         python,
         host_json,
-        args.poll_ms / 1000,
-        base_url=f"http://{shown_host}:{args.port}",
+        poll_ms / 1000,
+        base_url=f"http://{shown_host}:{port}",
         chaos=chaos,
         trigger_process=trigger_process,
     )
-    uvicorn.run(host.asgi(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(dev_host.asgi(), host=host, port=port, log_level="warning")
 
 
 def _run_triggers(host: DevHost) -> None:
@@ -642,4 +644,4 @@ def _run_triggers(host: DevHost) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -25,9 +25,10 @@ from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import azure_functions_runtime as runtime
+import typer
 
 from infra.formats.documents import format_time
 from infra.ports.sources import HubMessage
@@ -451,11 +452,10 @@ def _json(value: object) -> rpc.TypedData:
     return rpc.TypedData(json=json.dumps(value, separators=(",", ":")))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Index and load an app with the worker, as the host does at start; print its functions."""
+def main(app_dir: Annotated[Path, typer.Argument(help="the folder of function_app.py")] = Path(".")) -> None:
+    """Index and load an app with the worker, as the host does at start; print its functions, or exit 1
+    with the worker's refusal."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = sys.argv[1:] if argv is None else argv
-    app_dir = Path(args[0] if args else ".")
     try:
         functions = PythonWorker(app_dir).start()
     except WorkerError as error:
@@ -466,4 +466,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)
