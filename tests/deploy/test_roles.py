@@ -166,6 +166,7 @@ def test_every_role_assignment_names_a_role_defined_in_the_templates_or_a_known_
 
 
 def test_role_assignment_names_are_stable_guids_of_scope_principal_and_role() -> None:
+    assert role_assignments()
     for _, assignment in role_assignments():
         name = assignment.name
         assert isinstance(name, Expr), assignment.path
@@ -186,6 +187,7 @@ def test_the_event_log_role_can_create_and_read_but_not_replace_upsert_or_delete
 
 def test_no_custom_cosmos_role_allows_replace_upsert_or_delete_on_the_events_container() -> None:
     cosmos_rbac = bicep.by_relative("app/cosmos-rbac.bicep")
+    assert cosmos_rbac.of_type(f"{COSMOS}/sqlRoleDefinitions")
     for definition in cosmos_rbac.of_type(f"{COSMOS}/sqlRoleDefinitions"):
         scopes = definition.properties["assignableScopes"]
         assert isinstance(scopes, list)
@@ -213,6 +215,7 @@ def test_data_contributor_only_on_the_containers_that_are_rewritten() -> None:
 
 def test_custom_roles_are_assignable_only_where_they_are_assigned() -> None:
     cosmos_rbac = bicep.by_relative("app/cosmos-rbac.bicep")
+    assert cosmos_rbac.of_type(f"{COSMOS}/sqlRoleDefinitions")
     for definition in cosmos_rbac.of_type(f"{COSMOS}/sqlRoleDefinitions"):
         assert definition.properties["type"] == "CustomRole"
         scopes = definition.properties["assignableScopes"]
@@ -242,6 +245,7 @@ def test_the_deploying_user_gets_the_same_data_roles_as_the_app() -> None:
         assert params["appPrincipalId"] == Expr("identity.outputs.principalId")
         assert params["userPrincipalId"] == Expr("principalId")
     assert main.params["principalId"].default == ""
+    assert role_assignments()
     for file, assignment in role_assignments():
         if assignment.path == "metricsPublisher":  # telemetry: the app alone sends it
             continue
@@ -255,6 +259,7 @@ def test_the_deploying_user_gets_the_same_data_roles_as_the_app() -> None:
 def test_cosmos_role_operations_are_deployed_one_at_a_time() -> None:
     # Cosmos DB applies one role operation on an account at a time; parallel ones can fail with a conflict.
     cosmos_rbac = bicep.by_relative("app/cosmos-rbac.bicep")
+    assert cosmos_rbac.of_type(f"{COSMOS}/sqlRoleAssignments")
     for assignment in cosmos_rbac.of_type(f"{COSMOS}/sqlRoleAssignments"):
         assert "@batchSize(1)" in assignment.decorators, assignment.path
         assert "dependsOn" in assignment.body, assignment.path

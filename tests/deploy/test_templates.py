@@ -47,12 +47,14 @@ def test_main_runs_at_subscription_scope_and_puts_everything_in_the_resource_gro
     [group] = main.of_type("Microsoft.Resources/resourceGroups")
     assert group.body["tags"] == Expr("tags")
     assert main.variables["tags"] == {"azd-env-name": Expr("environmentName")}
+    assert main.modules
     for module in main.modules:
         assert module.body["scope"] == Expr(group.symbol), module.symbol
 
 
 def test_every_module_gets_the_parameters_it_declares_and_only_those() -> None:
     main = bicep.load(MAIN)
+    assert main.modules
     for module in main.modules:
         target = bicep.load(AZURE / module.path)
         required = {name for name, param in target.params.items() if not param.has_default}
@@ -65,7 +67,9 @@ def test_every_module_gets_the_parameters_it_declares_and_only_those() -> None:
 
 def test_every_module_output_main_uses_exists() -> None:
     main = bicep.load(MAIN)
-    for symbol, output in re.findall(r"\b(\w+)\.outputs\.(\w+)", main.text):
+    used = re.findall(r"\b(\w+)\.outputs\.(\w+)", main.text)
+    assert used
+    for symbol, output in used:
         target = bicep.load(AZURE / main.module(symbol).path)
         assert output in target.outputs, (symbol, output)
 
@@ -87,6 +91,7 @@ def test_the_parameters_file_sets_main_bicep_parameters_with_azd_variables() -> 
 def test_the_parameter_defaults_agree_between_main_bicep_and_the_parameters_file() -> None:
     main = bicep.load(MAIN)
     parameters = json.loads((AZURE / "main.parameters.json").read_text())["parameters"]
+    assert any("=" in entry["value"] for entry in parameters.values())
     for name, entry in parameters.items():
         if match := re.fullmatch(r"\$\{[A-Z_]+=([^}]*)\}", entry["value"]):
             assert str(main.params[name].default) == match.group(1), name

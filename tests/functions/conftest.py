@@ -52,6 +52,17 @@ def request(
     )
 
 
+def assert_problem(response: func.HttpResponse, status: int) -> dict[str, Any]:
+    """The response is a problem+json refusal with `status`, a title, and no stack trace."""
+    assert response.status_code == status, response.get_body()
+    assert response.mimetype == "application/problem+json"
+    body: dict[str, Any] = json.loads(response.get_body())
+    assert body["status"] == status
+    assert body["title"]
+    assert "Traceback" not in response.get_body().decode()
+    return body
+
+
 def json_of(response: func.HttpResponse) -> Any:
     return json.loads(response.get_body())
 

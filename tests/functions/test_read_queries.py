@@ -19,6 +19,7 @@ from projections import account_statement
 from projections.account_statement import StatementHeader
 from tests.functions.conftest import (
     account_command,
+    assert_problem,
     deliver_everything,
     json_of,
     open_account,
@@ -66,15 +67,6 @@ def ok(response: func.HttpResponse) -> Any:
     assert response.status_code == 200, response.get_body()
     assert response.mimetype == "application/json"
     return json_of(response)
-
-
-def assert_problem(response: func.HttpResponse, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.get_body()
-    assert response.mimetype == "application/problem+json"
-    body: dict[str, Any] = json_of(response)
-    assert body["status"] == status
-    assert body["title"]
-    return body
 
 
 def statement(account_id: str, **params: str) -> func.HttpResponse:

@@ -27,6 +27,7 @@ def example_settings() -> dict[str, str]:
 
 def test_every_binding_connection_and_setting_expression_is_defined_in_the_example_settings() -> None:
     defined = example_settings()
+    assert bindings()
     for binding in bindings():
         if "connection" in binding:
             assert binding["connection"] in defined, binding
@@ -54,9 +55,11 @@ def test_each_services_triggers_name_its_container_hub_and_consumer_group() -> N
 
 
 def test_every_non_http_function_has_a_retry_policy_so_a_failed_batch_is_not_skipped() -> None:
-    for function in app_functions():
-        if function.trigger["type"] != "httpTrigger":
-            assert function.retry is not None, function.name
+    triggered = [function for function in app_functions() if function.trigger["type"] != "httpTrigger"]
+
+    assert triggered
+    for function in triggered:
+        assert function.retry is not None, function.name
 
 
 def test_host_json_sets_the_route_prefix_bundle_and_batch_size() -> None:
