@@ -52,7 +52,7 @@ def run(sizes: Sizes, workdir: Path) -> WorkerCostResult:
     os.environ["EVENTBANK_DATA_DIR"] = str(workdir / "worker-cost")
     import function_app  # noqa: F401 - the app, as the worker indexes it
     from infra.entry import accounts_api, bootstrap, operations_api
-    from infra.tools import worker
+    from infra.tools import bindings, worker
 
     bootstrap.reset()
     python = worker.PythonWorker(REPO)
@@ -81,12 +81,12 @@ def run(sizes: Sizes, workdir: Path) -> WorkerCostResult:
             assert response.status_code < 300, response.get_body()
 
         def binding_of(req: func.HttpRequest) -> Any:
-            return worker.http_request(
+            return bindings.http_request(
                 req.method, req.url, req.headers.items(), req.params.items(), req.route_params, req.get_body()
             )
 
         def from_thread(make: Callable[[], func.HttpRequest] = make, function: Any = metadata) -> None:
-            result = worker.http_result(python.invoke(function, binding_of(make())))
+            result = bindings.http_result(python.invoke(function, binding_of(make())))
             assert result.status < 300
 
         async def on_loop(
@@ -97,7 +97,7 @@ def run(sizes: Sizes, workdir: Path) -> WorkerCostResult:
                 started = clock()
                 response = await python.invoke_async(function, binding_of(make()))
                 took.append(clock() - started)
-                assert worker.http_result(response).status < 300
+                assert bindings.http_result(response).status < 300
             return took
 
         per_round = max(1, sizes.worker_calls // ROUNDS)

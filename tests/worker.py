@@ -17,7 +17,7 @@ from typing import Any
 import azure.functions as func
 
 from infra.ports.sources import HubMessage
-from infra.tools import worker
+from infra.tools import bindings
 from infra.tools.worker import FunctionMetadata, PythonWorker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ functions = WorkerFunctions()
 
 def _http(function: FunctionMetadata, req: func.HttpRequest) -> func.HttpResponse:
     """The request encoded, and the answer decoded, by the same code as the dev host's HTTP endpoints."""
-    binding = worker.http_request(
+    binding = bindings.http_request(
         method=req.method,
         url=req.url,
         headers=req.headers.items(),
@@ -82,7 +82,7 @@ def _http(function: FunctionMetadata, req: func.HttpRequest) -> func.HttpRespons
         body=req.get_body(),
     )
     python = app_worker()
-    result = worker.http_result(python.runtime_call(python.invoke_async(function, binding)))
+    result = bindings.http_result(python.runtime_call(python.invoke_async(function, binding)))
     content_type = result.headers.get("content-type", "")
     return func.HttpResponse(
         result.body,
@@ -93,13 +93,13 @@ def _http(function: FunctionMetadata, req: func.HttpRequest) -> func.HttpRespons
 
 
 def _documents(function: FunctionMetadata, documents: Sequence[Mapping[str, Any]]) -> None:
-    app_worker().invoke(function, worker.document_list(documents))
+    app_worker().invoke(function, bindings.document_list(documents))
 
 
 def _events(function: FunctionMetadata, messages: Sequence[HubMessage]) -> None:
     trigger = function.trigger
-    partition = worker.PartitionContext(trigger["eventHubName"], trigger["consumerGroup"], "0")
-    app_worker().invoke(function, *worker.event_batch(messages, partition))
+    partition = bindings.PartitionContext(trigger["eventHubName"], trigger["consumerGroup"], "0")
+    app_worker().invoke(function, *bindings.event_batch(messages, partition))
 
 
 def index_app(directory: Path, source: str) -> tuple[PythonWorker, ModuleType]:

@@ -41,8 +41,8 @@ from infra.entry import bootstrap
 from infra.entry.services import binding_setting_defaults
 from infra.entry.settings import SettingsError, load_local_settings
 from infra.ports.sources import ChangeFeedSource, HubMessage, PartitionSource
+from infra.tools import bindings
 from infra.tools import function_rpc_pb2 as rpc
-from infra.tools import worker
 from infra.tools.worker import FunctionMetadata, PythonWorker, WorkerError
 
 log = logging.getLogger("eventbank.devhost")
@@ -185,7 +185,7 @@ class ChangeFeedPump(threading.Thread):
 
 
 def _documents(documents: Sequence[dict[str, Any]]) -> Binding:
-    return worker.document_list(documents), {}
+    return bindings.document_list(documents), {}
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ class HubPartitionPump(threading.Thread):
         super().__init__(name=f"hub-{invoker.name}-{source.description}", daemon=True)
         self.invoker, self.source = invoker, source
         trigger = invoker.function.trigger
-        self.context = worker.PartitionContext(
+        self.context = bindings.PartitionContext(
             _resolve(trigger.get("eventHubName")),
             _resolve(trigger.get("consumerGroup") or "$Default"),
             source.partition_id,
@@ -266,7 +266,7 @@ class HubPartitionPump(threading.Thread):
                     len(delivered),
                 )
                 self.invoker.once(
-                    worker.event_batch(delivered[:part], self.context),
+                    bindings.event_batch(delivered[:part], self.context),
                     "chaos: a worker that dies half-way through its batch",
                 )
             binding = _guarded(self.source.description, functools.partial(self._binding, delivered), stop)
@@ -276,8 +276,8 @@ class HubPartitionPump(threading.Thread):
 
     def _binding(self, delivered: Sequence[HubMessage]) -> Binding:
         if self.many:
-            return worker.event_batch(delivered, self.context)
-        return worker.single_event(delivered[0], self.context)
+            return bindings.event_batch(delivered, self.context)
+        return bindings.single_event(delivered[0], self.context)
 
 
 def _guarded[T](description: str, call: Callable[[], T], stop: threading.Event) -> T | None:
@@ -391,7 +391,7 @@ class DevHost:
         body = await request.body()
         if len(body) > MAX_REQUEST_BYTES:  # a chunked body declares no length
             return Response(status_code=413)
-        binding = worker.http_request(
+        binding = bindings.http_request(
             method=request.method,
             url=str(request.url),
             headers=request.headers.items(),
@@ -401,7 +401,7 @@ class DevHost:
         )
         started = time.perf_counter()
         response = await self.python.invoke_async(function, binding)
-        result = worker.http_result(response)
+        result = bindings.http_result(response)
         if response.result.status != rpc.StatusResult.Success:
             log.error(
                 "Executed 'Functions.%s' (%s %s -> Failed, answered 500): %s\n%s",

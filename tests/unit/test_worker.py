@@ -14,7 +14,7 @@ import pytest
 
 from infra.adapters.sqlite.hub import EmbeddedHub
 from infra.ports.publisher import OutgoingMessage
-from infra.tools import worker
+from infra.tools import bindings
 from infra.tools.worker import PythonWorker, WorkerError
 from tests.worker import REPO, app_worker, index_app
 
@@ -220,7 +220,7 @@ def test_an_http_request_reaches_the_function_whole_and_its_response_comes_back(
     probe: tuple[PythonWorker, dict[str, object]],
 ) -> None:
     python, received = probe
-    request = worker.http_request(
+    request = bindings.http_request(
         method="PUT",
         url="http://localhost:7071/api/probe/ada?x=1",
         headers=[("x-probe", "yes"), ("content-type", "application/json")],
@@ -229,7 +229,7 @@ def test_an_http_request_reaches_the_function_whole_and_its_response_comes_back(
         body=b'{"a": 1}',
     )
 
-    result = worker.http_result(python.invoke(python.function("probe_http"), request))
+    result = bindings.http_result(python.invoke(python.function("probe_http"), request))
 
     assert received["http"] == {
         "method": "PUT",
@@ -251,7 +251,7 @@ def test_a_change_feed_batch_arrives_as_a_document_list(
     python, received = probe
     documents = [{"id": "1", "streamId": "s", "version": 1}, {"id": "2", "streamId": "s", "version": 2}]
 
-    python.invoke(python.function("probe_documents"), worker.document_list(documents))
+    python.invoke(python.function("probe_documents"), bindings.document_list(documents))
 
     assert received["documents"] == documents
 
@@ -264,7 +264,7 @@ def test_an_event_hubs_batch_arrives_with_each_events_system_properties(
     hub.publish([OutgoingMessage("account-1", b"one"), OutgoingMessage("account-1", b"two")])
     messages = hub.receive("group", 0, 10)
 
-    data, metadata = worker.event_batch(messages, worker.PartitionContext("h", "group", "0"))
+    data, metadata = bindings.event_batch(messages, bindings.PartitionContext("h", "group", "0"))
     python.invoke(python.function("probe_events"), data, metadata)
 
     assert received["events"] == [
@@ -279,7 +279,7 @@ def test_repeated_headers_and_query_values_arrive_joined_and_empty_query_values_
     probe: tuple[PythonWorker, dict[str, object]],
 ) -> None:
     python, received = probe
-    request = worker.http_request(
+    request = bindings.http_request(
         "PUT",
         "http://localhost:7071/api/probe/ada?x=1&x=2&empty=",
         [("x-probe", "a"), ("x-probe", "b")],
@@ -299,10 +299,10 @@ def test_a_plain_return_value_is_a_200_with_that_body_and_cookies_become_set_coo
     probe: tuple[PythonWorker, dict[str, object]],
 ) -> None:
     python, _ = probe
-    request = worker.http_request("GET", "http://localhost/api/x", [], [], {}, b"")
+    request = bindings.http_request("GET", "http://localhost/api/x", [], [], {}, b"")
 
-    text = worker.http_result(python.invoke(python.function("probe_text"), request))
-    cookie = worker.http_result(python.invoke(python.function("probe_cookie"), request))
+    text = bindings.http_result(python.invoke(python.function("probe_text"), request))
+    cookie = bindings.http_result(python.invoke(python.function("probe_cookie"), request))
 
     assert (text.status, text.body, text.headers["content-type"]) == (
         200,
@@ -317,9 +317,9 @@ def test_a_function_that_raises_is_answered_500_with_no_body(
     probe: tuple[PythonWorker, dict[str, object]],
 ) -> None:
     python, _ = probe
-    request = worker.http_request("GET", "http://localhost/api/boom", [], [], {}, b"")
+    request = bindings.http_request("GET", "http://localhost/api/boom", [], [], {}, b"")
 
-    answer = worker.http_result(python.runtime_call(python.invoke_async(python.function("boom"), request)))
+    answer = bindings.http_result(python.runtime_call(python.invoke_async(python.function("boom"), request)))
 
     assert (answer.status, answer.body, answer.headers) == (500, b"", {})
 
@@ -328,7 +328,7 @@ def test_a_function_that_raises_fails_its_invocation_with_the_exception(
     probe: tuple[PythonWorker, dict[str, object]],
 ) -> None:
     python, _ = probe
-    request = worker.http_request("GET", "http://localhost/api/boom", [], [], {}, b"")
+    request = bindings.http_request("GET", "http://localhost/api/boom", [], [], {}, b"")
 
     with pytest.raises(WorkerError, match="RuntimeError: the function failed on purpose"):
         python.invoke(python.function("boom"), request)
