@@ -1,9 +1,12 @@
-"""The projection runner: applies delivered events to a read model exactly once and in stream order."""
+"""The projection runner: applies delivered events to a read model exactly once and in stream order.
+
+About 400 lines: one algorithm (checkpoint per stream, rows before it, gap filling, poison counting and
+parking, replay, the written-documents cache) whose parts keep each other's guarantees. What reads the
+read model is infra/app/readside.py."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -16,20 +19,19 @@ from infra.app.cache import BoundedCache
 from infra.app.conflicts import UPDATE_ATTEMPTS, until_written
 from infra.app.deadletters import DeadLetter, DeadLetters, DeadLetterStatus
 from infra.app.generations import Generations, GenerationState, model_name
+from infra.app.readside import Lag, ReadModel
 from infra.formats.codec import EventCodec
 from infra.ports.eventstore import StoredEvent, StoreTotals, utc_now
-from infra.ports.readmodels import KEY_MAX, ReadModelConflict, ReadModelStore, ViewDocument, own_partition
-from projections.projection import Fact, Projection, Row, Table
+from infra.ports.readmodels import ReadModelConflict, ReadModelStore, ViewDocument, own_partition
+from projections.projection import Fact, Projection, Row
 
 E = TypeVar("E", bound=BaseModel)
 V = TypeVar("V", bound=BaseModel)
-R = TypeVar("R", bound=BaseModel)
 
 
 log = logging.getLogger("eventbank.projector")
 # infra/azure/app/monitoring.bicep alerts on log lines that start with this
 PARKED_LOG_PREFIX = "PARKED "
-READ_POLL_SECONDS = 0.02
 DEFAULT_POISON_ATTEMPTS = 3
 DEFAULT_CACHE_SIZE = 20_000  # documents (stream views and rows) each runner keeps from its own writes
 
@@ -57,15 +59,6 @@ class PoisonEvent(Exception):
             f"({letter.attempts} attempts): {letter.error}"
         )
         self.letter = letter
-
-
-@dataclass(frozen=True)
-class Lag:
-    projection: str
-    generation: int
-    events: int
-    seconds: float
-    parked_streams: int
 
 
 @dataclass(frozen=True)
@@ -118,6 +111,7 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         # them instead of reading them again. A write from elsewhere changes the etag, so our next write
         # conflicts, drops them and reads afresh: the cache can make a write fail, never a view wrong.
         self._written: BoundedCache[tuple[str, str, str], ViewDocument] = BoundedCache(cache_size)
+        self.read_side = ReadModel(projection, store, self.generations, self.dead_letters, clock)
 
     # --- writing ---
 
@@ -184,75 +178,16 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
             return letter
         return self.dead_letters.mark(letter, DeadLetterStatus.REPLAYED)
 
-    # --- reading ---
+    # --- reading: the read side's (infra/app/readside.py), here for the operator tools and tests ---
 
     def get(self, stream_id: str) -> V | None:
-        return self.read(stream_id)[0]
-
-    def read(self, stream_id: str, min_version: int = 0, wait_seconds: float = 0.0) -> tuple[V | None, bool]:
-        """The stream's view, and whether it has applied at least `min_version` of the stream (read your
-        writes). If not, waits up to `wait_seconds` for the projection to catch up, then answers anyway."""
-        deadline = time.monotonic() + wait_seconds
-        while True:  # the generation again on each try: a rebuild may switch readers while we wait
-            model = self.model(self.generations.current().active)
-            document = self.store.get(model, self.projection.document_id(stream_id))
-            fresh = (document.versions.get(stream_id, 0) if document else 0) >= min_version
-            remaining = deadline - time.monotonic()
-            if fresh or remaining <= 0:
-                view = None if document is None or document.view is None else self._view(document.view)
-                return view, fresh
-            time.sleep(min(READ_POLL_SECONDS, remaining))
-
-    def rows(
-        self,
-        table: Table[R],
-        partition: str,
-        *,
-        key_from: str = "",
-        key_before: str = KEY_MAX,
-        descending: bool = False,
-        limit: int = 100,
-    ) -> list[tuple[str, R]]:
-        """A page of one partition of a table, as (key, row), ordered by key."""
-        documents = self.store.query(
-            model_name(table.name, self.generations.current().active),
-            partition,
-            key_from=key_from,
-            key_before=key_before,
-            descending=descending,
-            limit=limit,
-        )
-        return [(d.key, table.row_type.model_validate(d.view)) for d in documents if d.view is not None]
+        return self.read_side.get(stream_id)
 
     def letters(self) -> list[DeadLetter]:
-        """The active generation's dead letters; one still `retrying` whose stream has since got past it
-        (a later delivery succeeded) is shown as `recovered` (reading them writes nothing)."""
-        model = self.model(self.generations.current().active)
-        letters = []
-        for letter in self.dead_letters.all(model):
-            if letter.status is DeadLetterStatus.RETRYING:
-                document = self.store.get(model, self.projection.document_id(letter.stream_id))
-                if document is not None and document.versions.get(letter.stream_id, 0) >= letter.version:
-                    letter = letter.model_copy(update={"status": DeadLetterStatus.RECOVERED})
-            letters.append(letter)
-        return letters
+        return self.read_side.letters()
 
     def lag(self, totals: StoreTotals) -> Lag:
-        """How far the active generation is behind a store holding `totals`: events, and how much older
-        its newest applied event is than the store's newest. Each service's store holds only its own
-        streams, all of which this projection follows, so every event in it counts."""
-        generation = self.generations.current().active
-        model = self.model(generation)
-        progress = self.store.progress(model)
-        behind = max(0, totals.events - progress.applied)
-        seconds = 0.0
-        if behind and totals.newest is not None:
-            if progress.newest is not None:
-                seconds = (totals.newest - progress.newest).total_seconds()
-            else:  # nothing applied yet: as far behind as the newest event is old
-                seconds = (self._clock() - totals.newest).total_seconds()
-        parked = sum(1 for letter in self.dead_letters.all(model) if letter.status is DeadLetterStatus.PARKED)
-        return Lag(self.projection.name, generation, behind, max(0.0, seconds), parked)
+        return self.read_side.lag(totals)
 
     # --- generations ---
 

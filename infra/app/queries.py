@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from infra.app.projector import Lag, ProjectionRunner
+from infra.app.readside import Lag, ReadModel
 from infra.ports.eventstore import EventStore, StoreTotals
 from infra.ports.readmodels import KEY_MAX
 from projections import account_statement, account_summary, daily_totals
@@ -36,7 +36,7 @@ class Statement:
 
 
 def statement(
-    runner: ProjectionRunner[Any, StatementHeader],
+    read_model: ReadModel[Any, StatementHeader],
     stream_id: str,
     since: datetime | None,
     until: datetime | None,
@@ -48,13 +48,13 @@ def statement(
     """Newest first: the lines recorded in [since, until), after the `continuation` key. With
     `min_version`, waits up to `wait_seconds` for the statement to reach it (its lines are written
     before the header that records the version), and says whether it did."""
-    header, fresh = runner.read(stream_id, min_version, wait_seconds)
+    header, fresh = read_model.read(stream_id, min_version, wait_seconds)
     if header is None:
         return None
     before = account_statement.time_key(until) if until else KEY_MAX
     if continuation is not None:
         before = min(before, continuation)
-    found = runner.rows(
+    found = read_model.rows(
         account_statement.LINES,
         header.id,
         key_from=account_statement.time_key(since) if since else "",
@@ -67,15 +67,15 @@ def statement(
 
 
 def accounts_of_owner(
-    runner: ProjectionRunner[Any, AccountSummary], email: str, limit: int, continuation: str | None
+    read_model: ReadModel[Any, AccountSummary], email: str, limit: int, continuation: str | None
 ) -> Page:
     """The owner's accounts in id order, after the `continuation` id."""
     return _ascending(
-        runner, account_summary.BY_OWNER, account_summary.owner_partition(email), limit, continuation
+        read_model, account_summary.BY_OWNER, account_summary.owner_partition(email), limit, continuation
     )
 
 
-def daily_report(runner: ProjectionRunner[Any, Any], first: date, last: date) -> list[DailyTotal]:
+def daily_report(read_model: ReadModel[Any, Any], first: date, last: date) -> list[DailyTotal]:
     """Each day's totals per currency, from `first` to `last` inclusive."""
     contributions: list[Contribution] = []
     for offset in range((last - first).days + 1):  # not day += 1: the day after date.max overflows
@@ -83,7 +83,11 @@ def daily_report(runner: ProjectionRunner[Any, Any], first: date, last: date) ->
         continuation: str | None = None
         while True:
             page = _ascending(
-                runner, daily_totals.CONTRIBUTIONS, daily_totals.day_partition(day), REPORT_PAGE, continuation
+                read_model,
+                daily_totals.CONTRIBUTIONS,
+                daily_totals.day_partition(day),
+                REPORT_PAGE,
+                continuation,
             )
             contributions.extend(page.items)
             if page.continuation is None:
@@ -92,16 +96,16 @@ def daily_report(runner: ProjectionRunner[Any, Any], first: date, last: date) ->
     return daily_totals.totals(contributions)
 
 
-def lags(runners: list[ProjectionRunner[Any, Any]], store: EventStore) -> tuple[StoreTotals, list[Lag]]:
+def lags(read_models: list[ReadModel[Any, Any]], store: EventStore) -> tuple[StoreTotals, list[Lag]]:
     totals = store.totals()
-    return totals, [runner.lag(totals) for runner in runners]
+    return totals, [read_model.lag(totals) for read_model in read_models]
 
 
 def _ascending(
-    runner: ProjectionRunner[Any, Any], table: Table[Any], partition: str, limit: int, after: str | None
+    read_model: ReadModel[Any, Any], table: Table[Any], partition: str, limit: int, after: str | None
 ) -> Page:
     # the smallest string above `after`: keys are unique within a partition
-    found = runner.rows(table, partition, key_from=after + "\x00" if after else "", limit=limit + 1)
+    found = read_model.rows(table, partition, key_from=after + "\x00" if after else "", limit=limit + 1)
     return _page(found, limit)
 
 

@@ -147,7 +147,7 @@ def get_account(req: func.HttpRequest) -> func.HttpResponse:
     stream_id = decider.stream_id(http.route_uuid(req))
     query = http.parse_query(req, SummaryQuery)
     wait = bootstrap.root().settings.min_version_wait_seconds if query.min_version else 0.0
-    summary, fresh = accounts().summaries.read(stream_id, query.min_version or 0, wait)
+    summary, fresh = accounts().summaries.read_side.read(stream_id, query.min_version or 0, wait)
     if summary is None:
         raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
     headers = {"ETag": f'"{summary.version}"'}
@@ -253,7 +253,7 @@ def account_statement(req: func.HttpRequest) -> func.HttpResponse:
     if query.since and query.until and query.since >= query.until:
         raise http.Problem(422, "Invalid query", "from must be before to")
     found = queries.statement(
-        accounts().statements,
+        accounts().statements.read_side,
         decider.stream_id(account_id),
         query.since,
         query.until,
@@ -285,7 +285,10 @@ def accounts_by_owner(req: func.HttpRequest) -> func.HttpResponse:
     """The accounts of one owner (?owner_email=, compared case-insensitively), in id order, paged."""
     query = http.parse_query(req, OwnerQuery)
     page = queries.accounts_of_owner(
-        accounts().summaries, query.owner_email, query.limit, http.continuation_key(query.continuation)
+        accounts().summaries.read_side,
+        query.owner_email,
+        query.limit,
+        http.continuation_key(query.continuation),
     )
     body = {
         "owner_email": query.owner_email,
@@ -321,7 +324,7 @@ def daily_report(req: func.HttpRequest) -> func.HttpResponse:
         raise http.Problem(422, "Invalid query", "to must not be before from")
     if (query.last - query.first).days >= queries.MAX_REPORT_DAYS:
         raise http.Problem(422, "Invalid query", f"a report spans at most {queries.MAX_REPORT_DAYS} days")
-    totals = queries.daily_report(accounts().daily_totals, query.first, query.last)
+    totals = queries.daily_report(accounts().daily_totals.read_side, query.first, query.last)
     body = {
         "from": query.first.isoformat(),
         "to": query.last.isoformat(),

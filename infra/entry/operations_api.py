@@ -25,7 +25,7 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
     the data."""
     events, newest, projections = 0, None, list[dict[str, object]]()
     for service in bootstrap.root().services:
-        totals, lags = queries.lags(service.projections, service.commands.store)
+        totals, lags = queries.lags([r.read_side for r in service.projections], service.commands.store)
         events += totals.events
         if totals.newest is not None and (newest is None or totals.newest > newest):
             newest = totals.newest

@@ -55,7 +55,7 @@ def status(
     """How far each read model is behind its service's event store."""
     with _services(backend, data_dir, settings, service) as services:
         for each in services:
-            totals, lags = queries.lags(each.projections, each.commands.store)
+            totals, lags = queries.lags([r.read_side for r in each.projections], each.commands.store)
             table = Table(
                 Column("read model", no_wrap=True), "generation", "events behind", "seconds behind", "parked"
             )

@@ -7,24 +7,24 @@ trigger is fed from the embedded change feed, the Event Hubs trigger from the em
 (the change-feed lease, the hub's per-partition checkpoints) move only after a function returned.
 
     python -m infra.tools.devhost [--port 7071] [--data-dir .data]
+
+Its size (about 400 lines) is the host's own jobs that belong together: routing and serving HTTP, starting
+the trigger pumps (infra/tools/pumps.py), the second process, and the command line.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
-import random
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -40,258 +40,29 @@ from starlette.routing import Route
 from infra.entry import bootstrap
 from infra.entry.services import binding_setting_defaults
 from infra.entry.settings import SettingsError, load_local_settings
-from infra.ports.sources import ChangeFeedSource, HubMessage, PartitionSource
 from infra.tools import bindings
 from infra.tools import function_rpc_pb2 as rpc
+from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker
 from infra.tools.worker import FunctionMetadata, PythonWorker, WorkerError
 
 log = logging.getLogger("eventbank.devhost")
+
+
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's own limit
-SOURCE_FAILURE_BACKOFF_SECONDS = 1.0
+
+
 DEFAULT_POLL_SECONDS = 0.25  # a fallback: in-process appends and publishes wake the triggers at once
+
+
 # In its own process the relay cannot be woken by the HTTP process's appends: it polls the change feed
 # this often instead (an indexed read, about 0.1 ms: 1% of a core).
 FEED_POLL_SECONDS = 0.01
+
+
 PARENT_CHECK_SECONDS = 0.5
-# once a policy's retries are spent, Azure moves on; the dev host keeps retrying, at most this far apart
-SPENT_POLICY_RETRY_SECONDS = 60.0
+
+
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
-
-
-# --- invoking a function the way the host does ---
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """A function's @app.retry policy. Unlike Azure, the dev host never moves a checkpoint past a
-    failed batch: once the policy's retries are spent it keeps retrying at the longest interval."""
-
-    strategy: str = "fixed_delay"
-    max_retry_count: int = 0
-    delay: float = 1.0
-    minimum: float = 1.0
-    maximum: float = 60.0
-
-    @classmethod
-    def of(cls, function: FunctionMetadata) -> RetryPolicy:
-        """The policy the worker reported for the function (none: no retries)."""
-        options = function.retry
-        if options is None:
-            return cls()
-        return cls(
-            strategy=options.strategy,
-            max_retry_count=options.max_retry_count,
-            delay=1.0 if options.delay is None else options.delay,
-            minimum=1.0 if options.minimum is None else options.minimum,
-            maximum=60.0 if options.maximum is None else options.maximum,
-        )
-
-    def delays(self) -> Iterator[float]:
-        attempt = 0
-        spent = min(max(self.delay, self.maximum), SPENT_POLICY_RETRY_SECONDS)
-        while True:
-            within_policy = self.max_retry_count < 0 or attempt < self.max_retry_count
-            if not within_policy:
-                yield spent
-            elif self.strategy == "exponential_backoff":
-                yield min(self.minimum * 2**attempt, self.maximum)
-            else:
-                yield self.delay
-            attempt += 1
-
-
-Binding = tuple[rpc.TypedData, dict[str, rpc.TypedData]]  # a trigger's data and its trigger metadata
-
-
-class Invoker:
-    """Invokes one function through the worker, as the host does: an invocation request per attempt, with
-    the attempt in the retry context, retried per the function's policy."""
-
-    def __init__(self, python: PythonWorker, function: FunctionMetadata, stop: threading.Event) -> None:
-        self.python, self.function = python, function
-        self.name = function.name
-        self.retry = RetryPolicy.of(function)
-        self.stop = stop
-
-    def __call__(self, binding: Binding, reason: str) -> bool:
-        """Invoke until the function succeeds, retrying per its policy; False only if stopped first. As the
-        host does, a retry carries the retry context: the attempt, the policy's limit and the last error."""
-        retry: rpc.RetryContext | None = None
-        for attempt, delay in enumerate(self.retry.delays(), start=1):
-            failure = self._invoke_once(binding, reason, retry)
-            if failure is None:
-                return True
-            log.warning("Retrying 'Functions.%s' in %.1fs", self.name, delay)
-            if self.stop.wait(delay):
-                return False
-            retry = rpc.RetryContext(
-                retry_count=attempt, max_retry_count=self.retry.max_retry_count, exception=failure
-            )
-        return False  # pragma: no cover - delays() never ends
-
-    def once(self, binding: Binding, reason: str) -> bool:
-        return self._invoke_once(binding, reason, None) is None
-
-    def _invoke_once(
-        self, binding: Binding, reason: str, retry: rpc.RetryContext | None
-    ) -> rpc.RpcException | None:
-        """One invocation; None if it succeeded, else the worker's exception (logged with its stack)."""
-        invocation = uuid.uuid4()
-        started = time.perf_counter()
-        log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", self.name, reason, invocation)
-        try:
-            self.python.invoke(self.function, *binding, retry=retry)
-        except WorkerError as error:
-            stack = error.exception.stack_trace if error.exception is not None else ""
-            log.error("Executed 'Functions.%s' (Failed, Id=%s): %s\n%s", self.name, invocation, error, stack)
-            return error.exception or rpc.RpcException(message=str(error))
-        log.info(
-            "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
-            self.name,
-            invocation,
-            (time.perf_counter() - started) * 1000,
-        )
-        return None
-
-
-# --- the non-HTTP triggers ---
-
-
-class ChangeFeedPump(threading.Thread):
-    """Feeds a Cosmos DB trigger from a change-feed source, committing its position after success."""
-
-    def __init__(
-        self, invoker: Invoker, source: ChangeFeedSource, max_items: int, poll_seconds: float
-    ) -> None:
-        super().__init__(name=f"changefeed-{invoker.name}", daemon=True)
-        self.invoker, self.source, self.max_items, self.poll_seconds = (
-            invoker,
-            source,
-            max_items,
-            poll_seconds,
-        )
-
-    def run(self) -> None:
-        stop = self.invoker.stop
-        while not stop.is_set():
-            page = _guarded(self.source.description, lambda: self.source.next_page(self.max_items), stop)
-            if page is None:
-                self.source.wait(self.poll_seconds)
-                continue
-            binding = _guarded(self.source.description, functools.partial(_documents, page.documents), stop)
-            if binding is not None and self.invoker(binding, f"New changes on the {self.source.description}"):
-                # if this fails the page comes again, and its duplicates are no-ops downstream
-                _guarded(self.source.description, functools.partial(self.source.commit, page), stop)
-
-
-def _documents(documents: Sequence[dict[str, Any]]) -> Binding:
-    return bindings.document_list(documents), {}
-
-
-@dataclass(frozen=True)
-class Chaos:
-    """Faults the dev host injects into Event Hubs deliveries, to watch the read models survive them:
-    `duplicate` and `reorder` are the chances a batch has some messages twice or comes shuffled, `crash`
-    the chance an invocation gets only part of its batch and then fails (as if the worker died half-way),
-    so the whole batch comes again."""
-
-    duplicate: float = 0.0
-    reorder: float = 0.0
-    crash: float = 0.0
-    seed: int | None = None
-
-    @classmethod
-    def parse(cls, spec: str) -> Chaos:
-        """From `duplicate=0.3,reorder=0.5,crash=0.2,seed=7` (any subset)."""
-        values: dict[str, float | int] = {}
-        for part in filter(None, (p.strip() for p in spec.split(","))):
-            name, _, value = part.partition("=")
-            if name not in ("duplicate", "reorder", "crash", "seed"):
-                raise ValueError(f"unknown chaos setting {name!r}: use duplicate, reorder, crash, seed")
-            values[name] = int(value) if name == "seed" else float(value)
-            if name != "seed" and not 0 <= values[name] <= 1:
-                raise ValueError(f"chaos {name} is a probability between 0 and 1")
-        return cls(**values)  # type: ignore[arg-type]
-
-    def mangle(self, rng: random.Random, messages: Sequence[HubMessage]) -> list[HubMessage]:
-        batch = list(messages)
-        if batch and rng.random() < self.duplicate:
-            batch.extend(rng.choices(batch, k=rng.randint(1, len(batch))))
-        if rng.random() < self.reorder:
-            rng.shuffle(batch)
-        return batch
-
-
-class HubPartitionPump(threading.Thread):
-    """Feeds an Event Hubs trigger from one partition source, checkpointing after success."""
-
-    def __init__(
-        self,
-        invoker: Invoker,
-        source: PartitionSource,
-        max_batch: int,
-        many: bool,
-        poll_seconds: float,
-        chaos: Chaos | None = None,
-    ) -> None:
-        super().__init__(name=f"hub-{invoker.name}-{source.description}", daemon=True)
-        self.invoker, self.source = invoker, source
-        trigger = invoker.function.trigger
-        self.context = bindings.PartitionContext(
-            _resolve(trigger.get("eventHubName")),
-            _resolve(trigger.get("consumerGroup") or "$Default"),
-            source.partition_id,
-        )
-        self.max_batch = max_batch if many else 1
-        self.many, self.poll_seconds = many, poll_seconds
-        self.chaos = chaos
-        self.rng = random.Random(None if chaos is None or chaos.seed is None else f"{chaos.seed}-{self.name}")
-
-    def run(self) -> None:
-        stop = self.invoker.stop
-        while not stop.is_set():
-            received = (
-                _guarded(self.source.description, lambda: self.source.receive(self.max_batch), stop) or []
-            )
-            if not received:
-                self.source.wait(self.poll_seconds)
-                continue
-            delivered = received if self.chaos is None else self.chaos.mangle(self.rng, received)
-            if self.many and self.chaos is not None and self.rng.random() < self.chaos.crash:
-                part = self.rng.randint(0, len(delivered) - 1)
-                log.warning(
-                    "chaos: 'Functions.%s' crashes after %d of %d events",
-                    self.invoker.name,
-                    part,
-                    len(delivered),
-                )
-                self.invoker.once(
-                    bindings.event_batch(delivered[:part], self.context),
-                    "chaos: a worker that dies half-way through its batch",
-                )
-            binding = _guarded(self.source.description, functools.partial(self._binding, delivered), stop)
-            if binding is not None and self.invoker(binding, f"New events on the {self.source.description}"):
-                last = max(message.sequence_number for message in received)
-                _guarded(self.source.description, functools.partial(self.source.checkpoint, last), stop)
-
-    def _binding(self, delivered: Sequence[HubMessage]) -> Binding:
-        if self.many:
-            return bindings.event_batch(delivered, self.context)
-        return bindings.single_event(delivered[0], self.context)
-
-
-def _guarded[T](description: str, call: Callable[[], T], stop: threading.Event) -> T | None:
-    """A call on a trigger's source, or encoding what it gave; a failure (a backend away) is logged, waited
-    out, and retried by the caller's loop. No checkpoint has moved, so nothing is lost."""
-    try:
-        return call()
-    except Exception:
-        log.exception("the %s failed; retrying in %.0fs", description, SOURCE_FAILURE_BACKOFF_SECONDS)
-        stop.wait(SOURCE_FAILURE_BACKOFF_SECONDS)
-        return None
-
-
-# --- the host ---
 
 
 @dataclass(frozen=True)
@@ -456,6 +227,8 @@ class DevHost:
                             many,
                             self.poll_seconds,
                             self.chaos,
+                            hub=hub_name,
+                            consumer_group=group,
                         )
                     )
                 log.info(

@@ -18,7 +18,8 @@ from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.ports.eventstore import Metadata, NewEvent
 from infra.ports.publisher import OutgoingMessage
 from infra.tools import devhost
-from infra.tools.devhost import ChangeFeedPump, Chaos, DevHost, HubPartitionPump, Invoker, RetryPolicy
+from infra.tools.devhost import DevHost
+from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, RetryPolicy
 from tests.worker import index_app
 
 

@@ -31,7 +31,8 @@ from infra.adapters.memory.readmodels import InMemoryReadModelStore
 from infra.app.commands import CommandHandler
 from infra.app.deadletters import MAX_ERROR_CHARS, DeadLetter, DeadLetterStatus
 from infra.app.generations import model_name
-from infra.app.projector import Lag, PoisonEvent, ProjectionRunner
+from infra.app.projector import PoisonEvent, ProjectionRunner
+from infra.app.readside import Lag
 from infra.entry.accounts_api import accounts as accounts_of
 from infra.formats.codec import EventCodec
 from infra.ports.eventstore import EventStore, Metadata, NewEvent, StoredEvent

@@ -226,7 +226,7 @@ def test_statement_lines_carry_each_movement_with_the_balance_after_it_ordered_b
 
     runner.apply([*reversed(bank.log()), *bank.log()])
 
-    lines = [line for _, line in runner.rows(account_statement.LINES, A_ID)]
+    lines = [line for _, line in runner.read_side.rows(account_statement.LINES, A_ID)]
     assert [line.version for line in lines] == list(range(2, 12))
     assert lines[:3] == [
         StatementLine(
@@ -266,10 +266,10 @@ def test_a_time_range_of_the_statement_is_one_key_range_query() -> None:
     runner = ProjectionRunner(account_statement.projection, CODEC, InMemoryReadModelStore(), bank.events)
     runner.apply(bank.log())
 
-    between = runner.rows(
+    between = runner.read_side.rows(
         account_statement.LINES, A_ID, key_from=time_key(at(DAY_1, 11)), key_before=time_key(at(DAY_1, 13))
     )
-    newest = runner.rows(account_statement.LINES, A_ID, descending=True, limit=1)
+    newest = runner.read_side.rows(account_statement.LINES, A_ID, descending=True, limit=1)
 
     assert [line.amount for _, line in between] == [11, 12]
     assert [line.amount for _, line in newest] == [13]
@@ -296,9 +296,9 @@ def test_by_owner_rows_land_in_the_lower_cased_owner_email_partition_and_mirror_
     assert isinstance(summary_b, AccountSummary)
     assert summary_a.owner == Owner(name="Ada", email="Ada.Lovelace@example.com")
     assert (summary_a.balance, summary_b.status) == (10, Status.CLOSED)
-    assert runner.rows(account_summary.BY_OWNER, ADA) == [(A_ID, summary_a), (B_ID, summary_b)]
-    assert runner.rows(account_summary.BY_OWNER, "bob@example.com") == [(C_ID, summary_c)]
-    assert runner.rows(account_summary.BY_OWNER, "Ada.Lovelace@example.com") == []
+    assert runner.read_side.rows(account_summary.BY_OWNER, ADA) == [(A_ID, summary_a), (B_ID, summary_b)]
+    assert runner.read_side.rows(account_summary.BY_OWNER, "bob@example.com") == [(C_ID, summary_c)]
+    assert runner.read_side.rows(account_summary.BY_OWNER, "Ada.Lovelace@example.com") == []
 
 
 # --- daily totals -------------------------------------------------------------------------------------
@@ -311,8 +311,8 @@ def test_daily_contributions_go_to_their_utc_day_and_sum_per_day_and_currency() 
     runner.apply(bank.log())
     runner.apply(reversed(bank.log()))  # delivered again: counted once
 
-    first = runner.rows(daily_totals.CONTRIBUTIONS, daily_totals.day_partition(DAY_1))
-    second = runner.rows(daily_totals.CONTRIBUTIONS, daily_totals.day_partition(DAY_2))
+    first = runner.read_side.rows(daily_totals.CONTRIBUTIONS, daily_totals.day_partition(DAY_1))
+    second = runner.read_side.rows(daily_totals.CONTRIBUTIONS, daily_totals.day_partition(DAY_2))
     assert [key for key, _ in first] == [A_ID, B_ID, C_ID]
     assert [key for key, _ in second] == [A_ID, C_ID]
     assert daily_totals.totals([row for _, row in first]) == [
@@ -329,7 +329,10 @@ def test_daily_contributions_go_to_their_utc_day_and_sum_per_day_and_currency() 
         ),
     ]
     assert (
-        runner.rows(daily_totals.CONTRIBUTIONS, daily_totals.day_partition(DAY_2 + timedelta(days=1))) == []
+        runner.read_side.rows(
+            daily_totals.CONTRIBUTIONS, daily_totals.day_partition(DAY_2 + timedelta(days=1))
+        )
+        == []
     )
 
 

@@ -129,8 +129,10 @@ def test_after_a_rebuild_readers_use_the_new_generation(
     clean.apply(every_event(events))
     for projector in (summaries, reader):
         assert [projector.get(stream_id) for stream_id in STREAMS] == [clean.get(s) for s in STREAMS]
-        assert projector.read(STREAMS[0], min_version=3) == (clean.get(STREAMS[0]), True)
-        assert projector.rows(BY_OWNER, "owner0@example.com") == clean.rows(BY_OWNER, "owner0@example.com")
+        assert projector.read_side.read(STREAMS[0], min_version=3) == (clean.get(STREAMS[0]), True)
+        assert projector.read_side.rows(BY_OWNER, "owner0@example.com") == clean.read_side.rows(
+            BY_OWNER, "owner0@example.com"
+        )
 
 
 def test_a_rebuild_waits_out_the_generation_cache_after_each_change_of_the_pointer(
