@@ -1,7 +1,8 @@
 """The composition root: the one place that builds stores, clients and services from settings.
 
 Nothing is built at import time. `root()` builds once per worker process, on first use; the Azure SDKs
-are imported only when the Azure backend is chosen.
+are imported only when the Azure backend is chosen. It is the one module that knows both backends'
+adapters and how to reach Azure, which is why it is the largest of the entry layer.
 """
 
 from __future__ import annotations
