@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("eventbank").setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("azure.functions").setLevel(logging.WARNING)  # the worker logs every invocation
     sizes = QUICK if args.mode == "quick" else FULL
     started = clock()
     described = machine.describe()
