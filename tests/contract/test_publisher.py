@@ -1,6 +1,6 @@
 """One contract for every publisher (ports/publisher.py): the embedded hub and Event Hubs (over a fake
 producer). Every message of a publish arrives, each partition key's in the order given and on one
-partition. (How each fails to send is its own: tests/unit/test_eventhubs_publisher.py.)"""
+partition. (How each fails to send is its own: tests/adapters/test_eventhubs_publisher.py.)"""
 
 from __future__ import annotations
 

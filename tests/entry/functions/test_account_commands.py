@@ -7,7 +7,7 @@ import azure.functions as func
 import pytest
 
 from infra.entry import bootstrap
-from tests.functions.conftest import (
+from tests.entry.functions.conftest import (
     account_command,
     deliver_everything,
     json_of,

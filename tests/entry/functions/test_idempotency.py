@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import azure.functions as func
 
-from tests.functions.conftest import (
+from tests.entry.functions.conftest import (
     account_command,
     embedded_events,
     json_of,

@@ -9,7 +9,7 @@ import azure.functions as func
 
 from infra.entry import bootstrap
 from infra.formats.documents import to_document
-from tests.functions.conftest import account_command, json_of, opened_account_id, request
+from tests.entry.functions.conftest import account_command, json_of, opened_account_id, request
 from tests.worker import app_worker, functions
 
 

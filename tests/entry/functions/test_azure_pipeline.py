@@ -21,9 +21,9 @@ from infra.app import rebuild
 from infra.entry import bootstrap
 from infra.entry.services import ACCOUNTS
 from infra.entry.settings import READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
+from tests.entry.functions.conftest import account_command, json_of, opened_account_id, request
 from tests.fakes.cosmos import FakeContainer
 from tests.fakes.eventhubs import FakeHub, FakeProducerClient
-from tests.functions.conftest import account_command, json_of, opened_account_id, request
 from tests.worker import functions
 
 

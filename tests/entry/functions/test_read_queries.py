@@ -17,7 +17,7 @@ from infra.entry import bootstrap
 from infra.entry.accounts_api import accounts
 from projections import account_statement
 from projections.account_statement import StatementHeader
-from tests.functions.conftest import (
+from tests.entry.functions.conftest import (
     account_command,
     assert_problem,
     deliver_everything,

@@ -12,9 +12,9 @@ from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH
 from infra.entry import bootstrap
 from infra.entry.services import ACCOUNTS
 from infra.entry.settings import READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
+from tests.entry.functions.conftest import request
 from tests.fakes.cosmos import FakeContainer, cosmos_error
 from tests.fakes.eventhubs import FakeProducerClient
-from tests.functions.conftest import request
 from tests.worker import functions
 
 

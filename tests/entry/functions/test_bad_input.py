@@ -11,7 +11,7 @@ import pytest
 
 from infra.entry.http import MAX_BODY_BYTES, handles_problems
 from infra.ports.eventstore import StoreUnavailable
-from tests.functions.conftest import (
+from tests.entry.functions.conftest import (
     account_command,
     assert_problem,
     embedded_events,
