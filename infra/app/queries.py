@@ -1,23 +1,15 @@
-"""The read side's queries over the projections' documents: paging by key, so a page costs one
-single-partition query whatever the page number, and a continuation token is the last key returned."""
+"""The read side's paging over any projection's documents: by key, so a page costs one single-partition
+query whatever the page number, and a continuation token is the last key returned; and the lag of read
+models."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from typing import Any
 
 from infra.app.readside import Lag, ReadModel
 from infra.ports.eventstore import EventStore, StoreTotals
-from infra.ports.readmodels import KEY_MAX
-from projections import account_statement, account_summary, daily_totals
-from projections.account_statement import StatementHeader, StatementLine
-from projections.account_summary import AccountSummary
-from projections.daily_totals import Contribution, DailyTotal
 from projections.projection import Table
-
-MAX_REPORT_DAYS = 92
-REPORT_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -27,89 +19,22 @@ class Page:
     continuation: str | None
 
 
-@dataclass(frozen=True)
-class Statement:
-    header: StatementHeader
-    lines: list[StatementLine]
-    continuation: str | None
-    fresh: bool = True
-
-
-def statement(
-    read_model: ReadModel[Any, StatementHeader],
-    stream_id: str,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    continuation: str | None,
-    min_version: int = 0,
-    wait_seconds: float = 0.0,
-) -> Statement | None:
-    """Newest first: the lines recorded in [since, until), after the `continuation` key. With
-    `min_version`, waits up to `wait_seconds` for the statement to reach it (its lines are written
-    before the header that records the version), and says whether it did."""
-    header, fresh = read_model.read(stream_id, min_version, wait_seconds)
-    if header is None:
-        return None
-    before = account_statement.time_key(until) if until else KEY_MAX
-    if continuation is not None:
-        before = min(before, continuation)
-    found = read_model.rows(
-        account_statement.LINES,
-        header.id,
-        key_from=account_statement.time_key(since) if since else "",
-        key_before=before,
-        descending=True,
-        limit=limit + 1,
-    )
-    page = _page(found, limit)
-    return Statement(header, page.items, page.continuation, fresh)
-
-
-def accounts_of_owner(
-    read_model: ReadModel[Any, AccountSummary], email: str, limit: int, continuation: str | None
-) -> Page:
-    """The owner's accounts in id order, after the `continuation` id."""
-    return _ascending(
-        read_model, account_summary.BY_OWNER, account_summary.owner_partition(email), limit, continuation
-    )
-
-
-def daily_report(read_model: ReadModel[Any, Any], first: date, last: date) -> list[DailyTotal]:
-    """Each day's totals per currency, from `first` to `last` inclusive."""
-    contributions: list[Contribution] = []
-    for offset in range((last - first).days + 1):  # not day += 1: the day after date.max overflows
-        day = first + timedelta(days=offset)
-        continuation: str | None = None
-        while True:
-            page = _ascending(
-                read_model,
-                daily_totals.CONTRIBUTIONS,
-                daily_totals.day_partition(day),
-                REPORT_PAGE,
-                continuation,
-            )
-            contributions.extend(page.items)
-            if page.continuation is None:
-                break
-            continuation = page.continuation
-    return daily_totals.totals(contributions)
-
-
 def lags(read_models: list[ReadModel[Any, Any]], store: EventStore) -> tuple[StoreTotals, list[Lag]]:
     totals = store.totals()
     return totals, [read_model.lag(totals) for read_model in read_models]
 
 
-def _ascending(
+def ascending(
     read_model: ReadModel[Any, Any], table: Table[Any], partition: str, limit: int, after: str | None
 ) -> Page:
+    """A page of a table's partition in key order, after the key `after` (None: from the start)."""
     # the smallest string above `after`: keys are unique within a partition
     found = read_model.rows(table, partition, key_from=after + "\x00" if after else "", limit=limit + 1)
-    return _page(found, limit)
+    return page_of(found, limit)
 
 
-def _page(found: list[tuple[str, Any]], limit: int) -> Page:
+def page_of(found: list[tuple[str, Any]], limit: int) -> Page:
+    """Up to `limit` rows of `found` (one more was asked for, to know whether another page follows)."""
     items = found[:limit]
     more = len(found) > limit
     return Page([row for _, row in items], items[-1][0] if more and items else None)

@@ -20,9 +20,9 @@ from domain.accounts import (
     WithdrawMoney,
     decider,
 )
-from infra.app import queries
 from infra.app.commands import CommandHandler, Outcome
 from infra.app.projector import ProjectionRunner
+from infra.entry import accounts_queries as queries
 from infra.entry import bootstrap, http
 from infra.ports.eventstore import MAX_VERSION
 from projections import account_statement as statement_projection

@@ -189,7 +189,7 @@ def _event_hub_partitions(hub: str, consumer_group: str, checkpoints: Checkpoint
 
     def receiver() -> EventHubsPartitionReceiver:
         client = consumer_from_settings(address, hub, consumer_group, credential)
-        return EventHubsPartitionReceiver(client, consumer_group, checkpoints)
+        return EventHubsPartitionReceiver(client, consumer_group, checkpoints, hub=hub)
 
     probe = receiver()
     try:
@@ -210,10 +210,11 @@ class Root:
         azure: AzureBackend | None = None,
         services: Sequence[ServiceDefinition] | None = None,
     ) -> None:
-        from infra.entry.services import SERVICES
+        from infra.entry.services import SERVICES, check_distinct
 
         self.settings = settings
         self.definitions = tuple(SERVICES if services is None else services)
+        check_distinct(self.definitions)
         self._saved_positions: Checkpoints | None = None
         self._lock = threading.Lock()
         self.embedded: dict[str, EmbeddedBackend] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -12,7 +13,10 @@ from infra.app import queries
 from infra.app.deadletters import DeadLetterStatus
 from infra.app.projector import ProjectionRunner
 from infra.entry import bootstrap, http
+from infra.entry.settings import SettingsError, load_settings
 from infra.ports.eventstore import STREAM_ID_PATTERN
+
+log = logging.getLogger("eventbank.functions")
 
 blueprint = http.new_blueprint()
 
@@ -99,14 +103,22 @@ def _projections(name: str | None) -> list[ProjectionRunner[Any, Any]]:
 @blueprint.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http.handles_problems
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    """Liveness: the app answers. It touches no store, so anyone may call it as often as they like."""
-    return http.json_response({"status": "ok", "backend": bootstrap.root().settings.backend})
+    """Liveness: the app answers. It builds no client and touches no store, so anyone may call it as often
+    as they like."""
+    return http.json_response({"status": "ok", "backend": load_settings().backend})
 
 
 @blueprint.route(route="health/deep", methods=["GET"])
 @http.handles_problems
 def deep_health(req: func.HttpRequest) -> func.HttpResponse:
-    """Readiness (function key): every service's event store answers a read."""
-    for service in bootstrap.root().services:
+    """Readiness (function key): the clients can be built and every service's event store answers a read."""
+    try:
+        root = bootstrap.root()
+    except SettingsError:
+        raise
+    except Exception as error:  # an Azure service away while its client is built: not ready, not a bug
+        log.warning("not ready: %s", error)
+        raise http.Problem(503, "Not ready", "a backend could not be reached") from None
+    for service in root.services:
         service.commands.store.read(service.commands.decider.stream_id(uuid.UUID(int=0)))
-    return http.json_response({"status": "ok", "backend": bootstrap.root().settings.backend})
+    return http.json_response({"status": "ok", "backend": root.settings.backend})

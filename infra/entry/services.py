@@ -5,6 +5,7 @@ the emulator config and local.settings.example.json against it)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ class ServiceDefinition:
 
 
 ACCOUNTS = ServiceDefinition(
-    name="accounts",
+    name=accounts_api.SERVICE,
     decider=accounts.decider,
     projections=(account_summary.projection, daily_totals.projection, account_statement.projection),
     events_container="accounts-events",
@@ -54,7 +55,24 @@ ACCOUNTS = ServiceDefinition(
 SERVICES: tuple[ServiceDefinition, ...] = (ACCOUNTS,)
 
 
-def binding_setting_defaults(services: tuple[ServiceDefinition, ...] = SERVICES) -> dict[str, str]:
+def binding_setting_defaults(services: Sequence[ServiceDefinition] = SERVICES) -> dict[str, str]:
     """Values of the %SETTING% binding expressions when the environment does not set them (the dev host
     only; the Functions host requires each to be an app setting)."""
     return {service.lease_prefix_setting: service.lease_prefix for service in services}
+
+
+def check_distinct(services: Sequence[ServiceDefinition]) -> None:
+    """Refuses services that would share a resource: names, read models (Azure keeps every service's
+    read models in one container, by name), functions, events containers, hubs and lease settings."""
+    named = {
+        "service": [service.name for service in services],
+        "read model": [projection.name for service in services for projection in service.projections],
+        "function": [name for s in services for name in (s.relay_function, s.projector_function)],
+        "events container": [service.events_container for service in services],
+        "hub": [service.hub for service in services],
+        "lease prefix setting": [service.lease_prefix_setting for service in services],
+    }
+    for what, names in named.items():
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"two services share a {what}: {', '.join(repeated)}")

@@ -219,14 +219,13 @@ def _services(
         load_local_settings(settings)
     try:
         root = bootstrap.root()
-        if name is None:
-            yield root.services
-        else:
-            try:
-                yield [root.service(name)]
-            except LookupError:
+        chosen = root.services
+        if name is not None:
+            chosen = [service for service in root.services if service.name == name]
+            if not chosen:
                 known = ", ".join(each.name for each in root.services)
-                raise typer.BadParameter(f"no service named {name!r}; the services are {known}") from None
+                raise typer.BadParameter(f"no service named {name!r}; the services are {known}")
+        yield chosen
     finally:
         bootstrap.reset()
 

@@ -292,7 +292,7 @@ def _resolve(value: str | None) -> str:
 
     def setting(match: re.Match[str]) -> str:
         name = match.group(1)
-        return os.environ.get(name) or binding_setting_defaults()[name]
+        return os.environ.get(name) or binding_setting_defaults(bootstrap.root().definitions)[name]
 
     return re.sub(r"%([^%]+)%", setting, value or "")
 

@@ -206,3 +206,13 @@ def test_a_namespace_and_a_credential_build_a_consumer() -> None:
 def test_a_namespace_without_a_credential_is_refused() -> None:
     with pytest.raises(ValueError, match="needs a credential"):
         consumer_from_settings("eventbank.servicebus.windows.net", HUB, GROUP)
+
+
+def test_checkpoints_are_per_hub_too(hub: FakeHub, tmp_path: Path) -> None:
+    checkpoints = SqliteCheckpoints(tmp_path / "checkpoints.db")
+    accounts = EventHubsPartitionReceiver(hub.consumer(GROUP), GROUP, checkpoints, hub="accounts")
+    transfers = EventHubsPartitionReceiver(hub.consumer(GROUP), GROUP, checkpoints, hub="transfers")
+
+    accounts.checkpoint("0", 2)
+
+    assert (accounts.position("0"), transfers.position("0")) == (2, None)

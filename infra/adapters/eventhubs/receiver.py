@@ -54,9 +54,11 @@ class EventHubsPartitionReceiver:
     are serialised: give each concurrently polled partition a receiver with its own client.
     """
 
-    def __init__(self, client: ConsumerClient, consumer_group: str, checkpoints: Checkpoints) -> None:
+    def __init__(
+        self, client: ConsumerClient, consumer_group: str, checkpoints: Checkpoints, hub: str = ""
+    ) -> None:
         self._client = client
-        self.consumer_group = consumer_group
+        self.consumer_group, self.hub = consumer_group, hub
         self._checkpoints = checkpoints
         self._lock = threading.Lock()
 
@@ -117,7 +119,9 @@ class EventHubsPartitionReceiver:
             self._checkpoints.put(self._name(partition_id), str(sequence_number))
 
     def _name(self, partition_id: str) -> str:
-        return f"eventhubs/{self.consumer_group}/{partition_id}"
+        # a checkpoint is the hub's, the consumer group's and the partition's: two services' projectors
+        # may share a consumer group's name, never a hub
+        return f"eventhubs/{self.hub}/{self.consumer_group}/{partition_id}"
 
     def close(self) -> None:
         self._client.close()

@@ -1,0 +1,40 @@
+"""The list of services: each one's resources are its own."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from infra.entry.services import SERVICES, check_distinct
+from tests.toy.counters import COUNTERS
+
+
+def test_the_services_share_no_resource() -> None:
+    check_distinct([*SERVICES, COUNTERS])
+
+
+@pytest.mark.parametrize(
+    ("field", "what"),
+    [
+        ("name", "service"),
+        ("hub", "hub"),
+        ("events_container", "events container"),
+        ("relay_function", "function"),
+        ("lease_prefix_setting", "lease prefix setting"),
+    ],
+)
+def test_two_services_sharing_a_resource_are_refused(field: str, what: str) -> None:
+    (accounts,) = SERVICES
+    clash = dataclasses.replace(COUNTERS, **{field: getattr(accounts, field)})
+
+    with pytest.raises(ValueError, match=f"two services share a {what}: "):
+        check_distinct([accounts, clash])
+
+
+def test_two_services_with_a_read_model_of_the_same_name_are_refused() -> None:
+    (accounts,) = SERVICES
+    clash = dataclasses.replace(COUNTERS, projections=accounts.projections)
+
+    with pytest.raises(ValueError, match="two services share a read model: .*account-summary"):
+        check_distinct([accounts, clash])
