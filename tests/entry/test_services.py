@@ -36,5 +36,5 @@ def test_two_services_with_a_read_model_of_the_same_name_are_refused() -> None:
     (accounts,) = SERVICES
     clash = dataclasses.replace(COUNTERS, projections=accounts.projections)
 
-    with pytest.raises(ValueError, match="two services share a read model: .*account-summary"):
+    with pytest.raises(ValueError, match=r"two services share a read model: .*account-summary"):
         check_distinct([accounts, clash])
