@@ -23,7 +23,7 @@ class HubMessage:
 
 
 @dataclass(frozen=True)
-class Page:
+class FeedPage:
     documents: list[dict[str, Any]]
     position: object
 
@@ -31,11 +31,11 @@ class Page:
 class ChangeFeedSource(Protocol):
     description: str
 
-    def next_page(self, max_items: int) -> Page | None:
+    def next_page(self, max_items: int) -> FeedPage | None:
         """The next documents after the committed position, or None when there are none."""
         ...
 
-    def commit(self, page: Page) -> None:
+    def commit(self, page: FeedPage) -> None:
         """Move the committed position past `page`."""
         ...
 

@@ -9,7 +9,7 @@ import time
 from infra.adapters.cosmos.container import CosmosContainer
 from infra.adapters.cosmos.eventstore import read_changes
 from infra.ports.checkpoints import Checkpoints
-from infra.ports.sources import Page
+from infra.ports.sources import FeedPage
 
 
 class CosmosChangeFeed:
@@ -19,16 +19,16 @@ class CosmosChangeFeed:
         self.container, self.checkpoints, self.name = container, checkpoints, name
         self.description = f"Cosmos DB change feed (continuation {name!r})"
 
-    def next_page(self, max_items: int) -> Page | None:
+    def next_page(self, max_items: int) -> FeedPage | None:
         documents, continuation = read_changes(self.container, self.checkpoints.get(self.name), max_items)
         if not documents:
             return None
-        return Page(documents, continuation)
+        return FeedPage(documents, continuation)
 
     def wait(self, timeout: float) -> None:
         time.sleep(timeout)
 
-    def commit(self, page: Page) -> None:
+    def commit(self, page: FeedPage) -> None:
         if page.position is None:
             return
         self.checkpoints.put(self.name, str(page.position))

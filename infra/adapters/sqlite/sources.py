@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.hub import EmbeddedHub
 from infra.formats.documents import to_document
-from infra.ports.sources import HubMessage, Page
+from infra.ports.sources import FeedPage, HubMessage
 
 
 class EmbeddedChangeFeed:
@@ -15,13 +15,13 @@ class EmbeddedChangeFeed:
         self.store, self.lease = store, lease
         self.description = f"embedded change feed (lease {lease})"
 
-    def next_page(self, max_items: int) -> Page | None:
+    def next_page(self, max_items: int) -> FeedPage | None:
         changes = self.store.read_all(self.store.lease(self.lease), max_items)
         if not changes:
             return None
-        return Page([to_document(event) for _, event in changes], changes[-1][0])
+        return FeedPage([to_document(event) for _, event in changes], changes[-1][0])
 
-    def commit(self, page: Page) -> None:
+    def commit(self, page: FeedPage) -> None:
         assert isinstance(page.position, int)
         self.store.renew_lease(self.lease, page.position)
 
