@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from infra.adapters.sqlite.checkpoints import SqliteCheckpoints, adopt_legacy_positions
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.hub import EmbeddedHub
 from infra.adapters.sqlite.readmodels import SqliteReadModelStore
@@ -72,7 +73,7 @@ class Backend:
 
 class EmbeddedBackend:
     """One service's SQLite files in its own folder under the data folder: the event log, snapshots,
-    read models and the hub."""
+    read models, the hub, and where the change feed's and the hub's readers have got to."""
 
     def __init__(self, settings: Settings, service: ServiceDefinition) -> None:
         service_dir = settings.data_dir / service.name
@@ -80,12 +81,14 @@ class EmbeddedBackend:
         self.snapshots = SqliteSnapshotStore(service_dir / "snapshots.sqlite")
         self.read_models = SqliteReadModelStore(service_dir / "readmodels.sqlite")
         self.hub = EmbeddedHub(service_dir / "hub.sqlite", partition_count=settings.hub_partitions)
+        self.checkpoints = SqliteCheckpoints(service_dir / "checkpoints.sqlite")
+        adopt_legacy_positions(self.checkpoints, service_dir / "events.sqlite", service_dir / "hub.sqlite")
 
     def backend(self) -> Backend:
         return Backend(self.events, self.snapshots, self.read_models, self.hub)
 
     def close(self) -> None:
-        for closeable in (self.events, self.snapshots, self.read_models, self.hub):
+        for closeable in (self.events, self.snapshots, self.read_models, self.hub, self.checkpoints):
             closeable.close()
 
 
@@ -270,7 +273,8 @@ class Root:
             lambda d: d.events_container == container, f"events container {container!r}"
         )
         if self.azure is None:
-            return EmbeddedChangeFeed(self.embedded[definition.name].events, lease)
+            embedded = self.embedded[definition.name]
+            return EmbeddedChangeFeed(embedded.events, embedded.checkpoints, lease)
         from infra.adapters.cosmos.changefeed import CosmosChangeFeed
 
         return CosmosChangeFeed(self.azure.container(container), self._checkpoints(), lease)
@@ -279,8 +283,9 @@ class Root:
         """Every partition of the event hub a trigger names, as sources for that consumer group."""
         definition = self._definition(lambda d: d.hub == hub, f"event hub {hub!r}")
         if self.azure is None:
-            embedded = self.embedded[definition.name].hub
-            return [EmbeddedPartition(embedded, consumer_group, p) for p in range(embedded.partition_count)]
+            local = self.embedded[definition.name]
+            partitions = range(local.hub.partition_count)
+            return [EmbeddedPartition(local.hub, local.checkpoints, consumer_group, p) for p in partitions]
         return _event_hub_partitions(hub, consumer_group, self._checkpoints())
 
     def _definition(self, matches: Callable[[ServiceDefinition], bool], what: str) -> ServiceDefinition:

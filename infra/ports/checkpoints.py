@@ -15,4 +15,9 @@ class Checkpoints(Protocol):
         """Save `position` under `name`, replacing what was there."""
         ...
 
+    def advance(self, name: str, position: int) -> None:
+        """Move a numeric position forward to `position`; an older one is ignored (atomically: two
+        writers cannot move it back)."""
+        ...
+
     def close(self) -> None: ...

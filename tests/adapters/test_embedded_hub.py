@@ -10,17 +10,39 @@ from pathlib import Path
 
 import pytest
 
+from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.adapters.sqlite.hub import EmbeddedHub
+from infra.adapters.sqlite.sources import EmbeddedPartition
 from infra.ports.publisher import OutgoingMessage
+from infra.ports.sources import HubMessage
 
 PARTITIONS = 4
 KEYS = [f"account-{uuid.UUID(int=n)}" for n in range(200)]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+class Hub(EmbeddedHub):
+    """The embedded hub with its consumer groups reading it as the dev host's sources do: each group's
+    position per partition in a checkpoint store beside it."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder / "hub.db", PARTITIONS)
+        self.positions = SqliteCheckpoints(folder / "checkpoints.db")
+
+    def receive(self, group: str, partition: int, max_count: int) -> list[HubMessage]:
+        return list(EmbeddedPartition(self, self.positions, group, partition).receive(max_count))
+
+    def checkpoint(self, group: str, partition: int, sequence_number: int) -> None:
+        EmbeddedPartition(self, self.positions, group, partition).checkpoint(sequence_number)
+
+    def close(self) -> None:
+        self.positions.close()
+        super().close()
+
+
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[EmbeddedHub]:
-    hub = EmbeddedHub(tmp_path / "hub.db", PARTITIONS)
+def hub(tmp_path: Path) -> Iterator[Hub]:
+    hub = Hub(tmp_path)
     yield hub
     hub.close()
 
@@ -29,32 +51,32 @@ def message(key: str, body: str) -> OutgoingMessage:
     return OutgoingMessage(key, body.encode())
 
 
-def keys_on_distinct_partitions(hub: EmbeddedHub) -> tuple[str, str]:
+def keys_on_distinct_partitions(hub: Hub) -> tuple[str, str]:
     by_partition = {hub.partition_for(key): key for key in KEYS}
     first, second, *_ = by_partition.values()
     return first, second
 
 
-def bodies(hub: EmbeddedHub, group: str, partition: int, max_count: int = 1_000) -> list[str]:
+def bodies(hub: Hub, group: str, partition: int, max_count: int = 1_000) -> list[str]:
     return [received.body.decode() for received in hub.receive(group, partition, max_count)]
 
 
 # --- partitioning ---
 
 
-def test_a_key_always_maps_to_the_same_partition(hub: EmbeddedHub) -> None:
+def test_a_key_always_maps_to_the_same_partition(hub: Hub) -> None:
     assert [hub.partition_for(key) for key in KEYS] == [hub.partition_for(key) for key in KEYS]
 
 
-def test_two_hubs_on_one_file_map_a_key_to_the_same_partition(hub: EmbeddedHub, tmp_path: Path) -> None:
-    other = EmbeddedHub(tmp_path / "hub.db", PARTITIONS)
+def test_two_hubs_on_one_file_map_a_key_to_the_same_partition(hub: Hub, tmp_path: Path) -> None:
+    other = Hub(tmp_path)
     try:
         assert [other.partition_for(key) for key in KEYS] == [hub.partition_for(key) for key in KEYS]
     finally:
         other.close()
 
 
-def test_the_partition_of_a_key_does_not_depend_on_the_process(hub: EmbeddedHub) -> None:
+def test_the_partition_of_a_key_does_not_depend_on_the_process(hub: Hub) -> None:
     # str hashes are salted per process; a restarted host must still put a stream on the same partition.
     script = (
         "import json, sys\n"
@@ -76,7 +98,7 @@ def test_the_partition_of_a_key_does_not_depend_on_the_process(hub: EmbeddedHub)
     assert json.loads(result.stdout) == [hub.partition_for(key) for key in KEYS[:20]]
 
 
-def test_every_partition_index_is_in_range_and_keys_spread_over_all_of_them(hub: EmbeddedHub) -> None:
+def test_every_partition_index_is_in_range_and_keys_spread_over_all_of_them(hub: Hub) -> None:
     partitions = {hub.partition_for(key) for key in KEYS}
 
     assert partitions == set(range(PARTITIONS))
@@ -90,7 +112,7 @@ def test_a_hub_needs_at_least_one_partition(tmp_path: Path) -> None:
 # --- order ---
 
 
-def test_messages_with_one_key_keep_their_publish_order(hub: EmbeddedHub) -> None:
+def test_messages_with_one_key_keep_their_publish_order(hub: Hub) -> None:
     key, other_key = keys_on_distinct_partitions(hub)
     same_partition_key = next(k for k in KEYS if k != key and hub.partition_for(k) == hub.partition_for(key))
     hub.publish([message(key, "1"), message(other_key, "x"), message(same_partition_key, "y")])
@@ -104,7 +126,7 @@ def test_messages_with_one_key_keep_their_publish_order(hub: EmbeddedHub) -> Non
     assert {m.partition_id for m in received} == {str(hub.partition_for(key))}
 
 
-def test_receive_returns_at_most_max_count_messages_oldest_first(hub: EmbeddedHub) -> None:
+def test_receive_returns_at_most_max_count_messages_oldest_first(hub: Hub) -> None:
     key = KEYS[0]
     hub.publish([message(key, str(n)) for n in range(5)])
 
@@ -114,7 +136,7 @@ def test_receive_returns_at_most_max_count_messages_oldest_first(hub: EmbeddedHu
 # --- checkpoints ---
 
 
-def test_receive_returns_the_messages_after_the_groups_checkpoint(hub: EmbeddedHub) -> None:
+def test_receive_returns_the_messages_after_the_groups_checkpoint(hub: Hub) -> None:
     key = KEYS[0]
     partition = hub.partition_for(key)
     hub.publish([message(key, str(n)) for n in range(5)])
@@ -129,7 +151,7 @@ def test_receive_returns_the_messages_after_the_groups_checkpoint(hub: EmbeddedH
     assert bodies(hub, "g", partition) == ["5"]
 
 
-def test_checkpoints_are_per_consumer_group(hub: EmbeddedHub) -> None:
+def test_checkpoints_are_per_consumer_group(hub: Hub) -> None:
     key = KEYS[0]
     partition = hub.partition_for(key)
     hub.publish([message(key, str(n)) for n in range(3)])
@@ -140,7 +162,7 @@ def test_checkpoints_are_per_consumer_group(hub: EmbeddedHub) -> None:
     assert bodies(hub, "audit", partition) == ["0", "1", "2"]
 
 
-def test_checkpoints_are_per_partition(hub: EmbeddedHub) -> None:
+def test_checkpoints_are_per_partition(hub: Hub) -> None:
     key, other_key = keys_on_distinct_partitions(hub)
     hub.publish([message(key, "a1"), message(other_key, "b1"), message(key, "a2"), message(other_key, "b2")])
 
@@ -152,7 +174,7 @@ def test_checkpoints_are_per_partition(hub: EmbeddedHub) -> None:
     assert bodies(hub, "g", hub.partition_for(other_key)) == ["b1", "b2"]
 
 
-def test_a_checkpoint_never_moves_backwards(hub: EmbeddedHub) -> None:
+def test_a_checkpoint_never_moves_backwards(hub: Hub) -> None:
     key = KEYS[0]
     partition = hub.partition_for(key)
     hub.publish([message(key, str(n)) for n in range(5)])
@@ -169,13 +191,13 @@ def test_a_checkpoint_never_moves_backwards(hub: EmbeddedHub) -> None:
 
 def test_messages_and_checkpoints_survive_reopening_the_file(tmp_path: Path) -> None:
     key = KEYS[0]
-    first = EmbeddedHub(tmp_path / "hub.db", PARTITIONS)
+    first = Hub(tmp_path)
     partition = first.partition_for(key)
     first.publish([message(key, str(n)) for n in range(3)])
     first.checkpoint("g", partition, first.receive("g", partition, 100)[0].sequence_number)
     first.close()
 
-    reopened = EmbeddedHub(tmp_path / "hub.db", PARTITIONS)
+    reopened = Hub(tmp_path)
     try:
         assert bodies(reopened, "g", partition) == ["1", "2"]
         assert bodies(reopened, "other", partition) == ["0", "1", "2"]

@@ -32,7 +32,7 @@ def wire(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Wire]:
             return [
                 (str(partition), message.body)
                 for partition in range(hub.partition_count)
-                for message in hub.receive("contract", partition, 1_000)
+                for message in hub.read(partition, -1, 1_000)
                 if message.partition_key == key
             ]
 

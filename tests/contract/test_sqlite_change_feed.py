@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.ports.eventstore import ConcurrencyError, Metadata, NewEvent
 
@@ -80,24 +81,27 @@ def test_a_rejected_append_takes_no_position(store: SqliteEventStore) -> None:
     assert [position for position, _ in store.read_all(0, 100)] == [1, 2, 3]
 
 
-def test_a_lease_starts_at_0_and_keeps_the_last_renewed_position(store: SqliteEventStore) -> None:
-    assert store.lease("relay") == 0
+def test_a_position_starts_empty_and_advances_only_forward(tmp_path: Path) -> None:
+    positions = SqliteCheckpoints(tmp_path / "checkpoints.db")
+    assert positions.get("relay") is None
 
-    store.renew_lease("relay", 7)
-    store.renew_lease("relay", 12)
+    positions.advance("relay", 7)
+    positions.advance("relay", 12)
+    positions.advance("relay", 9)  # late: ignored
 
-    assert store.lease("relay") == 12
-    assert store.lease("projector") == 0
+    assert positions.get("relay") == "12"
+    assert positions.get("projector") is None
+    positions.close()
 
 
-def test_a_lease_survives_closing_and_reopening_the_store(tmp_path: Path) -> None:
-    first = SqliteEventStore(tmp_path / "events.db")
-    first.renew_lease("relay", 42)
+def test_a_position_survives_closing_and_reopening_its_file(tmp_path: Path) -> None:
+    first = SqliteCheckpoints(tmp_path / "checkpoints.db")
+    first.put("relay", "42")
     first.close()
 
-    reopened = SqliteEventStore(tmp_path / "events.db")
+    reopened = SqliteCheckpoints(tmp_path / "checkpoints.db")
     try:
-        assert reopened.lease("relay") == 42
+        assert reopened.get("relay") == "42"
     finally:
         reopened.close()
 

@@ -43,7 +43,9 @@ class Feed:
 def feed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feed]:
     if request.param == "sqlite":
         store = SqliteEventStore(tmp_path / "events.sqlite")
-        yield Feed(store, lambda: EmbeddedChangeFeed(store, "relay"))
+        positions = SqliteCheckpoints(tmp_path / "checkpoints.sqlite")
+        yield Feed(store, lambda: EmbeddedChangeFeed(store, positions, "relay"))
+        positions.close()
         store.close()
     else:
         container = FakeContainer(EVENTS_PARTITION_KEY_PATH)
@@ -123,10 +125,12 @@ class Partition:
 def partition(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Partition]:
     if request.param == "sqlite":
         hub = EmbeddedHub(tmp_path / "hub.sqlite", partition_count=1)
+        positions = SqliteCheckpoints(tmp_path / "checkpoints.sqlite")
         yield Partition(
             lambda key, body: hub.publish([OutgoingMessage(key, body)]),
-            lambda: EmbeddedPartition(hub, "readmodels", 0),
+            lambda: EmbeddedPartition(hub, positions, "readmodels", 0),
         )
+        positions.close()
         hub.close()
     else:
         fake = FakeHub(partition_count=1)

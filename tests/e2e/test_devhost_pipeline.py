@@ -146,7 +146,7 @@ def test_a_restarted_host_resumes_from_its_checkpoints_without_relaying_again(tm
     store = SqliteEventStore(tmp_path / "accounts" / "events.sqlite")
     hub = EmbeddedHub(tmp_path / "accounts" / "hub.sqlite")
     partition = hub.partition_for(f"account-{account_id}")
-    published = hub.receive("a-new-consumer-group", partition, 1_000)
+    published = hub.read(partition, -1, 1_000)
     assert [message.sequence_number for message in published] == [0, 1, 2]  # each event relayed once
     assert len(store.read(f"account-{account_id}")) == 3
     store.close()

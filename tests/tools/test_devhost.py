@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.hub import EmbeddedHub
 from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
@@ -98,13 +99,14 @@ def test_the_change_feed_lease_moves_only_after_the_function_succeeds(tmp_path: 
     store.append(stream, 0, [NewEvent("E", 1, {}), NewEvent("E", 1, {})], Metadata())
     python, app = index_app(tmp_path / "app", FLAKY_CHANGE_FEED_APP)
     stop = threading.Event()
-    feed = EmbeddedChangeFeed(store, "lease")
+    positions = SqliteCheckpoints(tmp_path / "checkpoints.sqlite")
+    feed = EmbeddedChangeFeed(store, positions, "lease")
     pump = ChangeFeedPump(Invoker(python, python.functions[0], stop), feed, 100, 0.01)
 
     pump.start()
     deadline = threading.Event()
     for _ in range(1000):
-        if store.lease("lease") == 2:
+        if positions.get("lease") == "2":
             break
         deadline.wait(0.01)
     stop.set()
@@ -115,7 +117,7 @@ def test_the_change_feed_lease_moves_only_after_the_function_succeeds(tmp_path: 
     assert app.retry_counts[:3] == [0, 1, 2]
     assert app.retry_limits[:3] == [0, -1, -1]
     assert app.last_errors[:3] == ["", "RuntimeError: publish failed", "RuntimeError: publish failed"]
-    assert store.lease("lease") == 2
+    assert positions.get("lease") == "2"
     store.close()
 
 
@@ -143,16 +145,16 @@ def test_a_stopped_host_leaves_a_failing_batch_unacknowledged(tmp_path: Path) ->
     )
 
     stop = threading.Event()
-    pump = HubPartitionPump(
-        Invoker(python, python.functions[0], stop), EmbeddedPartition(hub, "group", 0), 100, True, 0.01
-    )
+    positions = SqliteCheckpoints(tmp_path / "checkpoints.sqlite")
+    partition = EmbeddedPartition(hub, positions, "group", 0)
+    pump = HubPartitionPump(Invoker(python, python.functions[0], stop), partition, 100, True, 0.01)
     pump.start()
     assert app.attempts.acquire(timeout=5)
     assert app.attempts.acquire(timeout=5)
     stop.set()
     pump.join()
 
-    assert [message.body for message in hub.receive("group", 0, 10)] == [b"one", b"two"]
+    assert [message.body for message in partition.receive(10)] == [b"one", b"two"]
     hub.close()
 
 
@@ -199,7 +201,7 @@ def test_a_chaos_spec_with_an_unknown_name_or_a_bad_value_is_refused(spec: str) 
 def test_a_mangled_batch_holds_every_message_and_with_duplication_some_twice() -> None:
     hub = EmbeddedHub(":memory:", partition_count=1)
     hub.publish([OutgoingMessage(body=str(n).encode(), partition_key="k") for n in range(20)])
-    messages = hub.receive("group", 0, 100)
+    messages = hub.read(0, -1, 100)
 
     mangled = Chaos(duplicate=1.0, reorder=1.0).mangle(random.Random(3), messages)
 
@@ -212,7 +214,7 @@ def test_a_mangled_batch_holds_every_message_and_with_duplication_some_twice() -
 def test_without_chaos_a_batch_is_delivered_as_received() -> None:
     hub = EmbeddedHub(":memory:", partition_count=1)
     hub.publish([OutgoingMessage(body=str(n).encode(), partition_key="k") for n in range(5)])
-    messages = hub.receive("group", 0, 100)
+    messages = hub.read(0, -1, 100)
 
     assert Chaos().mangle(random.Random(3), messages) == list(messages)
 

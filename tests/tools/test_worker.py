@@ -262,7 +262,7 @@ def test_an_event_hubs_batch_arrives_with_each_events_system_properties(
     python, received = probe
     hub = EmbeddedHub(tmp_path / "hub.sqlite", partition_count=1)
     hub.publish([OutgoingMessage("account-1", b"one"), OutgoingMessage("account-1", b"two")])
-    messages = hub.receive("group", 0, 10)
+    messages = hub.read(0, -1, 10)
 
     data, metadata = bindings.event_batch(messages, bindings.PartitionContext("h", "group", "0"))
     python.invoke(python.function("probe_events"), data, metadata)

@@ -114,9 +114,7 @@ class EventHubsPartitionReceiver:
 
     def checkpoint(self, partition_id: str, sequence_number: int) -> None:
         """Record that everything up to `sequence_number` was handled; an older position is ignored."""
-        current = self.position(partition_id)
-        if current is None or sequence_number > current:
-            self._checkpoints.put(self._name(partition_id), str(sequence_number))
+        self._checkpoints.advance(self._name(partition_id), sequence_number)
 
     def _name(self, partition_id: str) -> str:
         # a checkpoint is the hub's, the consumer group's and the partition's: two services' projectors

@@ -1,7 +1,10 @@
-"""Checkpoints on SQLite: one row per name, in a local file (the dev host's Azure-mode positions)."""
+"""Checkpoints on SQLite: one row per name, in a local file: where the embedded backend's change feed and
+hub readers are, and the dev host's positions in Azure mode."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 from infra.adapters.sqlite.database import SqliteDatabase
@@ -28,5 +31,37 @@ class SqliteCheckpoints:
                 (name, position),
             )
 
+    def advance(self, name: str, position: int) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO continuations VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET continuation = "
+                "CASE WHEN CAST(continuation AS INTEGER) < CAST(excluded.continuation AS INTEGER) "
+                "THEN excluded.continuation ELSE continuation END",
+                (name, str(position)),
+            )
+
+    def empty(self) -> bool:
+        return self._db.connection().execute("SELECT 1 FROM continuations LIMIT 1").fetchone() is None
+
     def close(self) -> None:
         self._db.close()
+
+
+def adopt_legacy_positions(checkpoints: SqliteCheckpoints, events: Path, hub: Path) -> None:
+    """Positions kept by an earlier version in the event store's `leases` and the hub's `checkpoints`
+    tables, copied once into an empty checkpoint store, so an upgrade neither relays nor projects again."""
+    if not checkpoints.empty():
+        return
+    for path, query, name in (
+        (events, "SELECT name, position FROM leases", "{0}"),
+        (hub, "SELECT consumer_group, partition, sequence_number FROM checkpoints", "hub/{0}/{1}"),
+    ):
+        if not path.exists():
+            continue
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            try:
+                rows = conn.execute(query).fetchall()
+            except sqlite3.OperationalError:  # no such table: nothing to adopt
+                continue
+        for *key, position in rows:
+            checkpoints.advance(name.format(*key), int(position))

@@ -1,5 +1,5 @@
 """The event store on SQLite: one transaction per append, primary key (stream, version), a global position
-allocated inside the write transaction, and the embedded change feed read in that order from a lease."""
+allocated inside the write transaction, in which order the embedded change feed reads it."""
 
 from __future__ import annotations
 
@@ -42,10 +42,6 @@ CREATE TABLE IF NOT EXISTS idempotency (
     record      TEXT NOT NULL,
     PRIMARY KEY (stream_id, key)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS leases (
-    name     TEXT    PRIMARY KEY,
-    position INTEGER NOT NULL
-);
 """
 
 _COLUMNS = "stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
@@ -161,18 +157,6 @@ class SqliteEventStore:
             .fetchall()
         )
         return [(row[0], _to_event(row[1:])) for row in rows]
-
-    def lease(self, name: str) -> int:
-        row = self._db.connection().execute("SELECT position FROM leases WHERE name = ?", (name,)).fetchone()
-        return 0 if row is None else int(row[0])
-
-    def renew_lease(self, name: str, position: int) -> None:
-        with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO leases (name, position) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                (name, position),
-            )
 
     def wait_for_appends(self, timeout: float) -> bool:
         """Return when this process appends (True) or after `timeout` (False): the change feed wakes

@@ -21,12 +21,6 @@ CREATE TABLE IF NOT EXISTS messages (
     enqueued_time   TEXT    NOT NULL,
     PRIMARY KEY (partition, sequence_number)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoints (
-    consumer_group  TEXT    NOT NULL,
-    partition       INTEGER NOT NULL,
-    sequence_number INTEGER NOT NULL,
-    PRIMARY KEY (consumer_group, partition)
-) WITHOUT ROWID;
 """
 
 
@@ -34,7 +28,7 @@ class EmbeddedHub:
     """A durable, partitioned log standing in for an event hub: SQLite-backed, one file per hub.
 
     The partition comes from a stable hash of the partition key, so one stream's messages share a
-    partition and keep their order. Each consumer group has its own checkpoint per partition.
+    partition and keep their order. Readers keep their positions in a checkpoint store.
     """
 
     def __init__(
@@ -66,28 +60,22 @@ class EmbeddedHub:
         for partition in {self.partition_for(message.partition_key) for message in messages}:
             self._published[partition].signal()
 
-    def receive(self, consumer_group: str, partition: int, max_count: int) -> list[HubMessage]:
-        """The next messages after the group's checkpoint on `partition`, oldest first."""
-        conn = self._db.connection()
-        rows = conn.execute(
-            "SELECT sequence_number, partition_key, body, enqueued_time FROM messages "
-            "WHERE partition = ? AND sequence_number > coalesce("
-            "  (SELECT sequence_number FROM checkpoints WHERE consumer_group = ? AND partition = ?), -1) "
-            "ORDER BY sequence_number LIMIT ?",
-            (partition, consumer_group, partition, max_count),
-        ).fetchall()
+    def read(self, partition: int, after: int, max_count: int) -> list[HubMessage]:
+        """The messages of `partition` after the sequence number `after` (-1: from the first), oldest first.
+        Where a consumer group has got to is its own business (a checkpoint store)."""
+        rows = (
+            self._db.connection()
+            .execute(
+                "SELECT sequence_number, partition_key, body, enqueued_time FROM messages "
+                "WHERE partition = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?",
+                (partition, after, max_count),
+            )
+            .fetchall()
+        )
         return [
             HubMessage(str(partition), row[0], row[1], bytes(row[2]), datetime.fromisoformat(row[3]))
             for row in rows
         ]
-
-    def checkpoint(self, consumer_group: str, partition: int, sequence_number: int) -> None:
-        with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO checkpoints VALUES (?, ?, ?) ON CONFLICT (consumer_group, partition) "
-                "DO UPDATE SET sequence_number = max(sequence_number, excluded.sequence_number)",
-                (consumer_group, partition, sequence_number),
-            )
 
     def wait_for_messages(self, partition: int, timeout: float) -> bool:
         """Return when this process publishes to `partition` (True) or after `timeout` (False), so

@@ -9,8 +9,8 @@ import azure.functions as func
 import pytest
 
 from infra.adapters.sqlite.eventstore import SqliteEventStore
+from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.entry import bootstrap
-from infra.formats.documents import to_document
 from tests.worker import functions
 
 
@@ -109,13 +109,13 @@ def account_command(
 
 def deliver_everything(root: bootstrap.EmbeddedBackend) -> None:
     """Runs the relay and projector functions over everything pending through the worker, the way the dev
-    host would."""
-    changes = root.events.read_all(root.events.lease("test"), 10_000)
-    if changes:
-        functions.relay_account_events([to_document(event) for _, event in changes])
-        root.events.renew_lease("test", changes[-1][0])
-    for partition in range(root.hub.partition_count):
-        received = root.hub.receive("test", partition, 10_000)
-        if received:
+    host would: from the embedded change feed and hub partitions, committing after each."""
+    feed = EmbeddedChangeFeed(root.events, root.checkpoints, "test")
+    if (page := feed.next_page(10_000)) is not None:
+        functions.relay_account_events(page.documents)
+        feed.commit(page)
+    for number in range(root.hub.partition_count):
+        partition = EmbeddedPartition(root.hub, root.checkpoints, "test", number)
+        if received := partition.receive(10_000):
             functions.project_read_models(received)
-            root.hub.checkpoint("test", partition, received[-1].sequence_number)
+            partition.checkpoint(received[-1].sequence_number)

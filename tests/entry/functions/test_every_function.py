@@ -42,7 +42,7 @@ def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.E
     received = [
         message
         for partition in range(embedded_backend.hub.partition_count)
-        for message in embedded_backend.hub.receive("every-function", partition, 1_000)
+        for message in embedded_backend.hub.read(partition, -1, 1_000)
     ]
     functions.project_read_models(received)
     answers = {name: getattr(functions, name)(req) for name, req in calls.items()}
