@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.entry.services import ACCOUNTS
+from infra.entry.services import SERVICES
 from infra.entry.settings import COSMOS_DATABASE, cosmos_connection, eventhub_connection
 from tests.deploy import bicep
 from tests.deploy.bicep import AZURE, MAIN, REPO
@@ -180,15 +180,17 @@ def test_the_script_writes_settings_for_the_provisioned_resources_and_the_develo
     assert "AZURE_CLIENT_ID" not in values
 
 
-def test_the_script_gives_the_local_relay_its_own_lease_prefix(tmp_path: Path) -> None:
+def test_the_script_gives_each_services_local_relay_its_own_lease_prefix(tmp_path: Path) -> None:
     target = tmp_path / "local.settings.json"
 
     result = run_script(target, {**provisioned_outputs(), "USER": "Ada Lovelace"})
 
     assert result.returncode == 0, result.stderr
-    prefix = json.loads(target.read_text())["Values"][ACCOUNTS.lease_prefix_setting]
-    assert prefix == f"local-ada-lovelace-{ACCOUNTS.lease_prefix}"
-    assert not prefix.startswith(ACCOUNTS.lease_prefix)
+    assert SERVICES
+    for service in SERVICES:
+        prefix = json.loads(target.read_text())["Values"][service.lease_prefix_setting]
+        assert prefix == f"local-ada-lovelace-{service.lease_prefix}"
+        assert not prefix.startswith(service.lease_prefix)
 
 
 def test_the_script_keeps_a_different_previous_file(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from infra.entry.services import ACCOUNTS
+from infra.entry.services import SERVICES
 from infra.entry.settings import COSMOS_DATABASE, LEASES_CONTAINER, READMODELS_CONTAINER, SNAPSHOTS_CONTAINER
 from tests.deploy import bicep
 from tests.deploy.bicep import MAIN, BicepFile, Expr, Resource
@@ -174,15 +174,17 @@ def test_role_assignment_names_are_stable_guids_of_scope_principal_and_role() ->
         assert "principal" in name.text.lower(), assignment.path
 
 
-def test_the_event_log_role_can_create_and_read_but_not_replace_upsert_or_delete() -> None:
-    on_events = [role for scope, role, _ in cosmos_grants() if scope == ACCOUNTS.events_container]
+def test_each_services_event_log_role_can_create_and_read_but_not_replace_upsert_or_delete() -> None:
+    assert SERVICES
+    for service in SERVICES:
+        on_events = [role for scope, role, _ in cosmos_grants() if scope == service.events_container]
 
-    assert on_events
-    for role in on_events:
-        assert role.custom, f"{role.name} is not the append-only role"
-        assert role.actions == APPEND_ONLY_ACTIONS
-        for action in role.actions:
-            assert not re.search(r"(replace|upsert|delete|\*)$", action, re.IGNORECASE), action
+        assert on_events, f"no data role on {service.events_container}"
+        for role in on_events:
+            assert role.custom, f"{role.name} is not the append-only role"
+            assert role.actions == APPEND_ONLY_ACTIONS
+            for action in role.actions:
+                assert not re.search(r"(replace|upsert|delete|\*)$", action, re.IGNORECASE), action
 
 
 def test_no_custom_cosmos_role_allows_replace_upsert_or_delete_on_the_events_container() -> None:
@@ -191,7 +193,8 @@ def test_no_custom_cosmos_role_allows_replace_upsert_or_delete_on_the_events_con
     for definition in cosmos_rbac.of_type(f"{COSMOS}/sqlRoleDefinitions"):
         scopes = definition.properties["assignableScopes"]
         assert isinstance(scopes, list)
-        if ACCOUNTS.events_container in {cosmos_scope(cosmos_rbac, scope) for scope in scopes}:
+        events_containers = {service.events_container for service in SERVICES}
+        if events_containers & {cosmos_scope(cosmos_rbac, scope) for scope in scopes}:
             forbidden = [a for a in data_actions(definition) if re.search(r"(replace|upsert|delete|\*)$", a)]
             assert not forbidden, (definition.path, forbidden)
 
@@ -210,7 +213,8 @@ def test_data_contributor_only_on_the_containers_that_are_rewritten() -> None:
 
     assert contributor == {SNAPSHOTS_CONTAINER, READMODELS_CONTAINER, LEASES_CONTAINER}
     assert {role.name for _, role, _ in grants if not role.custom} == {"Cosmos DB Built-in Data Contributor"}
-    assert {scope for scope, _, _ in grants} == contributor | {ACCOUNTS.events_container, ACCOUNT_SCOPE}
+    events_containers = {service.events_container for service in SERVICES}
+    assert {scope for scope, _, _ in grants} == contributor | events_containers | {ACCOUNT_SCOPE}
 
 
 def test_custom_roles_are_assignable_only_where_they_are_assigned() -> None:
