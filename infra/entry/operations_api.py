@@ -57,7 +57,7 @@ class DeadLetterQuery(BaseModel):
     status: DeadLetterStatus | None = None
 
 
-@blueprint.route(route="admin/deadletters", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@blueprint.route(route="ops/deadletters", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
 @http.handles_problems
 def dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     """Events a read model could not apply: retrying, parked (their stream waits), or replayed."""
@@ -78,7 +78,7 @@ class ReplayCommand(BaseModel):
     stream_id: str | None = Field(default=None, pattern=STREAM_ID_PATTERN.pattern)
 
 
-@blueprint.route(route="admin/deadletters/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@blueprint.route(route="ops/deadletters/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 @http.handles_problems
 def replay_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     """Unpark the parked streams (of one read model, or one stream) and apply what waited behind them,

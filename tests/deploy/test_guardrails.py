@@ -189,7 +189,7 @@ def test_http_functions_need_a_key_except_health_and_the_operators_ones_need_the
     }
 
     assert levels.pop("health") == "ANONYMOUS"
-    admin = {name for name in levels if routes[name].startswith("admin/") or routes[name] == "status"}
+    admin = {name for name in levels if routes[name].startswith("ops/") or routes[name] == "status"}
     assert admin == {"dead_letters", "replay_dead_letters", "status"}
     assert {levels.pop(name) for name in admin} == {"ADMIN"}
     assert levels

@@ -30,8 +30,8 @@ def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.E
         "accounts_by_owner": request("GET", "/api/accounts", params={"owner_email": "ada@example.com"}),
         "daily_report": request("GET", "/api/reports/daily", params={"from": today, "to": today}),
         "status": request("GET", "/api/status"),
-        "dead_letters": request("GET", "/api/admin/deadletters"),
-        "replay_dead_letters": request("POST", "/api/admin/deadletters/replay", {}),
+        "dead_letters": request("GET", "/api/ops/deadletters"),
+        "replay_dead_letters": request("POST", "/api/ops/deadletters/replay", {}),
         "health": request("GET", "/api/health"),
         "deep_health": request("GET", "/api/health/deep"),
     }

@@ -608,12 +608,12 @@ def test_status_of_an_empty_store_is_all_zero() -> None:
 
 
 def dead_letters(**params: str) -> func.HttpResponse:
-    return get(functions.dead_letters, "/api/admin/deadletters", params)
+    return get(functions.dead_letters, "/api/ops/deadletters", params)
 
 
 def replay(body: Any = None) -> func.HttpResponse:
     response: func.HttpResponse = functions.replay_dead_letters(
-        request("POST", "/api/admin/deadletters/replay", body)
+        request("POST", "/api/ops/deadletters/replay", body)
     )
     return response
 
@@ -647,7 +647,7 @@ def test_dead_letters_of_an_unknown_read_model_are_404_problem_json() -> None:
             lambda: functions.replay_dead_letters(
                 request(
                     "POST",
-                    "/api/admin/deadletters/replay",
+                    "/api/ops/deadletters/replay",
                     raw=b"{",
                     headers={"content-type": "application/json"},
                 )
@@ -746,7 +746,7 @@ def test_a_statement_not_reaching_min_version_in_time_answers_what_it_has_marked
 )
 def test_a_replay_of_something_that_is_not_a_stream_id_is_422(stream_id: str) -> None:
     response = functions.replay_dead_letters(
-        request("POST", "/api/admin/deadletters/replay", {"stream_id": stream_id})
+        request("POST", "/api/ops/deadletters/replay", {"stream_id": stream_id})
     )
 
     assert_problem(response, 422)
