@@ -40,7 +40,7 @@ from starlette.routing import Route
 from infra.entry import bootstrap
 from infra.entry.services import binding_setting_defaults
 from infra.entry.settings import SettingsError, load_local_settings
-from infra.tools import bindings
+from infra.tools import bindings, host_rules
 from infra.tools import function_rpc_pb2 as rpc
 from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker
 from infra.tools.worker import FunctionMetadata, PythonWorker, WorkerError
@@ -355,6 +355,21 @@ def main(
     except WorkerError as error:
         log.error("%s: no function is loaded, as in Azure", error)
         raise SystemExit(1) from None
+    refusals = host_rules.check_app(
+        python.functions,
+        host_json,
+        os.environ,
+        check_connections=backend is BackendName.azure,
+        defaults=binding_setting_defaults(),
+    )
+    for refusal in refusals:
+        where = (
+            f"The '{refusal.function}' function is in error" if refusal.function else "The host is in error"
+        )
+        log.error("%s: %s", where, refusal.rule)
+    if refusals:
+        log.error("the Functions host would not run this app as it is: fix it before it starts here")
+        raise SystemExit(1)
     try:
         bootstrap.root()  # fail here, plainly, rather than inside the server's start-up
     except SettingsError as error:
