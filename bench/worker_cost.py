@@ -21,10 +21,18 @@ import azure.functions as func
 
 from bench.sizes import Sizes
 from bench.stats import clock, median
+from infra.tools import bindings
 
 REPO = Path(__file__).resolve().parents[1]
 ROUNDS = 5
 DEPOSIT = {"amount": 1}
+
+
+def binding_of(req: func.HttpRequest) -> Any:
+    """The request as the host hands it to the worker."""
+    return bindings.http_request(
+        req.method, req.url, req.headers.items(), req.params.items(), req.route_params, req.get_body()
+    )
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ def run(sizes: Sizes, workdir: Path) -> WorkerCostResult:
     os.environ["EVENTBANK_DATA_DIR"] = str(workdir / "worker-cost")
     import function_app  # noqa: F401 - the app, as the worker indexes it
     from infra.entry import accounts_api, bootstrap, operations_api
-    from infra.tools import bindings, worker
+    from infra.tools import worker
 
     bootstrap.reset()
     python = worker.PythonWorker(REPO)
@@ -67,7 +75,7 @@ def run(sizes: Sizes, workdir: Path) -> WorkerCostResult:
         ("account_state", lambda: _request("GET", f"/api/accounts/{account}/state", route=route)),
         (
             "deposit",
-            lambda: _request("POST", f"/api/accounts/{account}/deposits", {"amount": 1}, route=route),
+            lambda: _request("POST", f"/api/accounts/{account}/deposits", DEPOSIT, route=route),
         ),
     ]
     costs = []
@@ -79,11 +87,6 @@ def run(sizes: Sizes, workdir: Path) -> WorkerCostResult:
         def direct(make: Callable[[], func.HttpRequest] = make, call: Any = direct_call) -> None:
             response = call(make())
             assert response.status_code < 300, response.get_body()
-
-        def binding_of(req: func.HttpRequest) -> Any:
-            return bindings.http_request(
-                req.method, req.url, req.headers.items(), req.params.items(), req.route_params, req.get_body()
-            )
 
         def from_thread(make: Callable[[], func.HttpRequest] = make, function: Any = metadata) -> None:
             result = bindings.http_result(python.invoke(function, binding_of(make())))

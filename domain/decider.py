@@ -1,13 +1,9 @@
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
-
-S = TypeVar("S", bound=BaseModel)
-C = TypeVar("C", bound=BaseModel)
-E = TypeVar("E", bound=BaseModel)
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -3,13 +3,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
-
-E = TypeVar("E", bound=BaseModel)
-V = TypeVar("V", bound=BaseModel)
-R = TypeVar("R", bound=BaseModel)
 
 
 @dataclass(frozen=True)

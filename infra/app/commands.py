@@ -8,7 +8,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -18,10 +18,6 @@ from infra.app.cache import BoundedCache
 from infra.formats.codec import EventCodec
 from infra.ports.eventstore import ConcurrencyError, EventStore, IdempotencyRecord, Metadata, utc_now
 from infra.ports.snapshots import Snapshot, SnapshotStore
-
-S = TypeVar("S", bound=BaseModel)
-C = TypeVar("C", bound=BaseModel)
-E = TypeVar("E", bound=BaseModel)
 
 log = logging.getLogger("eventbank.commands")
 # Identifies idempotency-keyed stream ids: the same actor and key always name the same new stream.

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -24,10 +24,6 @@ from infra.formats.codec import EventCodec
 from infra.ports.eventstore import StoredEvent, StoreTotals, utc_now
 from infra.ports.readmodels import ReadModelConflict, ReadModelStore, ViewDocument, own_partition
 from projections.projection import Fact, Projection, Row
-
-E = TypeVar("E", bound=BaseModel)
-V = TypeVar("V", bound=BaseModel)
-
 
 log = logging.getLogger("eventbank.projector")
 # infra/azure/app/monitoring.bicep alerts on log lines that start with this

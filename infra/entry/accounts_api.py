@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, cast
 
 import azure.functions as func
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from domain.accounts import (
     Account,
@@ -146,8 +146,9 @@ def get_account(req: func.HttpRequest) -> func.HttpResponse:
     has, marked stale if it is still behind."""
     stream_id = decider.stream_id(http.route_uuid(req))
     query = http.parse_query(req, SummaryQuery)
-    wait = bootstrap.root().settings.min_version_wait_seconds if query.min_version else 0.0
-    summary, fresh = accounts().summaries.read_side.read(stream_id, query.min_version or 0, wait)
+    summary, fresh = accounts().summaries.read_side.read(
+        stream_id, query.min_version or 0, _wait_seconds(query.min_version)
+    )
     if summary is None:
         raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
     headers = {"ETag": f'"{summary.version}"'}
@@ -192,12 +193,7 @@ class StateQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
-    at: AwareDatetime | None = None
-
-    @field_validator("at")
-    @classmethod
-    def _representable_in_utc(cls, at: datetime | None) -> datetime | None:
-        return http.in_utc(at)
+    at: http.UtcDatetime | None = None
 
 
 @blueprint.route(route="accounts/{id}/state", methods=["GET"])
@@ -231,16 +227,11 @@ def _as_of(version: int | None, at: datetime | None) -> dict[str, object]:
 class StatementQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    since: AwareDatetime | None = Field(default=None, alias="from")
-    until: AwareDatetime | None = Field(default=None, alias="to")
+    since: http.UtcDatetime | None = Field(default=None, alias="from")
+    until: http.UtcDatetime | None = Field(default=None, alias="to")
     limit: int = Field(default=50, ge=1, le=http.MAX_PAGE)
     continuation: str | None = Field(default=None, max_length=512)
     min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
-
-    @field_validator("since", "until")
-    @classmethod
-    def _representable_in_utc(cls, at: datetime | None) -> datetime | None:
-        return http.in_utc(at)
 
 
 @blueprint.route(route="accounts/{id}/statement", methods=["GET"])
@@ -260,7 +251,7 @@ def account_statement(req: func.HttpRequest) -> func.HttpResponse:
         query.limit,
         http.continuation_key(query.continuation),
         query.min_version or 0,
-        bootstrap.root().settings.min_version_wait_seconds if query.min_version else 0.0,
+        _wait_seconds(query.min_version),
     )
     if found is None:
         raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
@@ -331,3 +322,8 @@ def daily_report(req: func.HttpRequest) -> func.HttpResponse:
         "days": [total.model_dump(mode="json") for total in totals],
     }
     return http.json_response(body)
+
+
+def _wait_seconds(min_version: int | None) -> float:
+    """How long a read with ?min_version= waits for the read model to catch up (no wait without it)."""
+    return bootstrap.root().settings.min_version_wait_seconds if min_version else 0.0

@@ -14,9 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any
 
 from infra.adapters.sqlite.checkpoints import SqliteCheckpoints, adopt_legacy_positions
 from infra.adapters.sqlite.eventstore import SqliteEventStore
@@ -57,7 +55,6 @@ if TYPE_CHECKING:
     from infra.entry.services import ServiceDefinition
 
 
-V = TypeVar("V", bound=BaseModel)
 HUB_RECEIVE_WAIT_SECONDS = 1.0  # Azure mode: how long one receive waits for a partition's batch to fill
 
 
@@ -165,14 +162,13 @@ def _address(connection: Connection) -> tuple[str, TokenCredential | None]:
 def _cosmos_client() -> CosmosClient:
     from azure.cosmos import CosmosClient
 
+    from infra.adapters.cosmos.container import emulator_client
+
     address, credential = _address(cosmos_connection(os.environ))
     if credential is not None:
         return CosmosClient(address, credential=credential)
     if "localhost" in address or "127.0.0.1" in address:
-        # The emulators serve a self-signed certificate and advertise container addresses.
-        return CosmosClient.from_connection_string(
-            address, connection_verify=False, enable_endpoint_discovery=False
-        )
+        return emulator_client(address)
     return CosmosClient.from_connection_string(address)
 
 
@@ -297,8 +293,6 @@ class Root:
     def _checkpoints(self) -> Checkpoints:
         with self._lock:
             if self._saved_positions is None:
-                from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
-
                 self._saved_positions = SqliteCheckpoints(
                     self.settings.data_dir / "devhost" / "checkpoints.sqlite"
                 )

@@ -13,11 +13,11 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ValidationError
 
 from domain.errors import Conflict, DomainError, NotFound
 from infra.app.commands import (
@@ -37,7 +37,6 @@ _CORRELATION_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _IF_MATCH_PATTERN = re.compile(r'^(?:W/)?"(\d{1,15})"$')
 _TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+")  # unpadded URL-safe base64, as `continuation_token` gives
 
-M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("eventbank.http")
 
 
@@ -261,12 +260,15 @@ def _fail(status: int, title: str, detail: str, **extensions: Any) -> NoReturn:
     raise Problem(status, title, detail, **extensions)
 
 
-def in_utc(at: datetime | None) -> datetime | None:
-    """A query's time in UTC (a validator for aware datetimes)."""
+def _in_utc(at: datetime) -> datetime:
     try:
-        return None if at is None else at.astimezone(UTC)
+        return at.astimezone(UTC)
     except OverflowError:
         raise ValueError("the time is out of range once converted to UTC") from None
+
+
+# A query's time: with an offset, converted to UTC (refused if it is out of range once converted).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 def next_page(req: func.HttpRequest, continuation: str | None) -> str | None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from domain.decider import Upcaster
 from infra.ports.eventstore import NewEvent, StoredEvent
-
-E = TypeVar("E", bound=BaseModel)
 
 
 class UndecodableEvent(Exception):

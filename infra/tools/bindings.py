@@ -55,6 +55,11 @@ def _joined(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return joined
 
 
+_SAME_SITE = {
+    rpc.RpcHttpCookie.Lax: "Lax",
+    rpc.RpcHttpCookie.Strict: "Strict",
+    rpc.RpcHttpCookie.ExplicitNone: "None",
+}
 # What the host answers for an HTTP function that returned a value other than an HTTP response.
 _PLAIN_RESULTS = {
     "string": "text/plain; charset=utf-8",
@@ -105,19 +110,14 @@ def _set_cookie(cookie: rpc.RpcHttpCookie) -> str:
         parts.append("Secure")
     if cookie.HasField("http_only") and cookie.http_only.value:
         parts.append("HttpOnly")
-    same_site = {
-        rpc.RpcHttpCookie.Lax: "Lax",
-        rpc.RpcHttpCookie.Strict: "Strict",
-        rpc.RpcHttpCookie.ExplicitNone: "None",
-    }
-    if cookie.same_site in same_site:
-        parts.append(f"SameSite={same_site[cookie.same_site]}")
+    if cookie.same_site in _SAME_SITE:
+        parts.append(f"SameSite={_SAME_SITE[cookie.same_site]}")
     return "; ".join(parts)
 
 
 def document_list(documents: Sequence[Mapping[str, Any]]) -> rpc.TypedData:
     """A Cosmos DB trigger's batch: the changed documents as one JSON array."""
-    return rpc.TypedData(json=json.dumps(list(documents), separators=(",", ":")))
+    return _json(list(documents))
 
 
 def event_batch(

@@ -219,12 +219,11 @@ def _services(
         load_local_settings(settings)
     try:
         root = bootstrap.root()
-        chosen = root.services
-        if name is not None:
-            chosen = [service for service in root.services if service.name == name]
-            if not chosen:
-                known = ", ".join(each.name for each in root.services)
-                raise typer.BadParameter(f"no service named {name!r}; the services are {known}")
+        try:
+            chosen = root.services if name is None else [root.service(name)]
+        except LookupError:
+            known = ", ".join(each.name for each in root.services)
+            raise typer.BadParameter(f"no service named {name!r}; the services are {known}") from None
         yield chosen
     finally:
         bootstrap.reset()

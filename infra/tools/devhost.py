@@ -70,7 +70,6 @@ class HttpRoute:
     """An HTTP function's route template (`accounts/{id}/deposits`, under the route prefix) as a pattern."""
 
     function: FunctionMetadata
-    template: str
     methods: frozenset[str]
     pattern: re.Pattern[str]
     rank: tuple[int, ...]  # per segment: 0 literal, 1 parameter, 2 catch-all; lower ranks first
@@ -89,7 +88,7 @@ class HttpRoute:
             parts.append(f"(?:{value})?" if optional or catch_all else value)
             rank.append(2 if catch_all else 1)
         pattern = re.compile("/".join(parts).replace("/(?:", "/?(?:"), re.IGNORECASE)
-        return cls(function, template, methods, pattern, tuple(rank))
+        return cls(function, methods, pattern, tuple(rank))
 
     def match(self, path: str) -> dict[str, str] | None:
         found = self.pattern.fullmatch(path)
@@ -200,13 +199,14 @@ class DevHost:
         batch_size = int(self.extensions.get("eventHubs", {}).get("maxEventBatchSize", 100))
         for function in self.functions:
             trigger = function.trigger
+            invoker = Invoker(self.python, function, self.stop)
             if trigger["type"] == "cosmosDBTrigger":
                 container = _resolve(trigger["containerName"])
                 prefix = trigger.get("leaseContainerPrefix") or ""
                 lease = _resolve(f"{prefix}{trigger.get('leaseContainerName') or 'leases'}")
                 feed = root.change_feed(container, lease)
                 pump = ChangeFeedPump(
-                    Invoker(self.python, function, self.stop),
+                    invoker,
                     feed,
                     int(trigger.get("maxItemsPerInvocation") or 100),
                     self.feed_poll_seconds,
@@ -221,7 +221,7 @@ class DevHost:
                 for source in partitions:
                     self.pumps.append(
                         HubPartitionPump(
-                            Invoker(self.python, function, self.stop),
+                            invoker,
                             source,
                             batch_size,
                             many,
@@ -294,7 +294,7 @@ def _resolve(value: str | None) -> str:
         name = match.group(1)
         return os.environ.get(name) or binding_setting_defaults(bootstrap.root().definitions)[name]
 
-    return re.sub(r"%([^%]+)%", setting, value or "")
+    return host_rules.SETTING_EXPRESSION.sub(setting, value or "")
 
 
 class BackendName(StrEnum):

@@ -70,9 +70,7 @@ def check_app(
         if trigger.get("type") == "httpTrigger":
             route = str(trigger.get("route") or name).strip("/")
             if route.lower().startswith(RESERVED_ROUTE_PREFIXES):
-                refusals.append(
-                    Refusal(name, "The specified route conflicts with one or more built in routes.")
-                )
+                refusals.append(Refusal(name, BUILT_IN_ROUTE))
             methods = trigger.get("methods")
             mine = frozenset(str(m).upper() for m in methods) if methods else None
             for other, other_route, theirs in http:

@@ -17,7 +17,7 @@ from typing import Any
 from infra.ports.sources import ChangeFeedSource, HubMessage, PartitionSource
 from infra.tools import bindings
 from infra.tools import function_rpc_pb2 as rpc
-from infra.tools.worker import FunctionMetadata, PythonWorker, WorkerError
+from infra.tools.worker import FunctionMetadata, PythonWorker, RetryOptions, WorkerError
 
 log = logging.getLogger("eventbank.devhost")
 
@@ -28,43 +28,21 @@ SOURCE_FAILURE_BACKOFF_SECONDS = 1.0
 SPENT_POLICY_RETRY_SECONDS = 60.0
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """A function's @app.retry policy. Unlike Azure, the dev host never moves a checkpoint past a
-    failed batch: once the policy's retries are spent it keeps retrying at the longest interval."""
-
-    strategy: str = "fixed_delay"
-    max_retry_count: int = 0
-    delay: float = 1.0
-    minimum: float = 1.0
-    maximum: float = 60.0
-
-    @classmethod
-    def of(cls, function: FunctionMetadata) -> RetryPolicy:
-        """The policy the worker reported for the function (none: no retries)."""
-        options = function.retry
-        if options is None:
-            return cls()
-        return cls(
-            strategy=options.strategy,
-            max_retry_count=options.max_retry_count,
-            delay=1.0 if options.delay is None else options.delay,
-            minimum=1.0 if options.minimum is None else options.minimum,
-            maximum=60.0 if options.maximum is None else options.maximum,
-        )
-
-    def delays(self) -> Iterator[float]:
-        attempt = 0
-        spent = min(max(self.delay, self.maximum), SPENT_POLICY_RETRY_SECONDS)
-        while True:
-            within_policy = self.max_retry_count < 0 or attempt < self.max_retry_count
-            if not within_policy:
-                yield spent
-            elif self.strategy == "exponential_backoff":
-                yield min(self.minimum * 2**attempt, self.maximum)
-            else:
-                yield self.delay
-            attempt += 1
+def retry_delays(policy: RetryOptions) -> Iterator[float]:
+    """The waits before each retry of a function's @app.retry policy. Unlike Azure, the dev host never
+    moves a checkpoint past a failed batch: once the policy's retries are spent it keeps retrying at the
+    longest interval."""
+    attempt = 0
+    spent = min(max(policy.delay, policy.maximum), SPENT_POLICY_RETRY_SECONDS)
+    while True:
+        within_policy = policy.max_retry_count < 0 or attempt < policy.max_retry_count
+        if not within_policy:
+            yield spent
+        elif policy.strategy == "exponential_backoff":
+            yield min(policy.minimum * 2**attempt, policy.maximum)
+        else:
+            yield policy.delay
+        attempt += 1
 
 
 Binding = tuple[rpc.TypedData, dict[str, rpc.TypedData]]  # a trigger's data and its trigger metadata
@@ -77,14 +55,14 @@ class Invoker:
     def __init__(self, python: PythonWorker, function: FunctionMetadata, stop: threading.Event) -> None:
         self.python, self.function = python, function
         self.name = function.name
-        self.retry = RetryPolicy.of(function)
+        self.retry = function.retry or RetryOptions()
         self.stop = stop
 
     def __call__(self, binding: Binding, reason: str) -> bool:
         """Invoke until the function succeeds, retrying per its policy; False only if stopped first. As the
         host does, a retry carries the retry context: the attempt, the policy's limit and the last error."""
         retry: rpc.RetryContext | None = None
-        for attempt, delay in enumerate(self.retry.delays(), start=1):
+        for attempt, delay in enumerate(retry_delays(self.retry), start=1):
             failure = self._invoke_once(binding, reason, retry)
             if failure is None:
                 return True
@@ -94,7 +72,7 @@ class Invoker:
             retry = rpc.RetryContext(
                 retry_count=attempt, max_retry_count=self.retry.max_retry_count, exception=failure
             )
-        return False  # pragma: no cover - delays() never ends
+        return False  # pragma: no cover - retry_delays() never ends
 
     def once(self, binding: Binding, reason: str) -> bool:
         return self._invoke_once(binding, reason, None) is None

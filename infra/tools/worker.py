@@ -14,6 +14,7 @@ all the library's own code; what the host would refuse at load, it refuses here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -56,13 +57,14 @@ class WorkerError(RuntimeError):
 
 @dataclass(frozen=True)
 class RetryOptions:
-    """A function's retry policy as the worker reports it to the host (RpcRetryOptions)."""
+    """A function's retry policy as the worker reports it to the host (RpcRetryOptions); an interval the
+    worker leaves out takes the default here. The defaults alone are no policy: no retries."""
 
-    strategy: str
-    max_retry_count: int
-    delay: float | None = None
-    minimum: float | None = None
-    maximum: float | None = None
+    strategy: str = "fixed_delay"
+    max_retry_count: int = 0
+    delay: float = 1.0
+    minimum: float = 1.0
+    maximum: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class FunctionMetadata:
     bindings: tuple[dict[str, Any], ...]
     retry: RetryOptions | None
 
-    @property
+    @functools.cached_property
     def trigger(self) -> dict[str, Any]:
         return next(b for b in self.bindings if str(b.get("type", "")).endswith("Trigger"))
 
@@ -213,7 +215,7 @@ class PythonWorker:
             retry_context=retry,
         )
         message = rpc.StreamingMessage(invocation_request=request)
-        response: rpc.InvocationResponse = await runtime.invocation_request(_Request(message, _properties()))
+        response: rpc.InvocationResponse = await runtime.invocation_request(_Request(message, _PROPERTIES))
         return response
 
     def invoke(
@@ -234,11 +236,11 @@ class PythonWorker:
         return _the_runtime().submit(coroutine).result()
 
     def _call(self, handler: Any, message: rpc.StreamingMessage) -> Any:
-        return self.runtime_call(handler(_Request(message, _properties())))
+        return self.runtime_call(handler(_Request(message, _PROPERTIES)))
 
 
-def _properties() -> dict[str, Any]:
-    return {"host": "127.0.0.1", "protos": rpc}
+# what the proxy worker's properties carry that the library reads: the host's address and the protos
+_PROPERTIES: dict[str, Any] = {"host": "127.0.0.1", "protos": rpc}
 
 
 def _set_env(name: str, value: str | None) -> str | None:
@@ -265,12 +267,13 @@ def _metadata_of(function: rpc.RpcFunctionMetadata) -> FunctionMetadata:
             for name in ("delay_interval", "minimum_interval", "maximum_interval")
             if options.HasField(name)
         }
+        default = RetryOptions()
         retry = RetryOptions(
             strategy=strategy,
             max_retry_count=options.max_retry_count,
-            delay=seconds.get("delay_interval"),
-            minimum=seconds.get("minimum_interval"),
-            maximum=seconds.get("maximum_interval"),
+            delay=seconds.get("delay_interval", default.delay),
+            minimum=seconds.get("minimum_interval", default.minimum),
+            maximum=seconds.get("maximum_interval", default.maximum),
         )
     return FunctionMetadata(
         function_id=function.function_id,

@@ -20,20 +20,21 @@ from infra.ports.eventstore import Metadata, NewEvent
 from infra.ports.publisher import OutgoingMessage
 from infra.tools import devhost
 from infra.tools.devhost import DevHost
-from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, RetryPolicy
+from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, retry_delays
+from infra.tools.worker import RetryOptions
 from tests.worker import index_app
 
 
 def test_an_exponential_policy_doubles_from_the_minimum_up_to_the_maximum() -> None:
-    policy = RetryPolicy("exponential_backoff", max_retry_count=-1, minimum=1, maximum=10)
+    policy = RetryOptions("exponential_backoff", max_retry_count=-1, minimum=1, maximum=10)
 
-    assert list(itertools.islice(policy.delays(), 6)) == [1, 2, 4, 8, 10, 10]
+    assert list(itertools.islice(retry_delays(policy), 6)) == [1, 2, 4, 8, 10, 10]
 
 
 def test_a_spent_finite_policy_keeps_retrying_at_the_longest_interval_instead_of_moving_on() -> None:
-    policy = RetryPolicy("fixed_delay", max_retry_count=2, delay=5, maximum=60)
+    policy = RetryOptions("fixed_delay", max_retry_count=2, delay=5, maximum=60)
 
-    assert list(itertools.islice(policy.delays(), 4)) == [5, 5, 60, 60]
+    assert list(itertools.islice(retry_delays(policy), 4)) == [5, 5, 60, 60]
 
 
 def test_the_policy_is_the_one_the_worker_reports_for_the_functions_retry_decorator(tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ def test_the_policy_is_the_one_the_worker_reports_for_the_functions_retry_decora
     )
 
     (function,) = python.functions
-    assert RetryPolicy.of(function) == RetryPolicy("exponential_backoff", 7, 1.0, 2.0, 90.0)
+    assert function.retry == RetryOptions("exponential_backoff", 7, 1.0, 2.0, 90.0)
 
 
 FLAKY_CHANGE_FEED_APP = """
@@ -326,6 +327,6 @@ async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
 
 
 def test_a_spent_exponential_policy_without_a_maximum_retries_at_most_a_minute_apart() -> None:
-    policy = RetryPolicy("exponential_backoff", max_retry_count=2, minimum=1, maximum=2_147_483_647)
+    policy = RetryOptions("exponential_backoff", max_retry_count=2, minimum=1, maximum=2_147_483_647)
 
-    assert list(itertools.islice(policy.delays(), 4)) == [1, 2, 60, 60]
+    assert list(itertools.islice(retry_delays(policy), 4)) == [1, 2, 60, 60]

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
+from azure.cosmos import CosmosClient
 from azure.cosmos.exceptions import (
     CosmosAccessConditionFailedError,
     CosmosBatchOperationError,
@@ -120,3 +121,11 @@ def retry_after_seconds(headers: Mapping[str, Any] | None) -> int:
                 return 1
             return max(1, math.ceil(milliseconds / 1000)) if math.isfinite(milliseconds) else 1
     return 1
+
+
+def emulator_client(connection_string: str) -> CosmosClient:
+    """A client for a local Cosmos DB emulator: it serves a self-signed certificate and advertises
+    container addresses that are not reachable from here, so neither is used."""
+    return CosmosClient.from_connection_string(
+        connection_string, connection_verify=False, enable_endpoint_discovery=False
+    )

@@ -7,13 +7,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.cosmos import CosmosClient, PartitionKey
+from azure.cosmos import PartitionKey
 
-from infra.adapters.cosmos.eventstore import EVENTS_INDEXING_POLICY
+from infra.adapters.cosmos.container import emulator_client
+from infra.adapters.cosmos.eventstore import EVENTS_INDEXING_POLICY, EVENTS_PARTITION_KEY_PATH
 from infra.adapters.cosmos.readmodels import READMODELS_INDEXING_POLICY, READMODELS_PARTITION_KEY_PATH
 from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH
 
-EVENTS_PARTITION_KEY_PATH = "/streamId"
 LEASES_PARTITION_KEY_PATH = "/id"  # what the change-feed trigger requires of its lease container
 
 
@@ -41,9 +41,7 @@ def create_containers(
     connection_string: str, database: str, specs: Sequence[ContainerSpec]
 ) -> Iterator[ContainerSpec]:
     """Creates the database and each container that does not exist yet; yields each once it is ready."""
-    client = CosmosClient.from_connection_string(
-        connection_string, connection_verify=False, enable_endpoint_discovery=False
-    )
+    client = emulator_client(connection_string)
     try:
         created = client.create_database_if_not_exists(database)
         for spec in specs:

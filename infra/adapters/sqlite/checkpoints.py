@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from infra.adapters.sqlite.database import SqliteDatabase
+from infra.adapters.sqlite.sources import hub_position_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS continuations (name TEXT PRIMARY KEY, continuation TEXT NOT NULL) WITHOUT ROWID;
@@ -53,8 +54,8 @@ def adopt_legacy_positions(checkpoints: SqliteCheckpoints, events: Path, hub: Pa
     if not checkpoints.empty():
         return
     for path, query, name in (
-        (events, "SELECT name, position FROM leases", "{0}"),
-        (hub, "SELECT consumer_group, partition, sequence_number FROM checkpoints", "hub/{0}/{1}"),
+        (events, "SELECT name, position FROM leases", str),
+        (hub, "SELECT consumer_group, partition, sequence_number FROM checkpoints", hub_position_name),
     ):
         if not path.exists():
             continue
@@ -64,4 +65,4 @@ def adopt_legacy_positions(checkpoints: SqliteCheckpoints, events: Path, hub: Pa
             except sqlite3.OperationalError:  # no such table: nothing to adopt
                 continue
         for *key, position in rows:
-            checkpoints.advance(name.format(*key), int(position))
+            checkpoints.advance(name(*key), int(position))

@@ -32,6 +32,11 @@ class EmbeddedChangeFeed:
         self.store.wait_for_appends(timeout)
 
 
+def hub_position_name(consumer_group: str, partition: int | str) -> str:
+    """The name an embedded hub partition's position is saved under, for a consumer group."""
+    return f"hub/{consumer_group}/{partition}"
+
+
 class EmbeddedPartition:
     """One partition of the embedded hub for a consumer group, from the position saved for both."""
 
@@ -41,7 +46,7 @@ class EmbeddedPartition:
         self.hub, self.checkpoints = hub, checkpoints
         self.consumer_group, self.partition = consumer_group, partition
         self.partition_id = str(partition)
-        self.name = f"hub/{consumer_group}/{partition}"
+        self.name = hub_position_name(consumer_group, partition)
         self.description = f"embedded hub partition {partition}"
 
     def receive(self, max_count: int) -> Sequence[HubMessage]:
