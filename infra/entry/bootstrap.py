@@ -334,15 +334,28 @@ def scratch_read_models() -> Iterator[ReadModelStore]:
 
 _lock = threading.Lock()
 _root: Root | None = None
+_settings: Settings | None = None  # read once, for the root and for what needs the settings but no root
 
 
 def root() -> Root:
-    global _root
+    global _root, _settings
     if _root is None:
         with _lock:
             if _root is None:
-                _root = Root(load_settings())
+                _settings = _settings or load_settings()
+                _root = Root(_settings)
     return _root
+
+
+def settings() -> Settings:
+    """The settings the root is (or will be) built from, read once; builds no client."""
+    global _settings
+    current = _root
+    if current is not None:
+        return current.settings
+    with _lock:
+        _settings = _settings or load_settings()
+        return _settings
 
 
 def install(new_root: Root) -> None:
@@ -355,8 +368,9 @@ def install(new_root: Root) -> None:
 
 def reset() -> None:
     """Close and forget the root, so the next call builds it again from the current settings."""
-    global _root
+    global _root, _settings
     with _lock:
         if _root is not None:
             _root.close()
         _root = None
+        _settings = None

@@ -13,7 +13,7 @@ from infra.app import queries
 from infra.app.deadletters import DeadLetterStatus
 from infra.app.projector import ProjectionRunner
 from infra.entry import bootstrap, http
-from infra.entry.settings import SettingsError, load_settings
+from infra.entry.settings import SettingsError
 from infra.ports.eventstore import STREAM_ID_PATTERN
 
 log = logging.getLogger("eventbank.functions")
@@ -105,7 +105,7 @@ def _projections(name: str | None) -> list[ProjectionRunner[Any, Any]]:
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Liveness: the app answers. It builds no client and touches no store, so anyone may call it as often
     as they like."""
-    return http.json_response({"status": "ok", "backend": load_settings().backend})
+    return http.json_response({"status": "ok", "backend": bootstrap.settings().backend})
 
 
 @blueprint.route(route="health/deep", methods=["GET"])

@@ -37,6 +37,7 @@ def test_liveness_answers_without_a_store_and_readiness_says_the_store_is_away(t
     alive = functions.health(request("GET", "/api/health"))
     ready = functions.deep_health(request("GET", "/api/health/deep"))
 
-    assert (alive.status_code, json.loads(alive.get_body())["status"]) == (200, "ok")
+    assert (alive.status_code, json.loads(alive.get_body())) == (200, {"status": "ok", "backend": "azure"})
     assert ready.status_code == 503
     assert ready.mimetype == "application/problem+json"
+    assert json.loads(ready.get_body())["status"] == 503
