@@ -1,6 +1,6 @@
 // Cosmos DB for NoSQL: one database, the containers the code uses. They are created here, not by the
 // code: data-plane roles cannot create containers, and the change-feed trigger cannot create its lease
-// container with an identity. Names and partition keys match infra/settings.py (tests/deploy checks).
+// container with an identity. Names and partition keys match infra/entry/settings.py and infra/entry/services.py (tests/deploy checks).
 param name string
 param location string
 param tags object

@@ -1,5 +1,5 @@
 // Event Hubs: one hub per service, one consumer group per projector. Standard tier (consumer groups beyond
-// $Default need it), Entra identities only, TLS 1.2. Names match infra/settings.py (tests/deploy checks).
+// $Default need it), Entra identities only, TLS 1.2. Names match infra/entry/settings.py and infra/entry/services.py (tests/deploy checks).
 param name string
 param location string
 param tags object

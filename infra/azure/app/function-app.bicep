@@ -1,6 +1,6 @@
 // The function app: Flex Consumption, Python 3.13 (the worker pinned in requirements.txt), running as the user-assigned identity. Every app
 // setting below is a name the code or a binding reads (tests/deploy derives the list from function_app.py
-// and infra/settings.py); none holds a key.
+// and infra/entry/settings.py); none holds a key.
 param name string
 param planName string
 param location string

@@ -33,7 +33,7 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
-// A read model parked a stream (infra/projector.py logs "PARKED <model> <stream> ..." at ERROR): an
+// A read model parked a stream (infra/app/projector.py logs "PARKED <model> <stream> ..." at ERROR): an
 // event could not be applied after its retries, and the stream's later events wait behind it until
 // someone fixes the cause and replays it (GET /api/ops/deadletters, POST .../replay).
 resource parkedStreamAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
