@@ -63,7 +63,8 @@ def binding_setting_defaults(services: Sequence[ServiceDefinition] = SERVICES) -
 
 def check_distinct(services: Sequence[ServiceDefinition]) -> None:
     """Refuses services that would share a resource: names, read models (Azure keeps every service's
-    read models in one container, by name), functions, events containers, hubs and lease settings."""
+    read models in one container, by name), functions, events containers, hubs, lease settings and lease
+    prefixes (every relay keeps its leases in the one leases container, under its prefix)."""
     named = {
         "service": [service.name for service in services],
         "read model": [projection.name for service in services for projection in service.projections],
@@ -71,6 +72,7 @@ def check_distinct(services: Sequence[ServiceDefinition]) -> None:
         "events container": [service.events_container for service in services],
         "hub": [service.hub for service in services],
         "lease prefix setting": [service.lease_prefix_setting for service in services],
+        "lease prefix": [service.lease_prefix for service in services],
     }
     for what, names in named.items():
         repeated = sorted({name for name in names if names.count(name) > 1})

@@ -21,7 +21,9 @@ def test_the_services_share_no_resource() -> None:
         ("hub", "hub"),
         ("events_container", "events container"),
         ("relay_function", "function"),
+        ("projector_function", "function"),
         ("lease_prefix_setting", "lease prefix setting"),
+        ("lease_prefix", "lease prefix"),
     ],
 )
 def test_two_services_sharing_a_resource_are_refused(field: str, what: str) -> None:
