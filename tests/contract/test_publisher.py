@@ -21,6 +21,7 @@ class Wire:
     publisher: Publisher
     delivered: Callable[[str], list[bytes]]  # what arrived for a partition key, in order
     partitions: Callable[[str], set[str]]  # the partitions it arrived on
+    attempts: Callable[[], int]  # what reached the backend: messages (embedded hub), sends (Event Hubs)
 
 
 @pytest.fixture(params=["sqlite", "eventhubs"])
@@ -40,6 +41,7 @@ def wire(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Wire]:
             hub,
             lambda key: [body for _, body in received(key)],
             lambda key: {partition for partition, _ in received(key)},
+            lambda: sum(len(hub.read(partition, -1, 1_000)) for partition in range(hub.partition_count)),
         )
         hub.close()
     else:
@@ -49,6 +51,7 @@ def wire(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Wire]:
             lambda key: [event.body for event in producer.sent_to(key)],
             # the service picks the partition from the key alone: one key, one partition
             lambda key: {batch.partition_key for batch in producer.sent if batch.partition_key == key},
+            lambda: producer.send_attempts,
         )
 
 
@@ -66,3 +69,4 @@ def test_publishing_nothing_sends_nothing(wire: Wire) -> None:
     wire.publisher.publish([])
 
     assert wire.delivered("account-0") == []
+    assert wire.attempts() == 0

@@ -51,7 +51,11 @@ def test_a_command_on_a_second_service_reaches_its_read_model_on_the_dev_host(
     finally:
         host.stop_triggers()  # and forgets the root
 
-    assert (first.status_code, second.json()) == (200, {"version": 2, "total": 5})
+    assert (first.status_code, first.json(), second.json()) == (
+        200,
+        {"version": 1, "total": 2},
+        {"version": 2, "total": 5},
+    )
     assert seen == {"total": 5}
     assert {function.name for function in python.functions} == {
         "increment_counter",
@@ -80,3 +84,12 @@ def wait_for_total(host: DevHost, counter: uuid.UUID, total: int) -> object:
             return answer.json()
         time.sleep(0.05)
     raise AssertionError(f"the counter's read model never showed {total}")
+
+
+def test_no_line_of_the_core_names_the_second_service() -> None:
+    core = [REPO / "function_app.py", *sorted((REPO / "infra").rglob("*.py"))]
+
+    naming = [str(path.relative_to(REPO)) for path in core if COUNTERS.name in path.read_text().lower()]
+
+    assert core
+    assert naming == []

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.paging import ItemPaged
@@ -380,9 +380,6 @@ def _exists(item: str) -> CosmosResourceExistsError:
 
 def _bad_request(message: str) -> CosmosHttpResponseError:
     return cosmos_error(CosmosHttpResponseError, 400, message)
-
-
-E = TypeVar("E", bound=CosmosHttpResponseError)
 
 
 def cosmos_error[E: CosmosHttpResponseError](

@@ -27,6 +27,7 @@ from projections.account_summary import AccountSummary
 from projections.projection import Fact
 from tests.fakes.cosmos import FakeContainer
 from tests.fakes.eventhubs import FakeProducerClient
+from tests.toy.counters import COUNTERS
 
 METADATA = Metadata(correlation_id="test")
 READ_MODELS = ["account-summary", "daily-totals", "account-statement"]  # in the order they apply a batch
@@ -370,3 +371,21 @@ def test_service_picks_one_service_and_an_unknown_one_is_a_usage_error() -> None
     assert one.stdout.startswith("accounts event store: 2 events")
     assert unknown.exit_code == 2
     assert "no service named 'nope'; the services are accounts" in unknown.stderr
+
+
+def test_service_leaves_the_other_services_out(tmp_path: Path) -> None:
+    root = bootstrap.Root(Settings(backend="embedded", data_dir=tmp_path), services=[ACCOUNTS, COUNTERS])
+
+    result = on(root, "status", "--service", "counters")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("counters event store: 0 events")
+    assert "accounts" not in result.stdout
+
+
+def test_an_unknown_read_model_of_a_named_service_is_reported_as_an_unknown_read_model() -> None:
+    result = cli("verify", "no-such-model", "--service", "accounts")
+
+    assert result.exit_code == 2
+    assert "no read model named 'no-such-model'" in result.stderr
+    assert "no service named" not in result.stderr
