@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 7071
 DATA_DIR ?= .data
 
-.PHONY: run run-azure cli test lint unit e2e bench clean protos
+.PHONY: run run-azure cli test lint unit e2e bench clean protos wire
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (or pyenv install 3.13), or make PYTHON=/path/to/python3.13"; exit 1; }
@@ -37,8 +37,17 @@ lint: $(STAMP)
 	$(PY) -m mypy .
 	$(VENV)/bin/lint-imports --no-cache
 
-test: lint  ## lint, type-check, then every test
+test: lint wire  ## lint, type-check, then every test
 	$(PY) -m pytest
+
+# The wire suites' Cosmos-protocol server (tests/wire): npm installs it when node is here; without node
+# those suites skip and say why.
+WIRE_STAMP := tests/wire/node_modules/.installed
+wire: $(WIRE_STAMP)
+$(WIRE_STAMP): tests/wire/package.json tests/wire/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/wire --omit=dev --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the Cosmos wire suites will be skipped (install Node.js 20+ to run them)"; fi
 
 unit: $(STAMP)
 	$(PY) -m pytest -m "not e2e"
@@ -54,4 +63,4 @@ bench: $(BENCH_STAMP)  ## speed and cost vs the peers: bench-results/report.md (
 	$(PY) -m bench $(BENCH) --out bench-results
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis tests/wire/node_modules

@@ -34,16 +34,17 @@ from infra.ports.eventstore import EventStore
 from infra.ports.readmodels import ReadModelStore
 from infra.ports.snapshots import SnapshotStore
 from tests.fakes.cosmos import FakeContainer
+from tests.wire import server as wire_server
+from tests.wire.fixtures import wire_database
 
 if TYPE_CHECKING:
     from azure.cosmos import DatabaseProxy
 
-# A real Cosmos DB emulator, when one is configured: every contract test then runs against it too. When it
-# is not, those runs are left out, and test_cosmos_emulator.py reports the skip with its reason.
+# The Cosmos adapters also run over a real wire, through the real azure-cosmos SDK: always against the
+# Cosmos-protocol server of tests/wire ("cosmos-wire", skipped with its reason when node or the server's
+# package is missing), and against a real Cosmos DB emulator when one is configured ("cosmos-emulator").
 COSMOS_EMULATOR_ENDPOINT = os.environ.get("COSMOS_EMULATOR_ENDPOINT", "").strip()
-COSMOS_EMULATOR_KEY = os.environ.get("COSMOS_EMULATOR_KEY", "").strip() or (
-    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
-)
+COSMOS_EMULATOR_KEY = os.environ.get("COSMOS_EMULATOR_KEY", "").strip() or wire_server.KEY
 needs_cosmos_emulator = pytest.mark.skipif(
     not COSMOS_EMULATOR_ENDPOINT,
     reason="COSMOS_EMULATOR_ENDPOINT is not set: start a Cosmos DB emulator (docker compose up -d cosmos) "
@@ -51,10 +52,10 @@ needs_cosmos_emulator = pytest.mark.skipif(
 )
 
 # Add an adapter here (and a branch in its factory) and it runs through the whole contract suite.
-EMULATED = ["cosmos-emulator"] if COSMOS_EMULATOR_ENDPOINT else []
-EVENT_STORES = ["memory", "sqlite", "cosmos", *EMULATED]
-READ_MODEL_STORES = ["memory", "sqlite", "cosmos", *EMULATED]
-SNAPSHOT_STORES = ["memory", "sqlite", "cosmos", *EMULATED]
+OVER_THE_WIRE = ["cosmos-wire", *(["cosmos-emulator"] if COSMOS_EMULATOR_ENDPOINT else [])]
+EVENT_STORES = ["memory", "sqlite", "cosmos", *OVER_THE_WIRE]
+READ_MODEL_STORES = ["memory", "sqlite", "cosmos", *OVER_THE_WIRE]
+SNAPSHOT_STORES = ["memory", "sqlite", "cosmos", *OVER_THE_WIRE]
 
 
 class FakeClock:
@@ -73,7 +74,7 @@ class FakeClock:
 
 @contextmanager
 def open_event_store(
-    kind: str, directory: Path, clock: FakeClock, emulator: DatabaseProxy | None = None
+    kind: str, directory: Path, clock: FakeClock, database: DatabaseProxy | None = None
 ) -> Iterator[EventStore]:
     """The one factory of event-store adapters under contract."""
     if kind == "memory":
@@ -86,8 +87,8 @@ def open_event_store(
             store.close()
     elif kind == "cosmos":
         yield CosmosEventStore(FakeContainer(EVENTS_PARTITION_KEY_PATH), clock)
-    elif kind == "cosmos-emulator" and emulator is not None:
-        with emulator_container(emulator, EVENTS_PARTITION_KEY_PATH, EVENTS_INDEXING_POLICY) as container:
+    elif kind in OVER_THE_WIRE and database is not None:
+        with new_container(database, EVENTS_PARTITION_KEY_PATH, EVENTS_INDEXING_POLICY) as container:
             yield CosmosEventStore(container, clock)
     else:
         raise ValueError(f"no event store adapter called {kind!r}")
@@ -95,7 +96,7 @@ def open_event_store(
 
 @contextmanager
 def open_read_model_store(
-    kind: str, directory: Path, emulator: DatabaseProxy | None = None
+    kind: str, directory: Path, database: DatabaseProxy | None = None
 ) -> Iterator[ReadModelStore]:
     """The one factory of read-model-store adapters under contract."""
     if kind == "memory":
@@ -108,10 +109,8 @@ def open_read_model_store(
             store.close()
     elif kind == "cosmos":
         yield CosmosReadModelStore(FakeContainer(READMODELS_PARTITION_KEY_PATH))
-    elif kind == "cosmos-emulator" and emulator is not None:
-        with emulator_container(
-            emulator, READMODELS_PARTITION_KEY_PATH, READMODELS_INDEXING_POLICY
-        ) as container:
+    elif kind in OVER_THE_WIRE and database is not None:
+        with new_container(database, READMODELS_PARTITION_KEY_PATH, READMODELS_INDEXING_POLICY) as container:
             yield CosmosReadModelStore(container)
     else:
         raise ValueError(f"no read model store adapter called {kind!r}")
@@ -119,7 +118,7 @@ def open_read_model_store(
 
 @contextmanager
 def open_snapshot_store(
-    kind: str, directory: Path, emulator: DatabaseProxy | None = None
+    kind: str, directory: Path, database: DatabaseProxy | None = None
 ) -> Iterator[SnapshotStore]:
     """The one factory of snapshot-store adapters under contract."""
     if kind == "memory":
@@ -132,18 +131,18 @@ def open_snapshot_store(
             store.close()
     elif kind == "cosmos":
         yield CosmosSnapshotStore(FakeContainer(SNAPSHOTS_PARTITION_KEY_PATH))
-    elif kind == "cosmos-emulator" and emulator is not None:
-        with emulator_container(emulator, SNAPSHOTS_PARTITION_KEY_PATH) as container:
+    elif kind in OVER_THE_WIRE and database is not None:
+        with new_container(database, SNAPSHOTS_PARTITION_KEY_PATH) as container:
             yield CosmosSnapshotStore(container)
     else:
         raise ValueError(f"no snapshot store adapter called {kind!r}")
 
 
 @contextmanager
-def emulator_container(
+def new_container(
     database: DatabaseProxy, partition_key_path: str, indexing_policy: dict[str, Any] | None = None
 ) -> Iterator[CosmosContainer]:
-    """A container of its own on the emulator, deleted afterwards."""
+    """A container of its own in `database` (on the wire server or the emulator), deleted afterwards."""
     from azure.cosmos import PartitionKey
 
     options: dict[str, Any] = {} if indexing_policy is None else {"indexing_policy": indexing_policy}
@@ -158,29 +157,18 @@ def emulator_container(
 @pytest.fixture(scope="session")
 def cosmos_emulator() -> Iterator[DatabaseProxy]:
     """A database of its own on the emulator (COSMOS_EMULATOR_ENDPOINT), deleted after the session."""
-    from azure.cosmos import CosmosClient
-
     if not COSMOS_EMULATOR_ENDPOINT:
         pytest.skip(needs_cosmos_emulator.kwargs["reason"])
-    client = CosmosClient(
-        COSMOS_EMULATOR_ENDPOINT,
-        credential=COSMOS_EMULATOR_KEY,
-        connection_verify=False,  # the emulator's certificate is self-signed
-        enable_endpoint_discovery=False,  # and it advertises addresses only reachable inside its container
-    )
-    name = f"eventbank-contract-{uuid.uuid4().hex[:12]}"
-    database = client.create_database(name)
-    try:
+    with wire_database(COSMOS_EMULATOR_ENDPOINT, COSMOS_EMULATOR_KEY) as database:
         yield database
-    finally:
-        client.delete_database(name)
-        client.close()
 
 
-def emulator_for(request: pytest.FixtureRequest) -> DatabaseProxy | None:
-    if request.param != "cosmos-emulator":
+def database_for(request: pytest.FixtureRequest) -> DatabaseProxy | None:
+    """The database a wire adapter of the contract suites runs in; None for the others."""
+    fixture = {"cosmos-wire": "cosmos_wire", "cosmos-emulator": "cosmos_emulator"}.get(request.param)
+    if fixture is None:
         return None
-    database: DatabaseProxy = request.getfixturevalue("cosmos_emulator")
+    database: DatabaseProxy = request.getfixturevalue(fixture)
     return database
 
 
@@ -191,17 +179,17 @@ def clock() -> FakeClock:
 
 @pytest.fixture(params=EVENT_STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[EventStore]:
-    with open_event_store(request.param, tmp_path, clock, emulator_for(request)) as adapter:
+    with open_event_store(request.param, tmp_path, clock, database_for(request)) as adapter:
         yield adapter
 
 
 @pytest.fixture(params=READ_MODEL_STORES)
 def read_models(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadModelStore]:
-    with open_read_model_store(request.param, tmp_path, emulator_for(request)) as adapter:
+    with open_read_model_store(request.param, tmp_path, database_for(request)) as adapter:
         yield adapter
 
 
 @pytest.fixture(params=SNAPSHOT_STORES)
 def snapshots(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SnapshotStore]:
-    with open_snapshot_store(request.param, tmp_path, emulator_for(request)) as adapter:
+    with open_snapshot_store(request.param, tmp_path, database_for(request)) as adapter:
         yield adapter

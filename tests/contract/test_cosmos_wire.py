@@ -1,9 +1,9 @@
-"""The Cosmos DB adapters and the fake container against a real Cosmos DB emulator.
+"""The Cosmos DB adapters and the fake container over a real wire: the Cosmos-protocol server of tests/wire
+always, a real Cosmos DB emulator too when COSMOS_EMULATOR_ENDPOINT is set (and COSMOS_EMULATOR_KEY, by
+default the emulator's well-known key).
 
-With COSMOS_EMULATOR_ENDPOINT set (and COSMOS_EMULATOR_KEY, by default the emulator's well-known key), the
-contract suites also run every test on the Cosmos adapters over real containers ("cosmos-emulator" in
-tests/contract/conftest.py), and the tests here check that FakeContainer behaves as the service does where
-the adapters depend on it: the shape of a failed transactional batch, and paging the change feed.
+The contract suites run every test on the Cosmos adapters over both (tests/contract/conftest.py); the tests
+here check the shape of a failed transactional batch against the fake, and paging the change feed.
 Each run uses a database of its own and a container per test, deleted afterwards.
 """
 
@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.cosmos import DatabaseProxy
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
 
 from infra.adapters.cosmos.container import BatchOperation, CosmosContainer
@@ -25,18 +24,18 @@ from infra.adapters.cosmos.eventstore import (
 )
 from infra.formats.documents import is_event_document
 from infra.ports.eventstore import Metadata, NewEvent
-from tests.contract.conftest import emulator_container, needs_cosmos_emulator
+from tests.contract.conftest import OVER_THE_WIRE, database_for, new_container
 from tests.fakes.cosmos import FakeContainer
-
-pytestmark = needs_cosmos_emulator
 
 STREAM = "account-3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"
 OTHER_STREAM = "account-0b6e4d2a-7c1f-4a3e-9b5d-8e2f6a0c1d73"
 
 
-@pytest.fixture
-def events_container(cosmos_emulator: DatabaseProxy) -> Iterator[CosmosContainer]:
-    with emulator_container(cosmos_emulator, EVENTS_PARTITION_KEY_PATH, EVENTS_INDEXING_POLICY) as container:
+@pytest.fixture(params=OVER_THE_WIRE)
+def events_container(request: pytest.FixtureRequest) -> Iterator[CosmosContainer]:
+    database = database_for(request)
+    assert database is not None
+    with new_container(database, EVENTS_PARTITION_KEY_PATH, EVENTS_INDEXING_POLICY) as container:
         yield container
 
 
