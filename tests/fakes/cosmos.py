@@ -53,7 +53,11 @@ from infra.adapters.cosmos.readmodels import (
 MAX_BATCH_OPERATIONS = 100
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 MAX_ID_BYTES = 1023
-FORBIDDEN_IN_IDS = frozenset("/\\?#")
+# The SDK refuses these in an id before sending (azure/cosmos/_base.py, _VALID_COSMOS_RESOURCE).
+FORBIDDEN_IN_IDS = frozenset("/\\?#\t\r\n")
+# An item without its partition-key property lives in the "undefined" logical partition, which no string
+# partition key names: only cross-partition reads see it.
+UNDEFINED_PARTITION = "\x00undefined"
 CONTINUATION_PREFIX = "fake-change-feed:"
 
 
@@ -61,20 +65,25 @@ def _values(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
     return lambda documents: [document[field] for document in documents if document.get(field) is not None]
 
 
+# Over no documents a query the gateway serves gives SUM 0, COUNT 0 and no value for MAX, as the wire
+# server does (tests/contract/test_cosmos_conformance.py). Through the SDK's query-plan path (a container of
+# several physical partitions) SUM and MAX come back as one None instead (azure/cosmos/_execution_context/
+# aggregators.py): the adapters accept every one of these forms.
 def _sum(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    # Over no documents the SDK (4.17, aggregators.py) yields one None for SUM and MAX, 0 for COUNT.
-    return lambda documents: [sum(_values(field)(documents))] if documents else [None]
+    return lambda documents: [sum(_values(field)(documents))]
 
 
 def _max(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    return lambda documents: [max(_values(field)(documents))] if _values(field)(documents) else [None]
+    return lambda documents: [max(_values(field)(documents))] if _values(field)(documents) else []
 
 
 def _count(documents: list[dict[str, Any]]) -> list[Any]:
     return [len(documents)]
 
 
+ALL_ITEMS_QUERY = "SELECT * FROM c"
 CROSS_PARTITION_QUERIES: dict[str, Callable[[list[dict[str, Any]]], list[Any]]] = {
+    ALL_ITEMS_QUERY: lambda documents: documents,
     SCAN_QUERY: lambda documents: documents,
     APPLIED_QUERY: _sum("applied"),
     NEWEST_QUERY: _max("updatedAt"),
@@ -87,6 +96,8 @@ CROSS_PARTITION_QUERIES: dict[str, Callable[[list[dict[str, Any]]], list[Any]]] 
 
 
 def _matches_scope(document: dict[str, Any], values: dict[str, object]) -> bool:
+    if not values:
+        return True
     if "@model" in values:
         return document.get("model") == values["@model"]
     return document.get("kind") == values["@kind"]
@@ -222,8 +233,29 @@ class FakeContainer:
         parameters: list[dict[str, object]] | None = None,
         partition_key: str | None = None,
         enable_cross_partition_query: bool | None = None,
-    ) -> list[Any]:
+    ) -> ItemPaged[Any]:
+        """Lazy, as the SDK's pager: the query runs, and fails, when the results are first read."""
         values = {str(parameter["name"]): parameter["value"] for parameter in parameters or []}
+
+        def get_next(token: str | None) -> list[Any]:
+            if token is not None:
+                raise StopIteration
+            return self._results(query, values, partition_key, enable_cross_partition_query)
+
+        def extract_data(results: list[Any]) -> tuple[str, Iterator[Any]]:
+            return "done", iter(results)
+
+        return ItemPaged(get_next, extract_data)
+
+    def _results(
+        self,
+        query: str,
+        values: dict[str, object],
+        partition_key: str | None,
+        enable_cross_partition_query: bool | None,
+    ) -> list[Any]:
+        if query == ALL_ITEMS_QUERY and partition_key is not None:
+            return self._select(partition_key, lambda document: True)
         if query == READ_EVENTS_QUERY:
             found = self._select(partition_key, lambda document: _matches_read_events(document, values))
             return sorted(found, key=lambda document: int(document["version"]))
@@ -239,7 +271,8 @@ class FakeContainer:
                 found, key=lambda document: str(document["key"]), reverse=query == QUERY_DESCENDING
             )
             limit = values["@limit"]
-            assert isinstance(limit, int)
+            if not isinstance(limit, int) or isinstance(limit, bool):
+                raise _bad_request("The count value provided for a TOP clause must be an integer.")
             return ordered[:limit]
         if query in CROSS_PARTITION_QUERIES:
             if partition_key is not None or not enable_cross_partition_query:
@@ -303,11 +336,13 @@ class FakeContainer:
         item_id = document.get("id")
         if not isinstance(item_id, str) or not item_id:
             raise _bad_request("an item needs a string id")
-        if FORBIDDEN_IN_IDS.intersection(item_id) or len(item_id.encode()) > MAX_ID_BYTES:
-            raise _bad_request(f"the id {item_id!r} is invalid")
-        partition_key = document.get(self.partition_key_path[1:])
+        if FORBIDDEN_IN_IDS.intersection(item_id):
+            raise ValueError("Id contains illegal chars.")
+        if len(item_id.encode()) > MAX_ID_BYTES:
+            raise _bad_request(f"the id {item_id!r} is longer than {MAX_ID_BYTES} bytes")
+        partition_key = document.get(self.partition_key_path[1:], UNDEFINED_PARTITION)
         if not isinstance(partition_key, str):
-            raise NotImplementedError("items whose partition key is missing or not a string")
+            raise NotImplementedError("items whose partition key is not a string")
         return partition_key, item_id
 
     def _write(self, key: Key, document: dict[str, Any]) -> dict[str, Any]:
@@ -385,9 +420,10 @@ def _bad_request(message: str) -> CosmosHttpResponseError:
 def cosmos_error[E: CosmosHttpResponseError](
     kind: type[E], status_code: int, message: str, headers: dict[str, str] | None = None
 ) -> E:
-    """An SDK error as the SDK builds it from a response: with `headers`, they come from the response."""
-    response = None if headers is None else ErrorResponse(status_code, headers)
-    return kind(status_code=status_code, message=message, response=response)
+    """An SDK error as the SDK builds it from a response, whose headers carry an activity id and a request
+    charge as every service response does, plus `headers`."""
+    sent = {"x-ms-activity-id": str(uuid.uuid4()), "x-ms-request-charge": "1", **(headers or {})}
+    return kind(status_code=status_code, message=message, response=ErrorResponse(status_code, sent))
 
 
 class ErrorResponse:
@@ -395,7 +431,7 @@ class ErrorResponse:
 
     def __init__(self, status_code: int, headers: dict[str, str]) -> None:
         self.status_code = status_code
-        self.reason = HTTPStatus(status_code).phrase
+        self.reason = HTTPStatus(status_code).phrase if status_code in HTTPStatus else "Retry With"
         self.headers = CaseInsensitiveDict(headers)
 
     def text(self) -> str:
