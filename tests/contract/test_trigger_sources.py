@@ -4,6 +4,7 @@ it is committed; a committed position survives a new source; nothing is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from infra.adapters.cosmos.changefeed import CosmosChangeFeed
-from infra.adapters.cosmos.eventstore import EVENTS_PARTITION_KEY_PATH, CosmosEventStore
+from infra.adapters.cosmos.container import CosmosContainer
+from infra.adapters.cosmos.eventstore import (
+    EVENTS_INDEXING_POLICY,
+    EVENTS_PARTITION_KEY_PATH,
+    CosmosEventStore,
+)
 from infra.adapters.eventhubs.receiver import EventHubsPartition, EventHubsPartitionReceiver
 from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.adapters.sqlite.eventstore import SqliteEventStore
@@ -21,6 +27,7 @@ from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.ports.eventstore import EventStore, Metadata, NewEvent
 from infra.ports.publisher import OutgoingMessage
 from infra.ports.sources import ChangeFeedSource, PartitionSource
+from tests.contract.conftest import OVER_THE_WIRE, database_for, new_container
 from tests.fakes.cosmos import FakeContainer
 from tests.fakes.eventhubs import FakeHub
 
@@ -39,7 +46,7 @@ class Feed:
         return stream_id
 
 
-@pytest.fixture(params=["sqlite", "cosmos"])
+@pytest.fixture(params=["sqlite", "cosmos", *OVER_THE_WIRE])
 def feed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feed]:
     if request.param == "sqlite":
         store = SqliteEventStore(tmp_path / "events.sqlite")
@@ -48,10 +55,18 @@ def feed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feed]:
         positions.close()
         store.close()
     else:
-        container = FakeContainer(EVENTS_PARTITION_KEY_PATH)
-        checkpoints = SqliteCheckpoints(tmp_path / "checkpoints.sqlite")
-        yield Feed(CosmosEventStore(container), lambda: CosmosChangeFeed(container, checkpoints, "relay"))
-        checkpoints.close()
+        with contextlib.ExitStack() as stack:
+            database = database_for(request)
+            container: CosmosContainer = (
+                FakeContainer(EVENTS_PARTITION_KEY_PATH)
+                if database is None
+                else stack.enter_context(
+                    new_container(database, EVENTS_PARTITION_KEY_PATH, EVENTS_INDEXING_POLICY)
+                )
+            )
+            checkpoints = SqliteCheckpoints(tmp_path / "checkpoints.sqlite")
+            yield Feed(CosmosEventStore(container), lambda: CosmosChangeFeed(container, checkpoints, "relay"))
+            checkpoints.close()
 
 
 def versions(documents: list[dict[str, object]], stream_id: str) -> list[object]:

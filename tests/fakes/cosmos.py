@@ -35,7 +35,7 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
-from infra.adapters.cosmos.container import BatchOperation
+from infra.adapters.cosmos.container import BatchOperation, ResponseHook
 from infra.adapters.cosmos.eventstore import (
     COUNT_EVENTS_QUERY,
     NEWEST_EVENT_QUERY,
@@ -106,11 +106,6 @@ def _matches_scope(document: dict[str, Any], values: dict[str, object]) -> bool:
 Key = tuple[str, str]
 
 
-class FakeClientConnection:
-    def __init__(self) -> None:
-        self.last_response_headers: dict[str, str] = {}
-
-
 class FakeContainer:
     """One container, partitioned by a top-level `partition_key_path`; safe to share between threads."""
 
@@ -118,7 +113,6 @@ class FakeContainer:
         if not partition_key_path.startswith("/") or "/" in partition_key_path[1:]:
             raise NotImplementedError(f"partition key path {partition_key_path!r}: only top-level paths")
         self.partition_key_path = partition_key_path
-        self.client_connection = FakeClientConnection()
         self._lock = threading.Lock()
         self._items: dict[Key, dict[str, Any]] = {}
         self._positions: dict[Key, int] = {}  # the change-feed position of each item's last write
@@ -299,6 +293,7 @@ class FakeContainer:
         max_item_count: int | None = None,
         start_time: str | None = None,
         continuation: str | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> ItemPaged[dict[str, Any]]:
         if continuation is not None:
             start = _position(continuation)
@@ -317,7 +312,10 @@ class FakeContainer:
                     if position > after
                 )[:page_size]
                 reached = changed[-1][0] if changed else after
-                self.client_connection.last_response_headers = {"etag": f"{CONTINUATION_PREFIX}{reached}"}
+            if response_hook is not None:  # as the SDK: the response's headers, the continuation as "etag"
+                response_hook(
+                    {"etag": f"{CONTINUATION_PREFIX}{reached}"}, [document for _, document in changed]
+                )
             if not changed:
                 raise StopIteration  # as the SDK's change-feed iterable ends on 304 Not Modified
             return changed

@@ -8,7 +8,7 @@ everything else the SDK raises propagates unchanged.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, Protocol
 
@@ -40,17 +40,12 @@ class Pages(Protocol):
     def by_page(self, continuation_token: str | None = None) -> Iterator[Iterator[dict[str, Any]]]: ...
 
 
-class ResponseHeaders(Protocol):
-    @property
-    def last_response_headers(self) -> Mapping[str, Any]: ...
+ResponseHook = Callable[[Mapping[str, Any], Any], None]
 
 
 class CosmosContainer(Protocol):
     """The part of `azure.cosmos.ContainerProxy` the adapters call: a ContainerProxy is one (mypy checks
     it where the composition root passes one in), and so is the tests' FakeContainer."""
-
-    @property
-    def client_connection(self) -> ResponseHeaders: ...
 
     def read_item(self, item: str, partition_key: str) -> dict[str, Any]: ...
 
@@ -85,6 +80,7 @@ class CosmosContainer(Protocol):
         max_item_count: int | None = None,
         start_time: Literal["Beginning"] | None = None,
         continuation: str | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> Pages: ...
 
 

@@ -277,12 +277,24 @@ def read_changes(
     infra.formats.documents.is_event_document.
     Items of one transactional batch may come in any order: sort by stream and version.
     """
+    # The continuation comes from this call's own response: the SDK hands its headers to response_hook, and
+    # its change-feed fetcher then puts the feed's full continuation (all ranges, base64) under "etag" in
+    # that same mapping. The client's shared last_response_headers would be whichever request on the client
+    # answered last, from any thread.
+    responses: list[Mapping[str, Any]] = []
+
+    def keep(headers: Mapping[str, Any], _: object) -> None:
+        responses.append(headers)
+
     with transient_errors_as_unavailable():
         if continuation is None:
-            feed = container.query_items_change_feed(start_time="Beginning", max_item_count=max_items)
+            feed = container.query_items_change_feed(
+                start_time="Beginning", max_item_count=max_items, response_hook=keep
+            )
         else:
-            feed = container.query_items_change_feed(continuation=continuation, max_item_count=max_items)
+            feed = container.query_items_change_feed(
+                continuation=continuation, max_item_count=max_items, response_hook=keep
+            )
         documents = list(next(feed.by_page(), iter(())))
-        headers: Mapping[str, Any] = container.client_connection.last_response_headers
-    token = headers.get("etag")
+    token = responses[-1].get("etag") if responses else None
     return documents, continuation if token is None else str(token)
