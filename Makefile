@@ -22,8 +22,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)  ## the app on the embedded default: http://localhost:$(PORT)/api
 	$(PY) -m infra.tools.devhost --port $(PORT) --data-dir $(DATA_DIR)
 
-run-azure: $(STAMP)  ## the same functions on Cosmos DB and Event Hubs (emulators or real), settings from local.settings.json
-	$(PY) -m infra.tools.devhost --backend azure --port $(PORT) --data-dir $(DATA_DIR)
+run-azure: $(STAMP)  ## the same functions on Cosmos DB and Event Hubs (emulators or real), settings from local.settings.json; ARGS=--no-triggers: HTTP only
+	$(PY) -m infra.tools.devhost --backend azure --port $(PORT) --data-dir $(DATA_DIR) $(ARGS)
 
 cli: $(STAMP)  ## the read-model operator tool on the embedded data: make cli ARGS="verify --all"
 	$(PY) -m infra.tools.cli $(ARGS) --data-dir $(DATA_DIR)

@@ -107,8 +107,11 @@ class DevHost:
         chaos: Chaos | None = None,
         trigger_process: list[str] | None = None,
         feed_poll_seconds: float | None = None,
+        triggers: bool = True,
     ) -> None:
         self.python = python
+        # False: only the HTTP functions run (the relay and the projector do not; see --no-triggers)
+        self.triggers = triggers
         self.functions = python.functions
         self.chaos = chaos
         # the command line of a second process that runs the non-HTTP triggers (None: threads of this one)
@@ -250,6 +253,13 @@ class DevHost:
     def asgi(self) -> Starlette:
         @contextlib.asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            if not self.triggers:
+                log.warning("triggers are off: the HTTP functions run, the relay and the read models do not")
+                try:
+                    yield
+                finally:
+                    bootstrap.reset()
+                return
             if self.trigger_process is None:
                 self.start_triggers()
                 try:
@@ -333,6 +343,13 @@ def main(
             help="run the relay and the projector as threads of the HTTP process, not in a second one"
         ),
     ] = False,
+    triggers: Annotated[
+        bool,
+        typer.Option(
+            help="--no-triggers: serve the HTTP functions only, without the relay and the projector "
+            "(for a Cosmos DB endpoint with no Event Hubs beside it)"
+        ),
+    ] = True,
     triggers_only: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     try:
@@ -392,7 +409,7 @@ def main(
         _run_triggers(DevHost(python, host_json, poll_ms / 1000, chaos=chaos, feed_poll_seconds=feed_poll))
         return
     trigger_process = None
-    if not single_process:
+    if triggers and not single_process:
         trigger_process = [
             sys.executable,
             "-m",
@@ -412,6 +429,7 @@ def main(
         base_url=f"http://{shown_host}:{port}",
         chaos=chaos,
         trigger_process=trigger_process,
+        triggers=triggers,
     )
     uvicorn.run(dev_host.asgi(), host=host, port=port, log_level="warning")
 

@@ -8,6 +8,7 @@ everything else the SDK raises propagates unchanged.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, Protocol
@@ -23,6 +24,7 @@ from azure.cosmos.exceptions import (
     CosmosResourceExistsError,
     CosmosResourceNotFoundError,
 )
+from urllib3.exceptions import InsecureRequestWarning
 
 from infra.ports.eventstore import StoreUnavailable
 
@@ -121,7 +123,13 @@ def retry_after_seconds(headers: Mapping[str, Any] | None) -> int:
 
 def emulator_client(connection_string: str) -> CosmosClient:
     """A client for a local Cosmos DB emulator: it serves a self-signed certificate and advertises
-    container addresses that are not reachable from here, so neither is used."""
+    container addresses that are not reachable from here, so neither is used (and urllib3's warning about
+    the unverified certificate is silenced for local hosts only, instead of on every request)."""
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Unverified HTTPS request is being made to host '(localhost|127\.0\.0\.1)'",
+        category=InsecureRequestWarning,
+    )
     return CosmosClient.from_connection_string(
         connection_string, connection_verify=False, enable_endpoint_discovery=False
     )
