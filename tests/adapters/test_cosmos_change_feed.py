@@ -1,5 +1,5 @@
 """read_changes: the events container's change feed, one page at a time, resumed from a continuation; on the
-fake container and through the real SDK on the wire (tests/wire)."""
+fake container and through the real SDK on the wire (tests/wire; and a Cosmos DB emulator when configured)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from infra.adapters.cosmos.eventstore import (
 )
 from infra.formats.documents import event_document_id, is_event_document
 from infra.ports.eventstore import IdempotencyRecord, Metadata, NewEvent, utc_now
-from tests.contract.conftest import new_container
+from tests.contract.conftest import OVER_THE_WIRE, database_for, new_container
 from tests.fakes.cosmos import FakeContainer
 
 STREAM = "account-3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"
@@ -29,12 +29,12 @@ def deposits(count: int) -> list[NewEvent]:
     return [NewEvent("MoneyDeposited", 1, {"n": n}) for n in range(count)]
 
 
-@pytest.fixture(params=["fake", "cosmos-wire"])
+@pytest.fixture(params=["fake", *OVER_THE_WIRE])
 def container(request: pytest.FixtureRequest) -> Iterator[CosmosContainer]:
-    if request.param == "fake":
+    database = database_for(request)
+    if database is None:
         yield FakeContainer(EVENTS_PARTITION_KEY_PATH)
         return
-    database = request.getfixturevalue("cosmos_wire")
     with new_container(database, EVENTS_PARTITION_KEY_PATH, EVENTS_INDEXING_POLICY) as real:
         yield real
 

@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from azure.cosmos import DatabaseProxy
 
@@ -49,6 +50,16 @@ def settings_file(cosmos_wire_endpoint: str, tmp_path: Path, monkeypatch: pytest
     return path
 
 
+def open_account(client: httpx.Client) -> httpx.Response:
+    owner = {"owner_name": "Ada", "owner_email": "ada@example.com", "currency": "EUR"}
+    return client.post("/accounts", json=owner)
+
+
+def azure_mode(settings: Path) -> tuple[str, ...]:
+    """The dev host's arguments for `make run-azure ARGS=--no-triggers` with these settings."""
+    return ("--backend", "azure", "--no-triggers", "--settings", str(settings))
+
+
 def database_of(endpoint: str, settings: Path) -> DatabaseProxy:
     name = json.loads(settings.read_text())["Values"]["EVENTBANK_COSMOS_DATABASE"]
     return wire_client(endpoint, wire_server.KEY).get_database_client(name)
@@ -58,11 +69,8 @@ def test_the_walkthroughs_commands_and_queries_run_on_cosmos_over_the_wire(
     cosmos_wire_endpoint: str, settings_file: Path, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    args = ("--backend", "azure", "--no-triggers", "--settings", str(settings_file))
-    with dev_host(data, *args) as (client, process):
-        opened = client.post(
-            "/accounts", json={"owner_name": "Ada", "owner_email": "ada@example.com", "currency": "EUR"}
-        )
+    with dev_host(data, *azure_mode(settings_file)) as (client, process):
+        opened = open_account(client)
         account = opened.json()["id"]
         deposit = client.post(
             f"/accounts/{account}/deposits",
@@ -115,11 +123,8 @@ def test_a_refused_command_on_the_wire_writes_nothing(
     cosmos_wire_endpoint: str, settings_file: Path, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    args = ("--backend", "azure", "--no-triggers", "--settings", str(settings_file))
-    with dev_host(data, *args) as (client, process):
-        account = client.post(
-            "/accounts", json={"owner_name": "Ada", "owner_email": "ada@example.com", "currency": "EUR"}
-        ).json()["id"]
+    with dev_host(data, *azure_mode(settings_file)) as (client, process):
+        account = open_account(client).json()["id"]
         refused = [
             client.post(f"/accounts/{account}/deposits", json={"amount": -5}),
             client.post(f"/accounts/{account}/deposits", json={"amount": 5, "extra": 1}),
