@@ -6,13 +6,14 @@ errors, decide, queries.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, ClassVar, assert_never
+from typing import Annotated, Any, ClassVar, assert_never
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic_extra_types.currency_code import ISO4217
 
-from domain.decider import Decider, Upcaster
+from domain.decider import Decider, Reaction, Upcaster
 from domain.errors import Conflict, NotFound
 
 MIN_AMOUNT = 1
@@ -66,8 +67,64 @@ class AccountClosed(Event):
     pass
 
 
-AccountEvent = AccountOpened | MoneyDeposited | MoneyWithdrawn | AccountClosed
-EVENT_TYPES: tuple[type[AccountEvent], ...] = (AccountOpened, MoneyDeposited, MoneyWithdrawn, AccountClosed)
+# A transfer's steps on the accounts it moves money between (domain/transfers.py drives them). Each names
+# its transfer and the other account; a refusal is an event too, so the transfer learns of it.
+
+
+class TransferDebited(Event):
+    transfer_id: str
+    amount: int
+    currency: str
+    balance_after: int
+    counterparty: str
+
+
+class TransferDebitRefused(Event):
+    transfer_id: str
+    reason: str
+
+
+class TransferCredited(Event):
+    transfer_id: str
+    amount: int
+    balance_after: int
+    counterparty: str
+
+
+class TransferCreditRefused(Event):
+    transfer_id: str
+    reason: str
+
+
+class TransferDebitReversed(Event):
+    transfer_id: str
+    amount: int
+    balance_after: int
+    counterparty: str
+
+
+AccountEvent = (
+    AccountOpened
+    | MoneyDeposited
+    | MoneyWithdrawn
+    | AccountClosed
+    | TransferDebited
+    | TransferDebitRefused
+    | TransferCredited
+    | TransferCreditRefused
+    | TransferDebitReversed
+)
+EVENT_TYPES: tuple[type[AccountEvent], ...] = (
+    AccountOpened,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    AccountClosed,
+    TransferDebited,
+    TransferDebitRefused,
+    TransferCredited,
+    TransferCreditRefused,
+    TransferDebitReversed,
+)
 
 # (event type, stored schema version) -> a function turning that version's data into the next version's.
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
@@ -109,10 +166,18 @@ def evolve(state: Account, event: AccountEvent) -> Account:
                 owner_email=event.owner_email,
                 currency=event.currency,
             )
-        case MoneyDeposited() | MoneyWithdrawn():
+        case (
+            MoneyDeposited()
+            | MoneyWithdrawn()
+            | TransferDebited()
+            | TransferCredited()
+            | TransferDebitReversed()
+        ):
             return state.model_copy(update={"balance": event.balance_after})
         case AccountClosed():
             return state.model_copy(update={"status": Status.CLOSED})
+        case TransferDebitRefused() | TransferCreditRefused():
+            return state
         case _:
             assert_never(event)
 
@@ -144,7 +209,40 @@ class CloseAccount(Command):
     pass
 
 
-AccountCommand = OpenAccount | DepositMoney | WithdrawMoney | CloseAccount
+class DebitForTransfer(Command):
+    """Take a transfer's amount from this (its source) account, or refuse, saying why."""
+
+    transfer_id: str
+    amount: Amount
+    counterparty: str
+
+
+class CreditForTransfer(Command):
+    """Give a transfer's amount, in the source's currency, to this (its target) account, or refuse."""
+
+    transfer_id: str
+    amount: Amount
+    currency: str
+    counterparty: str
+
+
+class ReverseTransferDebit(Command):
+    """Give the source account back what a transfer that could not be credited took from it."""
+
+    transfer_id: str
+    amount: Amount
+    counterparty: str
+
+
+AccountCommand = (
+    OpenAccount
+    | DepositMoney
+    | WithdrawMoney
+    | CloseAccount
+    | DebitForTransfer
+    | CreditForTransfer
+    | ReverseTransferDebit
+)
 
 
 class AccountNotFound(NotFound):
@@ -218,8 +316,77 @@ def decide(state: Account, command: AccountCommand) -> list[AccountEvent]:
                     f"withdraw the balance of {state.balance} {state.currency} before closing the account"
                 )
             return [AccountClosed()]
+        case DebitForTransfer():
+            refusal = _debit_refusal(state, command.amount)
+            if refusal is not None:
+                return [TransferDebitRefused(transfer_id=command.transfer_id, reason=refusal)]
+            assert state.currency is not None
+            return [
+                TransferDebited(
+                    transfer_id=command.transfer_id,
+                    amount=command.amount,
+                    currency=state.currency,
+                    balance_after=state.balance - command.amount,
+                    counterparty=command.counterparty,
+                )
+            ]
+        case CreditForTransfer():
+            refusal = _credit_refusal(state, command.amount, command.currency)
+            if refusal is not None:
+                return [TransferCreditRefused(transfer_id=command.transfer_id, reason=refusal)]
+            return [
+                TransferCredited(
+                    transfer_id=command.transfer_id,
+                    amount=command.amount,
+                    balance_after=state.balance + command.amount,
+                    counterparty=command.counterparty,
+                )
+            ]
+        case ReverseTransferDebit():
+            # Always: the money left this account, so it comes back, even if the account closed since
+            # (its balance then shows on the closed account, and only a reopening could move it).
+            return [
+                TransferDebitReversed(
+                    transfer_id=command.transfer_id,
+                    amount=command.amount,
+                    balance_after=state.balance + command.amount,
+                    counterparty=command.counterparty,
+                )
+            ]
         case _:
             assert_never(command)
+
+
+class RefusalReason(StrEnum):
+    """Why the accounts service refused a transfer's step: what the transfer then shows."""
+
+    UNKNOWN_ACCOUNT = "unknown account"
+    ACCOUNT_CLOSED = "account closed"
+    INSUFFICIENT_FUNDS = "insufficient funds"
+    CURRENCY_MISMATCH = "currency mismatch"
+    BALANCE_LIMIT = "balance limit exceeded"
+
+
+def _debit_refusal(state: Account, amount: int) -> RefusalReason | None:
+    if state.status is Status.UNOPENED:
+        return RefusalReason.UNKNOWN_ACCOUNT
+    if state.status is Status.CLOSED:
+        return RefusalReason.ACCOUNT_CLOSED
+    if amount > state.balance:
+        return RefusalReason.INSUFFICIENT_FUNDS
+    return None
+
+
+def _credit_refusal(state: Account, amount: int, currency: str) -> RefusalReason | None:
+    if state.status is Status.UNOPENED:
+        return RefusalReason.UNKNOWN_ACCOUNT
+    if state.status is Status.CLOSED:
+        return RefusalReason.ACCOUNT_CLOSED
+    if currency != state.currency:
+        return RefusalReason.CURRENCY_MISMATCH
+    if state.balance + amount > MAX_BALANCE:
+        return RefusalReason.BALANCE_LIMIT
+    return None
 
 
 def _require_open(state: Account) -> None:
@@ -245,3 +412,49 @@ decider: Decider[Account, AccountCommand, AccountEvent] = Decider(
     event_types=EVENT_TYPES,
     upcasters=UPCASTERS,
 )
+
+
+# --- reactions --------------------------------------------------------------------------------------
+# What the accounts service does with the transfers service's events: a tolerant reader of them (only the
+# fields it needs; any other event is skipped). Each step is recorded on the account's stream under a key
+# of the transfer and the step, so a redelivered or repeated request moves money once.
+
+
+def react_to_transfers(
+    event_type: str, stream_id: str, version: int, data: Mapping[str, Any]
+) -> list[Reaction[AccountCommand]]:
+    transfer_id = stream_id.removeprefix("transfer-")
+    if event_type == "TransferRequested":
+        return [
+            Reaction(
+                decider.stream_id(data["from_account"]),
+                DebitForTransfer(
+                    transfer_id=transfer_id, amount=data["amount"], counterparty=data["to_account"]
+                ),
+                f"transfer:{transfer_id}:debit",
+            )
+        ]
+    if event_type == "SourceDebited":
+        return [
+            Reaction(
+                decider.stream_id(data["to_account"]),
+                CreditForTransfer(
+                    transfer_id=transfer_id,
+                    amount=data["amount"],
+                    currency=data["currency"],
+                    counterparty=data["from_account"],
+                ),
+                f"transfer:{transfer_id}:credit",
+            )
+        ]
+    if event_type == "CompensationStarted":
+        return [
+            Reaction(
+                decider.stream_id(data["from_account"]),
+                ReverseTransferDebit(
+                    transfer_id=transfer_id, amount=data["amount"], counterparty=data["to_account"]
+                ),
+                f"transfer:{transfer_id}:reversal",
+            )
+        ]
+    return []

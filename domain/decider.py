@@ -38,3 +38,19 @@ class Decider[S: BaseModel, C: BaseModel, E: BaseModel]:
 
     def aggregate_id(self, stream_id: str) -> str:
         return stream_id.removeprefix(f"{self.category}-")
+
+
+@dataclass(frozen=True)
+class Reaction[C: BaseModel]:
+    """A command a service runs because of another service's event: `command` on `stream_id`, recorded
+    with its events under `idempotency_key` (derived from the event that caused it), so a redelivered
+    event changes nothing."""
+
+    stream_id: str
+    command: C
+    idempotency_key: str
+
+
+# How a service reacts to another service's events: (event type, its stream id, its version, its data)
+# to the commands to run. A tolerant reader: it reads only the fields it needs and ignores other events.
+Policy = Callable[[str, str, int, Mapping[str, Any]], Sequence[Reaction[Any]]]

@@ -17,6 +17,11 @@ from domain.accounts import (
     AccountOpened,
     MoneyDeposited,
     MoneyWithdrawn,
+    TransferCredited,
+    TransferCreditRefused,
+    TransferDebited,
+    TransferDebitRefused,
+    TransferDebitReversed,
     decider,
 )
 from projections.projection import Fact, Projection, Row, Table
@@ -25,6 +30,9 @@ from projections.projection import Fact, Projection, Row, Table
 class Entry(StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
+    TRANSFER_OUT = "transfer-out"
+    TRANSFER_IN = "transfer-in"
+    REVERSAL = "reversal"  # a transfer out that could not be credited, given back
 
 
 class StatementLine(BaseModel):
@@ -36,6 +44,8 @@ class StatementLine(BaseModel):
     amount: int
     balance_after: int
     reference: str | None
+    counterparty: str | None = None  # the other account of a transfer
+    transfer_id: str | None = None
 
 
 class StatementHeader(BaseModel):
@@ -70,26 +80,62 @@ def evolve(header: StatementHeader | None, fact: Fact[AccountEvent]) -> Statemen
     match event:
         case AccountOpened():
             return current.model_copy(update={"version": fact.version, "currency": event.currency})
-        case MoneyDeposited() | MoneyWithdrawn():
+        case (
+            MoneyDeposited()
+            | MoneyWithdrawn()
+            | TransferDebited()
+            | TransferCredited()
+            | TransferDebitReversed()
+        ):
             return current.model_copy(update={"version": fact.version, "balance": event.balance_after})
-        case AccountClosed():
+        case AccountClosed() | TransferDebitRefused() | TransferCreditRefused():
             return current.model_copy(update={"version": fact.version})
         case _:
             assert_never(event)
 
 
-def rows(header: StatementHeader, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]:
+def line_of(fact: Fact[AccountEvent]) -> StatementLine | None:
+    """The statement line an event makes, if it moved money."""
     event = fact.event
-    if not isinstance(event, MoneyDeposited | MoneyWithdrawn):
+    match event:
+        case MoneyDeposited() | MoneyWithdrawn():
+            entry = Entry.DEPOSIT if isinstance(event, MoneyDeposited) else Entry.WITHDRAWAL
+            return StatementLine(
+                version=fact.version,
+                recorded_at=fact.recorded_at,
+                entry=entry,
+                amount=event.amount,
+                balance_after=event.balance_after,
+                reference=event.reference,
+            )
+        case TransferDebited() | TransferCredited() | TransferDebitReversed():
+            return StatementLine(
+                version=fact.version,
+                recorded_at=fact.recorded_at,
+                entry=TRANSFER_ENTRIES[type(event)],
+                amount=event.amount,
+                balance_after=event.balance_after,
+                reference=None,
+                counterparty=event.counterparty,
+                transfer_id=event.transfer_id,
+            )
+        case AccountOpened() | AccountClosed() | TransferDebitRefused() | TransferCreditRefused():
+            return None
+        case _:
+            assert_never(event)
+
+
+TRANSFER_ENTRIES = {
+    TransferDebited: Entry.TRANSFER_OUT,
+    TransferCredited: Entry.TRANSFER_IN,
+    TransferDebitReversed: Entry.REVERSAL,
+}
+
+
+def rows(header: StatementHeader, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]:
+    line = line_of(fact)
+    if line is None:
         return ()
-    line = StatementLine(
-        version=fact.version,
-        recorded_at=fact.recorded_at,
-        entry=Entry.DEPOSIT if isinstance(event, MoneyDeposited) else Entry.WITHDRAWAL,
-        amount=event.amount,
-        balance_after=event.balance_after,
-        reference=event.reference,
-    )
     key = line_key(fact.recorded_at, fact.version)
     return (Row(LINES, header.id, f"{fact.version:012d}", key, lambda _: line),)
 

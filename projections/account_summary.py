@@ -16,6 +16,11 @@ from domain.accounts import (
     MoneyDeposited,
     MoneyWithdrawn,
     Status,
+    TransferCredited,
+    TransferCreditRefused,
+    TransferDebited,
+    TransferDebitRefused,
+    TransferDebitReversed,
     decider,
 )
 from projections.projection import Fact, Projection, Row, Table
@@ -66,10 +71,18 @@ def evolve(summary: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountS
                     "status": Status.OPEN,
                 }
             )
-        case MoneyDeposited() | MoneyWithdrawn():
+        case (
+            MoneyDeposited()
+            | MoneyWithdrawn()
+            | TransferDebited()
+            | TransferCredited()
+            | TransferDebitReversed()
+        ):
             return current.model_copy(update={**moved, "balance": event.balance_after})
         case AccountClosed():
             return current.model_copy(update={**moved, "status": Status.CLOSED})
+        case TransferDebitRefused() | TransferCreditRefused():
+            return current.model_copy(update=moved)
         case _:
             assert_never(event)
 

@@ -19,6 +19,11 @@ from domain.accounts import (
     AccountOpened,
     MoneyDeposited,
     MoneyWithdrawn,
+    TransferCredited,
+    TransferCreditRefused,
+    TransferDebited,
+    TransferDebitRefused,
+    TransferDebitReversed,
     decider,
 )
 from projections.projection import Fact, Projection, Row, Table
@@ -58,6 +63,13 @@ class AccountCurrency(BaseModel):
 
 
 CONTRIBUTIONS: Table[Contribution] = Table("daily-contributions", Contribution)
+TRANSFER_EVENTS = (
+    TransferDebited,
+    TransferDebitRefused,
+    TransferCredited,
+    TransferCreditRefused,
+    TransferDebitReversed,
+)
 
 
 def account_id(stream_id: str) -> str:
@@ -76,8 +88,8 @@ def evolve(state: AccountCurrency | None, fact: Fact[AccountEvent]) -> AccountCu
 
 
 def rows(state: AccountCurrency, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]:
-    if state.currency is None:
-        return ()
+    if state.currency is None or isinstance(fact.event, TRANSFER_EVENTS):
+        return ()  # transfers move money between accounts: no deposit, no withdrawal
     day, currency, event = fact.recorded_at.astimezone(UTC).date(), state.currency, fact.event
 
     def add(contribution: Contribution | None) -> Contribution:
@@ -91,6 +103,14 @@ def rows(state: AccountCurrency, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]
                 return current.model_copy(update={"withdrawals": current.withdrawals + event.amount})
             case AccountClosed():
                 return current.model_copy(update={"closed": current.closed + 1})
+            case (
+                TransferDebited()
+                | TransferDebitRefused()
+                | TransferCredited()
+                | TransferCreditRefused()
+                | TransferDebitReversed()
+            ):
+                return current
             case _:
                 assert_never(event)
 

@@ -17,6 +17,7 @@ from domain.accounts import (
     CloseAccount,
     DepositMoney,
     OpenAccount,
+    Status,
     WithdrawMoney,
     decider,
 )
@@ -149,7 +150,7 @@ def get_account(req: func.HttpRequest) -> func.HttpResponse:
     summary, fresh = accounts().summaries.read_side.read(
         stream_id, query.min_version or 0, _wait_seconds(query.min_version)
     )
-    if summary is None:
+    if summary is None or summary.status is Status.UNOPENED:  # a stream of refused transfers only
         raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
     headers = {"ETag": f'"{summary.version}"'}
     if not fresh:
@@ -206,7 +207,7 @@ def account_state(req: func.HttpRequest) -> func.HttpResponse:
         raise http.Problem(422, "Invalid query", "give either version or at, not both")
     stream_id = decider.stream_id(account_id)
     state, version = accounts().commands.load(stream_id, to_version=query.version, until=query.at)
-    if version == 0:
+    if version == 0 or state.status is Status.UNOPENED:
         raise http.Problem(404, "Account not found", "the account did not exist at that point")
     if query.version is not None and version < query.version:
         raise http.Problem(
@@ -253,7 +254,7 @@ def account_statement(req: func.HttpRequest) -> func.HttpResponse:
         query.min_version or 0,
         _wait_seconds(query.min_version),
     )
-    if found is None:
+    if found is None or found.header.currency is None:  # None: a stream of refused transfers only
         raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
     body = found.header.model_dump(mode="json") | {
         "entries": [line.model_dump(mode="json") for line in found.lines],

@@ -138,6 +138,8 @@ def test_a_statement_lists_deposits_and_withdrawals_newest_first_with_the_balanc
             "amount": 300,
             "balance_after": 7_800,
             "reference": None,
+            "counterparty": None,
+            "transfer_id": None,
         },
         {
             "version": 3,
@@ -146,6 +148,8 @@ def test_a_statement_lists_deposits_and_withdrawals_newest_first_with_the_balanc
             "amount": 2_500,
             "balance_after": 7_500,
             "reference": None,
+            "counterparty": None,
+            "transfer_id": None,
         },
         {
             "version": 2,
@@ -154,6 +158,8 @@ def test_a_statement_lists_deposits_and_withdrawals_newest_first_with_the_balanc
             "amount": 10_000,
             "balance_after": 10_000,
             "reference": "salary",
+            "counterparty": None,
+            "transfer_id": None,
         },
     ]
     assert body["next"] is None
