@@ -352,6 +352,10 @@ def main(
     ] = True,
     triggers_only: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
+    if triggers_only and not triggers:
+        raise typer.BadParameter(
+            "--no-triggers leaves a trigger process nothing to run", param_hint="--triggers-only"
+        )
     try:
         chaos = Chaos.parse(chaos_spec) if chaos_spec else None
     except ValueError as error:

@@ -5,15 +5,17 @@ host runs with --no-triggers."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from azure.cosmos import DatabaseProxy
+from azure.cosmos import ContainerProxy
 
 from infra.entry import bootstrap
 from infra.entry.services import ACCOUNTS
@@ -60,9 +62,12 @@ def azure_mode(settings: Path) -> tuple[str, ...]:
     return ("--backend", "azure", "--no-triggers", "--settings", str(settings))
 
 
-def database_of(endpoint: str, settings: Path) -> DatabaseProxy:
+@contextlib.contextmanager
+def events_container(endpoint: str, settings: Path) -> Iterator[ContainerProxy]:
+    """The accounts events container of the database the settings name, through a client of its own."""
     name = json.loads(settings.read_text())["Values"]["EVENTBANK_COSMOS_DATABASE"]
-    return wire_client(endpoint, wire_server.KEY).get_database_client(name)
+    with wire_client(endpoint, wire_server.KEY) as client:
+        yield client.get_database_client(name).get_container_client(ACCOUNTS.events_container)
 
 
 def test_the_walkthroughs_commands_and_queries_run_on_cosmos_over_the_wire(
@@ -112,10 +117,10 @@ def test_the_walkthroughs_commands_and_queries_run_on_cosmos_over_the_wire(
     assert not re.search(r"Traceback|ERROR", log), log
     # and the events are the server's documents, written through the SDK: two events and one idempotency
     # record in the stream's partition, nothing else
-    stored = database_of(cosmos_wire_endpoint, settings_file).get_container_client(ACCOUNTS.events_container)
-    kinds = sorted(
-        d["kind"] for d in stored.query_items("SELECT * FROM c", partition_key=f"account-{account}")
-    )
+    with events_container(cosmos_wire_endpoint, settings_file) as stored:
+        kinds = sorted(
+            d["kind"] for d in stored.query_items("SELECT * FROM c", partition_key=f"account-{account}")
+        )
     assert kinds == ["event", "event", "idempotency"]
 
 
@@ -137,8 +142,8 @@ def test_a_refused_command_on_the_wire_writes_nothing(
         (422, "application/problem+json"),
         (409, "application/problem+json"),
     ]
-    stored = database_of(cosmos_wire_endpoint, settings_file).get_container_client(ACCOUNTS.events_container)
-    versions = [
-        d["version"] for d in stored.query_items("SELECT * FROM c", partition_key=f"account-{account}")
-    ]
+    with events_container(cosmos_wire_endpoint, settings_file) as stored:
+        versions = [
+            d["version"] for d in stored.query_items("SELECT * FROM c", partition_key=f"account-{account}")
+        ]
     assert versions == [1]

@@ -35,7 +35,7 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
-from infra.adapters.cosmos.container import BatchOperation, ResponseHook
+from infra.adapters.cosmos.container import INVALID_ID_CHARACTERS, BatchOperation, ResponseHook, check_id
 from infra.adapters.cosmos.eventstore import (
     COUNT_EVENTS_QUERY,
     NEWEST_EVENT_QUERY,
@@ -53,8 +53,6 @@ from infra.adapters.cosmos.readmodels import (
 MAX_BATCH_OPERATIONS = 100
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 MAX_ID_BYTES = 1023
-# The SDK refuses these in an id before sending (azure/cosmos/_base.py, _VALID_COSMOS_RESOURCE).
-FORBIDDEN_IN_IDS = frozenset("/\\?#\t\r\n")
 # An item without its partition-key property lives in the "undefined" logical partition, which no string
 # partition key names: only cross-partition reads see it.
 UNDEFINED_PARTITION = "\x00undefined"
@@ -65,16 +63,16 @@ def _values(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
     return lambda documents: [document[field] for document in documents if document.get(field) is not None]
 
 
-# Over no documents a query the gateway serves gives SUM 0, COUNT 0 and no value for MAX, as the wire
-# server does (tests/contract/test_cosmos_conformance.py). Through the SDK's query-plan path (a container of
-# several physical partitions) SUM and MAX come back as one None instead (azure/cosmos/_execution_context/
-# aggregators.py): the adapters accept every one of these forms.
+# Cosmos DB's gateway refuses a cross-partition aggregate (400, sub-status 1004) and the SDK computes it
+# from the query plan: over no documents SUM and MAX come back as one None, COUNT as 0
+# (azure/cosmos/_execution_context/aggregators.py). The wire server serves them itself and answers SUM 0
+# and no MAX instead (tests/contract/test_cosmos_conformance.py pins that divergence).
 def _sum(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    return lambda documents: [sum(_values(field)(documents))]
+    return lambda documents: [sum(_values(field)(documents))] if _values(field)(documents) else [None]
 
 
 def _max(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    return lambda documents: [max(_values(field)(documents))] if _values(field)(documents) else []
+    return lambda documents: [max(_values(field)(documents))] if _values(field)(documents) else [None]
 
 
 def _count(documents: list[dict[str, Any]]) -> list[Any]:
@@ -187,9 +185,10 @@ class FakeContainer:
                     raise batch_error(index, status, len(batch_operations))
                 outcomes.append((status, document))
             responses = []
+            self._last_position += 1  # one transaction: its writes share one change-feed position
             for status, document in outcomes:  # every operation succeeded: commit them all
                 if status == 201:
-                    document = self._write((partition_key, document["id"]), document)
+                    document = self._write((partition_key, document["id"]), document, in_batch=True)
                 responses.append(
                     {
                         "statusCode": status,
@@ -205,7 +204,10 @@ class FakeContainer:
     ) -> tuple[int, dict[str, Any]]:
         if operation == "create":
             document = _as_sent(args[0])
-            key = self._key_of(document)
+            try:
+                key = self._key_of(document, client_side=False)
+            except CosmosHttpResponseError:
+                return 400, {}
             if key[0] != partition_key:
                 return 400, {}  # the service refuses an item of another partition
             if key in staged:
@@ -306,11 +308,20 @@ class FakeContainer:
         def get_next(token: str | None) -> list[tuple[int, dict[str, Any]]]:
             after = start if token is None else _position(token)
             with self._lock:
-                changed = sorted(
-                    (position, copy.deepcopy(self._items[key]))
-                    for key, position in self._positions.items()
-                    if position > after
-                )[:page_size]
+                pending = sorted(
+                    (
+                        (position, copy.deepcopy(self._items[key]))
+                        for key, position in self._positions.items()
+                        if position > after
+                    ),
+                    key=lambda change: change[0],
+                )
+                # a page ends at a transaction's end: the page size is a hint the service exceeds rather
+                # than split one transaction's changes
+                size = min(page_size, len(pending))
+                while 0 < size < len(pending) and pending[size][0] == pending[size - 1][0]:
+                    size += 1
+                changed = pending[:size]
                 reached = changed[-1][0] if changed else after
             if response_hook is not None:  # as the SDK: the response's headers, the continuation as "etag"
                 response_hook(
@@ -330,12 +341,14 @@ class FakeContainer:
 
     # --- internals ---
 
-    def _key_of(self, document: dict[str, Any]) -> Key:
+    def _key_of(self, document: dict[str, Any], client_side: bool = True) -> Key:
         item_id = document.get("id")
         if not isinstance(item_id, str) or not item_id:
             raise _bad_request("an item needs a string id")
-        if FORBIDDEN_IN_IDS.intersection(item_id):
-            raise ValueError("Id contains illegal chars.")
+        if client_side:  # the SDK checks point writes' ids before sending (not a batch's)
+            check_id(item_id)
+        elif INVALID_ID_CHARACTERS.intersection(item_id):
+            raise _bad_request(f"the id {item_id!r} holds a character ids may not hold")
         if len(item_id.encode()) > MAX_ID_BYTES:
             raise _bad_request(f"the id {item_id!r} is longer than {MAX_ID_BYTES} bytes")
         partition_key = document.get(self.partition_key_path[1:], UNDEFINED_PARTITION)
@@ -343,10 +356,11 @@ class FakeContainer:
             raise NotImplementedError("items whose partition key is not a string")
         return partition_key, item_id
 
-    def _write(self, key: Key, document: dict[str, Any]) -> dict[str, Any]:
+    def _write(self, key: Key, document: dict[str, Any], in_batch: bool = False) -> dict[str, Any]:
         if _size(document) > MAX_REQUEST_BYTES:
             raise cosmos_error(CosmosHttpResponseError, 413, "Request size is too large.")
-        self._last_position += 1
+        if not in_batch:
+            self._last_position += 1
         stored = {**document, "_etag": f'"{uuid.uuid4()}"', "_ts": int(time.time())}
         self._items[key] = stored
         self._positions[key] = self._last_position

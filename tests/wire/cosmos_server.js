@@ -60,9 +60,10 @@ function requestPartition(req) {
 const Items = lib("account/items").default;
 const Documents = lib("account/documents").default;
 const setItem = Items.prototype._set;
+// Every item a transactional batch writes shares the batch's one LSN, as one transaction's changes do.
 Items.prototype._set = function setWithSequenceNumber(data) {
   if (this instanceof Documents) {
-    this.lsn = (this.lsn || 0) + 1;
+    if (!this.inBatch) this.lsn = (this.lsn || 0) + 1;
     this.lsnByRid = this.lsnByRid || new Map();
     this.lsnByRid.set(data._rid, this.lsn);
   }
@@ -78,6 +79,8 @@ Items.prototype._set = function setWithSequenceNumber(data) {
 // each operation (azure/cosmos/_base.py, _format_batch_operations); the package reads it per operation and
 // fails (500) on a read, replace or delete. Cosmos DB also refuses a create whose item lies in another
 // partition than the batch's (400).
+// Cosmos DB: a transactional batch holds at most 100 operations (service quotas); more answers 400.
+const MAX_BATCH_OPERATIONS = 100;
 const BATCH_OPERATIONS = {
   Create: documentOperations.createOperation,
   Upsert: documentOperations.upsertOperation,
@@ -106,29 +109,25 @@ function batchDocuments(original) {
       lsn: documents.lsn,
       lsnByRid: new Map(documents.lsnByRid || []),
     };
+    if (body.length > MAX_BATCH_OPERATIONS) {
+      res.statusCode = 400;
+      return { code: "BadRequest", message: "Batch request has more operations than what is supported." };
+    }
     const responses = [];
     let failed = -1;
-    for (const [index, input] of body.entries()) {
-      const operation = BATCH_OPERATIONS[input && input.operationType];
-      if (!operation) {
-        res.statusCode = 400;
-        return { message: `Operation type '${input && input.operationType}' is not supported in Batch.` };
-      }
-      const item = input.resourceBody;
-      const result =
-        item && partitionOf(collection, item) !== batchPartition
-          ? { statusCode: 400, body: { code: "BadRequest", message: "the item is not in the batch's partition" } }
-          : operation(collection, { ...input, partitionKey: input.partitionKey ?? partitionHeader });
-      responses.push({
-        statusCode: result.statusCode,
-        requestCharge: 1,
-        eTag: result.body ? result.body._etag : undefined,
-        resourceBody: result.body,
-      });
-      if (result.statusCode >= 400) {
-        failed = index;
-        break;
-      }
+    documents.lsn = (documents.lsn || 0) + 1;
+    documents.inBatch = true;
+    try {
+      failed = applyBatch(collection, body, partitionHeader, batchPartition, responses);
+    } catch (error) {
+      Object.assign(documents, saved, { inBatch: false });
+      throw error;
+    }
+    documents.inBatch = false;
+    if (failed === -2) {
+      Object.assign(documents, saved);
+      res.statusCode = 400;
+      return { message: "an operation type not supported in Batch" };
     }
     if (failed < 0) return responses;
     Object.assign(documents, saved);
@@ -136,6 +135,28 @@ function batchDocuments(original) {
       index === failed ? { statusCode: responses[failed].statusCode, requestCharge: 0 } : { statusCode: 424, requestCharge: 0 },
     );
   };
+}
+
+// Applies a batch's operations in order into `responses`; the index of the first failing one, -1 when
+// none failed, -2 for an operation type Batch does not take.
+function applyBatch(collection, body, partitionHeader, batchPartition, responses) {
+  for (const [index, input] of body.entries()) {
+    const operation = BATCH_OPERATIONS[input && input.operationType];
+    if (!operation) return -2;
+    const item = input.resourceBody;
+    const result =
+      item && partitionOf(collection, item) !== batchPartition
+        ? { statusCode: 400, body: { code: "BadRequest", message: "the item is not in the batch's partition" } }
+        : operation(collection, { ...input, partitionKey: input.partitionKey ?? partitionHeader });
+    responses.push({
+      statusCode: result.statusCode,
+      requestCharge: 1,
+      eTag: result.body ? result.body._etag : undefined,
+      resourceBody: result.body,
+    });
+    if (result.statusCode >= 400) return index;
+  }
+  return -1;
 }
 
 // --- patch 3: reading a missing item answers 404 ---------------------------------------------------------
@@ -158,15 +179,18 @@ function readDocument(original) {
 
 // --- patch 4: a query with a partition key sees only that partition --------------------------------------
 // Cosmos DB scopes a query sent with x-ms-documentdb-partitionkey to that logical partition, whatever its
-// WHERE clause (query docs, "in-partition queries"); the package ignores the header, returns items of
-// every partition, and refuses a query whose text does not name the partition key. This runs the query
-// over that partition's items only.
+// WHERE clause (query docs, "in-partition queries"), with or without the cross-partition flag; the package
+// ignores the header, returns items of every partition, and refuses a query whose text does not name the
+// partition key. This runs the query over that partition's items only. The undefined partition ([{}]) is
+// not modelled: 501.
 function queryDocuments(original) {
   return async (account, req, res, params) => {
-    const partition = requestPartition(req);
-    if (partition === undefined || isTrue(req, "x-ms-documentdb-query-enablecrosspartition")) {
-      return original(account, req, res, params);
+    if (header(req, PARTITION_KEY_HEADER) === "[{}]") {
+      res.statusCode = 501; // not modelled: a query of the undefined partition
+      return { code: "NotImplemented", message: "not modelled by this server" };
     }
+    const partition = requestPartition(req);
+    if (partition === undefined) return original(account, req, res, params);
     return readItems(req, res, "Documents", async ({ continuation, maxItemCount }) => {
       const body = await jsonModule.default(req);
       if (!body.query) {
@@ -199,10 +223,16 @@ function queryDocuments(original) {
 // item in modification order, x-ms-max-item-count per page, the page's last LSN as the ETag to send back in
 // If-None-Match, and 304 Not Modified when nothing changed since it (change-feed pull model docs). The
 // package answers a plain read of every document and a fixed ETag "1". Deletes do not appear (latest-version
-// mode). A partition key header narrows the feed to that partition.
+// mode). A partition key header narrows the feed to that partition. One transaction's changes share an LSN
+// and a page never splits them. Not modelled, and answered 501 so no test leans on them: a start time
+// (If-Modified-Since) and the undefined partition.
 function readDocuments(original) {
   return (account, req, res, params) => {
     if (!header(req, "a-im")) return original(account, req, res, params);
+    if (header(req, "if-modified-since") || header(req, PARTITION_KEY_HEADER) === "[{}]") {
+      res.statusCode = 501; // not modelled: a change feed from a point in time, or of the undefined partition
+      return { code: "NotImplemented", message: "not modelled by this server" };
+    }
     delete req.headers["a-im"]; // the package's response code would otherwise overwrite status and ETag
     const collection = account.database(params.dbId).collection(params.collId);
     if (!collection.read()) {
@@ -218,13 +248,17 @@ function readDocuments(original) {
     const partition = requestPartition(req);
     const maxItemCount = parseInt(header(req, "x-ms-max-item-count") || "100", 10);
     const lsnByRid = documents.lsnByRid || new Map();
-    const changed = [...documents._data.values()]
+    const pending = [...documents._data.values()]
       .map((item) => item.read())
       .filter((item) => (lsnByRid.get(item._rid) || 0) > after)
       .filter((item) => partition === undefined || partitionOf(collection, item) === partition)
       .sort((a, b) => lsnByRid.get(a._rid) - lsnByRid.get(b._rid))
-      .slice(0, maxItemCount > 0 ? maxItemCount : 100)
       .map((item) => ({ ...item, _lsn: lsnByRid.get(item._rid) }));
+    // A page ends at a transaction's end: the max item count is a hint Cosmos DB exceeds rather than split
+    // the changes of one transaction (one LSN) across pages.
+    let size = Math.min(pending.length, maxItemCount > 0 ? maxItemCount : 100);
+    while (size > 0 && size < pending.length && pending[size]._lsn === pending[size - 1]._lsn) size += 1;
+    const changed = pending.slice(0, size);
     if (!changed.length) {
       res.statusCode = 304;
       res.setHeader("etag", `"${after}"`);

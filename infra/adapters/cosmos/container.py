@@ -37,6 +37,18 @@ RETRY_AFTER_HEADER = "x-ms-retry-after-ms"
 
 BatchOperation = tuple[str, tuple[Any, ...], dict[str, Any]]
 
+# What an item id may not hold: the SDK refuses these before sending a point write
+# (azure/cosmos/_base.py, _VALID_COSMOS_RESOURCE), and the service refuses them in a batch.
+INVALID_ID_CHARACTERS = frozenset("/\\?#\t\r\n")
+
+
+def check_id(item_id: str) -> None:
+    """Raises ValueError, with the SDK's words, for an id the SDK would refuse to send."""
+    if INVALID_ID_CHARACTERS.intersection(item_id):
+        raise ValueError("Id contains illegal chars.")
+    if item_id.endswith((" ", "\n")):
+        raise ValueError("Id ends with a space or newline.")
+
 
 class Pages(Protocol):
     def by_page(self, continuation_token: str | None = None) -> Iterator[Iterator[dict[str, Any]]]: ...

@@ -297,4 +297,8 @@ def read_changes(
             )
         documents = list(next(feed.by_page(), iter(())))
     token = responses[-1].get("etag") if responses else None
+    if token is not None and str(token).strip('"').isdigit():
+        # A bare LSN: the SDK no longer put its full continuation in the hooked headers, and resuming from
+        # this would read it as a partition range's (azure-cosmos 4.17's ChangeFeedIterable); stop here.
+        raise RuntimeError(f"the SDK gave a bare LSN {token!r} as the change feed's continuation")
     return documents, continuation if token is None else str(token)

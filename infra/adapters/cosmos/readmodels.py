@@ -13,7 +13,12 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
-from infra.adapters.cosmos.container import LOST_RACE, CosmosContainer, transient_errors_as_unavailable
+from infra.adapters.cosmos.container import (
+    LOST_RACE,
+    CosmosContainer,
+    check_id,
+    transient_errors_as_unavailable,
+)
 from infra.formats.documents import format_time
 from infra.ports.readmodels import (
     KEY_MAX,
@@ -41,9 +46,6 @@ READMODELS_INDEXING_POLICY: dict[str, Any] = {
     ],
     "excludedPaths": [{"path": "/*"}, {"path": '/"_etag"/?'}],
 }
-
-
-_FORBIDDEN_IN_IDS = frozenset("/\\?#")
 
 
 # Single-partition (partition_key = the document's pk): a page of one partition by key. keys are strings,
@@ -190,6 +192,8 @@ def partition_value(model: str, partition: str) -> str:
 
 def view_item_id(model: str, document_id: str) -> str:
     item_id = f"{model}:{document_id}"
-    if _FORBIDDEN_IN_IDS.intersection(item_id):
-        raise ValueError(f"{item_id!r}: a Cosmos DB id may not contain / \\ ? or #")
+    try:
+        check_id(item_id)
+    except ValueError as refused:
+        raise ValueError(f"{item_id!r}: not a Cosmos DB id ({refused})") from None
     return item_id
