@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infra.app.commands import CommandHandler
 from infra.app.projector import ProjectionRunner
+from infra.app.reactions import Reactor
 from infra.app.relay import Relay
 from infra.ports.eventstore import StoredEvent
 
@@ -20,6 +21,12 @@ class Service:
     # read-your-writes wait follows last, so once it shows a version the others have had that batch
     projections: list[ProjectionRunner[Any, Any]]
     relay: Relay
+    # its reactions to other services' events, by the name of the function that delivers them
+    reactors: dict[str, Reactor] = field(default_factory=dict)
+
+    def react(self, function: str, delivered: Sequence[StoredEvent]) -> int:
+        """Apply a delivered batch of another service's events through the reaction `function` runs."""
+        return self.reactors[function].react(delivered)
 
     def projection(self, name: str) -> ProjectionRunner[Any, Any]:
         for runner in self.projections:

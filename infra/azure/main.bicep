@@ -153,6 +153,7 @@ module cosmosRbac 'app/cosmos-rbac.bicep' = {
     accountName: cosmos.outputs.name
     databaseName: cosmos.outputs.databaseName
     eventsContainerName: cosmos.outputs.eventsContainerName
+    transfersEventsContainerName: cosmos.outputs.transfersEventsContainerName
     snapshotsContainerName: cosmos.outputs.snapshotsContainerName
     readModelsContainerName: cosmos.outputs.readModelsContainerName
     leasesContainerName: cosmos.outputs.leasesContainerName

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, cast
 
 import azure.functions as func
@@ -24,7 +24,7 @@ from domain.accounts import (
 from infra.app.commands import CommandHandler, Outcome
 from infra.app.projector import ProjectionRunner
 from infra.entry import accounts_queries as queries
-from infra.entry import bootstrap, http
+from infra.entry import bootstrap, http, streams_api
 from infra.ports.eventstore import MAX_VERSION
 from projections import account_statement as statement_projection
 from projections import account_summary, daily_totals
@@ -158,71 +158,23 @@ def get_account(req: func.HttpRequest) -> func.HttpResponse:
     return http.json_response(summary.model_dump(mode="json"), headers=headers)
 
 
-class HistoryQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    from_version: int = Field(default=1, ge=1, le=MAX_VERSION)
-    limit: int = Field(default=100, ge=1, le=1000)
-
-
 @blueprint.route(route="accounts/{id}/events", methods=["GET"])
 @http.handles_problems
 def account_history(req: func.HttpRequest) -> func.HttpResponse:
     """The audit trail: every event of the account with its metadata, oldest first, paged."""
-    account_id = http.route_uuid(req)
-    query = http.parse_query(req, HistoryQuery)
-    stream_id = decider.stream_id(account_id)
-    events = accounts().commands.store.read(
-        stream_id, from_version=query.from_version, to_version=query.from_version + query.limit
-    )
-    if not events and query.from_version == 1:
-        raise http.Problem(404, "Account not found", "no account has this id")
-    page, more = events[: query.limit], len(events) > query.limit
-    body = {
-        "id": str(account_id),
-        "events": [event.model_dump(mode="json") for event in page],
-        "next": (
-            f"/api/accounts/{account_id}/events?from_version={page[-1].version + 1}&limit={query.limit}"
-            if more
-            else None
-        ),
-    }
-    return http.json_response(body)
-
-
-class StateQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
-    at: http.UtcDatetime | None = None
+    not_found = http.Problem(404, "Account not found", "no account has this id")
+    return streams_api.history(req, accounts().commands, "accounts", not_found)
 
 
 @blueprint.route(route="accounts/{id}/state", methods=["GET"])
 @http.handles_problems
 def account_state(req: func.HttpRequest) -> func.HttpResponse:
     """Time travel: the account rebuilt from its events up to a version (?version=N) or a time (?at=...)."""
-    account_id = http.route_uuid(req)
-    query = http.parse_query(req, StateQuery)
-    if query.version is not None and query.at is not None:
-        raise http.Problem(422, "Invalid query", "give either version or at, not both")
-    stream_id = decider.stream_id(account_id)
-    state, version = accounts().commands.load(stream_id, to_version=query.version, until=query.at)
-    if version == 0 or state.status is Status.UNOPENED:
+    stream_id, state, version, as_of = streams_api.state_at(req, accounts().commands, "Account")
+    if state.status is Status.UNOPENED:  # a stream of refused transfers only
         raise http.Problem(404, "Account not found", "the account did not exist at that point")
-    if query.version is not None and version < query.version:
-        raise http.Problem(
-            404, "Version not found", f"the account has {version} versions", current_version=version
-        )
-    body = _account_body(stream_id, version, state) | {"as_of": _as_of(query.version, query.at)}
+    body = _account_body(stream_id, version, state) | {"as_of": as_of}
     return http.json_response(body, headers={"ETag": f'"{version}"'})
-
-
-def _as_of(version: int | None, at: datetime | None) -> dict[str, object]:
-    if version is not None:
-        return {"version": version}
-    if at is not None:
-        return {"at": at.isoformat()}
-    return {"latest": True}
 
 
 class StatementQuery(BaseModel):

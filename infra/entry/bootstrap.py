@@ -24,6 +24,7 @@ from infra.adapters.sqlite.snapshots import SqliteSnapshotStore
 from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.app.commands import CommandHandler
 from infra.app.projector import ProjectionRunner
+from infra.app.reactions import Reactor
 from infra.app.relay import Relay
 from infra.app.service import Service
 from infra.entry.settings import (
@@ -249,7 +250,13 @@ class Root:
             )
             for projection in definition.projections
         ]
-        return Service(definition.name, commands, runners, Relay(backend.publisher, definition.source))
+        reactors = {
+            subscription.function: Reactor(commands, subscription.policy)
+            for subscription in definition.subscriptions
+        }
+        return Service(
+            definition.name, commands, runners, Relay(backend.publisher, definition.source), reactors
+        )
 
     @property
     def services(self) -> list[Service]:

@@ -35,6 +35,7 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
             newest = totals.newest
         projections.extend(
             {
+                "service": service.name,
                 "name": lag.projection,
                 "generation": lag.generation,
                 "events_behind": lag.events,

@@ -11,11 +11,22 @@ from typing import Any
 
 import azure.functions as func
 
-from domain import accounts
-from domain.decider import Decider
-from infra.entry import accounts_api
-from projections import account_statement, account_summary, daily_totals
+from domain import accounts, transfers
+from domain.decider import Decider, Policy
+from infra.entry import accounts_api, transfers_api
+from projections import account_statement, account_summary, daily_totals, transfer_status
 from projections.projection import Projection
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A service reacting to another service's events: `function` reads that service's `hub` with this
+    service's own `consumer_group` and runs the commands `policy` asks for on this service's streams."""
+
+    hub: str
+    consumer_group: str
+    function: str
+    policy: Policy = field(compare=False)
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class ServiceDefinition:
     lease_prefix_setting: str
     lease_prefix: str  # its value when the setting is not set (the dev host) and in the deployment
     http: func.Blueprint | None = field(default=None, compare=False)
+    subscriptions: tuple[Subscription, ...] = ()  # its reactions to other services' hubs
 
 
 ACCOUNTS = ServiceDefinition(
@@ -50,9 +62,40 @@ ACCOUNTS = ServiceDefinition(
     lease_prefix_setting="RELAY_LEASE_PREFIX",
     lease_prefix="accounts-relay-",
     http=accounts_api.blueprint,
+    subscriptions=(
+        Subscription(
+            hub="transfers",
+            consumer_group="accounts-transfers",
+            function="move_money_for_transfers",
+            policy=accounts.react_to_transfers,
+        ),
+    ),
 )
 
-SERVICES: tuple[ServiceDefinition, ...] = (ACCOUNTS,)
+TRANSFERS = ServiceDefinition(
+    name=transfers_api.SERVICE,
+    decider=transfers.decider,
+    projections=(transfer_status.projection,),
+    events_container="transfers-events",
+    hub="transfers",
+    read_models_consumer_group="transfers-readmodels",
+    source="/eventbank/transfers",
+    relay_function="relay_transfer_events",
+    projector_function="project_transfer_read_models",
+    lease_prefix_setting="TRANSFERS_RELAY_LEASE_PREFIX",
+    lease_prefix="transfers-relay-",
+    http=transfers_api.blueprint,
+    subscriptions=(
+        Subscription(
+            hub="accounts",
+            consumer_group="transfers-saga",
+            function="advance_transfers",
+            policy=transfers.react_to_accounts,
+        ),
+    ),
+)
+
+SERVICES: tuple[ServiceDefinition, ...] = (ACCOUNTS, TRANSFERS)
 
 
 def binding_setting_defaults(services: Sequence[ServiceDefinition] = SERVICES) -> dict[str, str]:
@@ -63,12 +106,25 @@ def binding_setting_defaults(services: Sequence[ServiceDefinition] = SERVICES) -
 
 def check_distinct(services: Sequence[ServiceDefinition]) -> None:
     """Refuses services that would share a resource: names, read models (Azure keeps every service's
-    read models in one container, by name), functions, events containers, hubs, lease settings and lease
-    prefixes (every relay keeps its leases in the one leases container, under its prefix)."""
+    read models in one container, by name), functions, events containers, hubs, consumer groups of one
+    hub, lease settings and lease prefixes (every relay keeps its leases in the one leases container,
+    under its prefix)."""
     named = {
         "service": [service.name for service in services],
         "read model": [projection.name for service in services for projection in service.projections],
-        "function": [name for s in services for name in (s.relay_function, s.projector_function)],
+        "function": [
+            name
+            for s in services
+            for name in (s.relay_function, s.projector_function, *(sub.function for sub in s.subscriptions))
+        ],
+        "consumer group": [
+            f"{group[0]}/{group[1]}"
+            for s in services
+            for group in (
+                (s.hub, s.read_models_consumer_group),
+                *((b.hub, b.consumer_group) for b in s.subscriptions),
+            )
+        ],
         "events container": [service.events_container for service in services],
         "hub": [service.hub for service in services],
         "lease prefix setting": [service.lease_prefix_setting for service in services],

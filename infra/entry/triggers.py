@@ -11,7 +11,7 @@ from typing import Any
 import azure.functions as func
 
 from infra.entry import bootstrap, http
-from infra.entry.services import ServiceDefinition
+from infra.entry.services import ServiceDefinition, Subscription
 from infra.entry.settings import COSMOS_CONNECTION, COSMOS_DATABASE, EVENTHUB_CONNECTION, LEASES_CONTAINER
 from infra.formats import cloud_events
 
@@ -71,4 +71,26 @@ def trigger_blueprint(service: ServiceDefinition) -> func.Blueprint:
         applied = bootstrap.root().service(service.name).project(delivered)
         log.info("of %d delivered events, new per read model: %s", len(messages), applied)
 
+    for subscription in service.subscriptions:
+        _add_reaction(blueprint, service, subscription)
     return blueprint
+
+
+def _add_reaction(blueprint: func.Blueprint, service: ServiceDefinition, subscription: Subscription) -> None:
+    """A function of `service` reading another service's hub with its own consumer group."""
+
+    @blueprint.function_name(subscription.function)
+    @blueprint.event_hub_message_trigger(
+        arg_name="messages",
+        connection=EVENTHUB_CONNECTION,
+        event_hub_name=subscription.hub,
+        consumer_group=subscription.consumer_group,
+        cardinality="many",
+    )
+    @_retried_forever(blueprint)
+    def react(messages: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006 (see project above)
+        """Runs this service's commands for another service's events; each is idempotent by its cause,
+        so a redelivered batch changes nothing it already changed."""
+        delivered = [cloud_events.decode(message.get_body()) for message in messages]
+        ran = bootstrap.root().service(service.name).react(subscription.function, delivered)
+        log.info("of %d delivered events from %s, commands run: %d", len(messages), subscription.hub, ran)

@@ -256,14 +256,16 @@ def test_each_events_container_indexes_what_the_event_store_expects() -> None:
         assert resource["indexingPolicy"] == EVENTS_INDEXING_POLICY
 
 
-def test_the_change_feed_trigger_binds_to_provisioned_cosmos_containers() -> None:
-    [trigger] = [binding for binding in bindings() if binding["type"] == "cosmosDBTrigger"]
+def test_each_change_feed_trigger_binds_to_provisioned_cosmos_containers() -> None:
+    triggers = [binding for binding in bindings() if binding["type"] == "cosmosDBTrigger"]
     found = cosmos_containers()
 
-    assert trigger["databaseName"] == COSMOS_DATABASE
-    assert trigger["containerName"] in found
-    assert partition_key(found[trigger["leaseContainerName"]]) == ["/id"]
-    assert trigger.get("createLeaseContainerIfNotExists") in (None, False)
+    assert {trigger["containerName"] for trigger in triggers} == {s.events_container for s in SERVICES}
+    for trigger in triggers:
+        assert trigger["databaseName"] == COSMOS_DATABASE
+        assert trigger["containerName"] in found
+        assert partition_key(found[trigger["leaseContainerName"]]) == ["/id"]
+        assert trigger.get("createLeaseContainerIfNotExists") in (None, False)
 
 
 def test_the_sdk_settings_name_the_provisioned_database() -> None:
@@ -291,30 +293,37 @@ def test_the_hubs_and_consumer_groups_are_the_services_own() -> None:
     hubs = {hub.name: hub for hub in eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs")}
     groups = eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs/consumergroups")
 
-    assert set(hubs) == {service.hub for service in SERVICES}
-    assert {group.name for group in groups} == {service.read_models_consumer_group for service in SERVICES}
-    for service in SERVICES:
-        [group] = [group for group in groups if group.name == service.read_models_consumer_group]
-        assert group.path.startswith(f"{hubs[service.hub].path}::")
-
-
-def test_the_event_hub_trigger_binds_to_the_provisioned_hub_and_group() -> None:
-    [trigger] = [binding for binding in bindings() if binding["type"] == "eventHubTrigger"]
-    eventhubs = bicep.by_relative(EVENTHUBS)
-
-    assert trigger["eventHubName"] in {
-        hub.name for hub in eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs")
+    wanted = {(s.hub, s.read_models_consumer_group) for s in SERVICES} | {
+        (subscription.hub, subscription.consumer_group) for s in SERVICES for subscription in s.subscriptions
     }
+
+    assert set(hubs) == {service.hub for service in SERVICES}
+    assert {group.name for group in groups} == {name for _, name in wanted}
+    for hub, name in wanted:
+        [group] = [group for group in groups if group.name == name]
+        assert group.path.startswith(f"{hubs[hub].path}::")
+
+
+def test_each_event_hub_trigger_binds_to_a_provisioned_hub_and_a_group_of_that_hub() -> None:
+    triggers = [binding for binding in bindings() if binding["type"] == "eventHubTrigger"]
+    eventhubs = bicep.by_relative(EVENTHUBS)
+    hubs = {hub.name: hub for hub in eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs")}
     groups = eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs/consumergroups")
-    assert trigger["consumerGroup"] in {group.name for group in groups}
+
+    assert len(triggers) == sum(1 + len(service.subscriptions) for service in SERVICES)
+    for trigger in triggers:
+        [group] = [group for group in groups if group.name == trigger["consumerGroup"]]
+        assert group.path.startswith(f"{hubs[trigger['eventHubName']].path}::")
 
 
 def test_the_partition_count_is_a_parameter_defaulting_to_4() -> None:
     eventhubs = bicep.by_relative(EVENTHUBS)
-    [hub] = eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs")
+    hubs = eventhubs.of_type("Microsoft.EventHub/namespaces/eventhubs")
     main = bicep.load(MAIN)
 
-    assert hub.properties["partitionCount"] == Expr("partitionCount")
+    assert hubs
+    for hub in hubs:
+        assert hub.properties["partitionCount"] == Expr("partitionCount")
     assert main.params["eventHubPartitionCount"].default == 4
     assert main.module("eventHubs").params["partitionCount"] == Expr("eventHubPartitionCount")
 

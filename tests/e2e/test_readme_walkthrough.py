@@ -65,4 +65,5 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
         "account-summary",
         "account-statement",
         "daily-totals",
+        "transfer-status",
     }

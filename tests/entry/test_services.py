@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from infra.entry.services import SERVICES, check_distinct
+from infra.entry.services import ACCOUNTS, SERVICES, TRANSFERS, Subscription, check_distinct
 from tests.toy.counters import COUNTERS
 
 
@@ -27,7 +27,7 @@ def test_the_services_share_no_resource() -> None:
     ],
 )
 def test_two_services_sharing_a_resource_are_refused(field: str, what: str) -> None:
-    (accounts,) = SERVICES
+    accounts = ACCOUNTS
     clash = dataclasses.replace(COUNTERS, **{field: getattr(accounts, field)})
 
     with pytest.raises(ValueError, match=f"two services share a {what}: "):
@@ -35,8 +35,26 @@ def test_two_services_sharing_a_resource_are_refused(field: str, what: str) -> N
 
 
 def test_two_services_with_a_read_model_of_the_same_name_are_refused() -> None:
-    (accounts,) = SERVICES
+    accounts = ACCOUNTS
     clash = dataclasses.replace(COUNTERS, projections=accounts.projections)
 
     with pytest.raises(ValueError, match=r"two services share a read model: .*account-summary"):
         check_distinct([accounts, clash])
+
+
+def test_a_subscription_function_named_like_another_function_is_refused() -> None:
+    [subscription] = TRANSFERS.subscriptions
+    clash = dataclasses.replace(
+        COUNTERS, subscriptions=(dataclasses.replace(subscription, function=ACCOUNTS.projector_function),)
+    )
+
+    with pytest.raises(ValueError, match="two services share a function: project_read_models"):
+        check_distinct([ACCOUNTS, clash])
+
+
+def test_two_readers_of_one_hub_in_one_consumer_group_are_refused() -> None:
+    steals = Subscription("accounts", ACCOUNTS.read_models_consumer_group, "steal", lambda *_: [])
+    clash = dataclasses.replace(COUNTERS, subscriptions=(steals,))
+
+    with pytest.raises(ValueError, match="two services share a consumer group: accounts/accounts-readmodels"):
+        check_distinct([ACCOUNTS, clash])

@@ -31,6 +31,7 @@ from tests.toy.counters import COUNTERS
 
 METADATA = Metadata(correlation_id="test")
 READ_MODELS = ["account-summary", "daily-totals", "account-statement"]  # in the order they apply a batch
+TRANSFERS_MODEL = "transfer-status"  # the transfers service's, listed after the accounts service's
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +111,9 @@ def test_verify_all_exits_0_when_every_read_model_equals_a_replay() -> None:
     result = cli("verify", "--all")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [f"{name}: 0 differences" for name in READ_MODELS]
+    assert result.stdout.splitlines() == [
+        f"{name}: 0 differences" for name in [*READ_MODELS, TRANSFERS_MODEL]
+    ]
 
 
 def test_verify_exits_1_and_shows_a_corrupted_document() -> None:
@@ -171,7 +174,8 @@ def test_rebuild_all_rebuilds_every_read_model() -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [line.split(", 0 parked, ")[0] for line in lines] == [
-        f"{name}: generation 1 -> 2, 2 streams replayed" for name in READ_MODELS
+        *(f"{name}: generation 1 -> 2, 2 streams replayed" for name in READ_MODELS),
+        f"{TRANSFERS_MODEL}: generation 1 -> 2, 0 streams replayed",
     ]
     assert all(line.endswith("documents of generation 1 deleted") for line in lines)
     assert [
@@ -194,7 +198,8 @@ def test_status_prints_how_far_each_read_model_is_behind() -> None:
     rows = table_rows(result.stdout)
     # behind: streams[1]'s unknown event and streams[2]'s two events; streams[1] is parked
     assert [(name, generation, events, parked) for name, generation, events, _, parked in rows] == [
-        (name, "1", "3", "1") for name in READ_MODELS
+        *((name, "1", "3", "1") for name in READ_MODELS),
+        (TRANSFERS_MODEL, "1", "0", "0"),
     ]
     assert all(float(seconds) >= 0 for _, _, _, seconds, _ in rows)
 
@@ -316,7 +321,8 @@ def azure_root(tmp_path: Path) -> bootstrap.Root:
         READMODELS_CONTAINER: FakeContainer(READMODELS_PARTITION_KEY_PATH),
     }
     settings = Settings(backend="azure", data_dir=tmp_path, generation_cache_seconds=0, poison_attempts=1)
-    root = bootstrap.Root(settings, bootstrap.AzureBackend(containers, {ACCOUNTS.hub: FakeProducerClient()}))
+    azure = bootstrap.AzureBackend(containers, {ACCOUNTS.hub: FakeProducerClient()})
+    root = bootstrap.Root(settings, azure, services=(ACCOUNTS,))
     bootstrap.install(root)
     return root
 

@@ -34,6 +34,18 @@ HTTP_FUNCTIONS = {
     "replay_dead_letters",
     "health",
     "deep_health",
+    "request_transfer",
+    "get_transfer",
+    "transfer_history",
+    "transfer_state",
+    "account_transfers",
+}
+RELAYS = {"relay_account_events", "relay_transfer_events"}
+HUB_READERS = {
+    "project_read_models",
+    "project_transfer_read_models",
+    "move_money_for_transfers",
+    "advance_transfers",
 }
 
 
@@ -43,14 +55,14 @@ HTTP_FUNCTIONS = {
 def test_function_app_indexes_and_every_function_loads_under_the_real_worker() -> None:
     functions = {function.name: function for function in app_worker().functions}
 
-    assert set(functions) == HTTP_FUNCTIONS | {"relay_account_events", "project_read_models"}
+    assert set(functions) == HTTP_FUNCTIONS | RELAYS | HUB_READERS
     for name in HTTP_FUNCTIONS:
         assert functions[name].trigger["type"] == "httpTrigger"
         assert {"type": "http", "direction": "OUT", "name": "$return"} in functions[name].bindings
-    assert functions["relay_account_events"].trigger["type"] == "cosmosDBTrigger"
-    assert functions["project_read_models"].trigger["type"] == "eventHubTrigger"
-    assert functions["project_read_models"].trigger["cardinality"] == "MANY"
-    assert all(functions[name].retry is not None for name in ("relay_account_events", "project_read_models"))
+    assert {functions[name].trigger["type"] for name in RELAYS} == {"cosmosDBTrigger"}
+    assert {functions[name].trigger["type"] for name in HUB_READERS} == {"eventHubTrigger"}
+    assert {functions[name].trigger["cardinality"] for name in HUB_READERS} == {"MANY"}
+    assert all(functions[name].retry is not None for name in RELAYS | HUB_READERS)
 
 
 def test_the_worker_command_lists_the_functions_of_the_app_it_loaded() -> None:
@@ -64,7 +76,7 @@ def test_the_worker_command_lists_the_functions_of_the_app_it_loaded() -> None:
 
     assert done.returncode == 0, done.stderr
     assert "project_read_models: eventHubTrigger" in done.stdout.splitlines()
-    assert len(done.stdout.splitlines()) == len(HTTP_FUNCTIONS) + 2
+    assert len(done.stdout.splitlines()) == len(HTTP_FUNCTIONS | RELAYS | HUB_READERS)
 
 
 # --- the worker's load rules refuse a broken app, as Azure would ---

@@ -1,12 +1,13 @@
 // Cosmos DB data-plane roles (Entra ID; the account's keys are disabled) for the app's identity and,
 // when given, the deploying user:
-// - the events container: a custom append-only role. Create, read, query and change feed; no replace,
+// - the events containers (one per service): a custom append-only role. Create, read, query and change feed; no replace,
 //   upsert or delete, so Cosmos DB itself refuses any attempt to change or remove an event;
 // - the account: metadata reads, which the change-feed trigger and the SDK need above container scope;
 // - snapshots, read models and leases, which are rewritten: Cosmos DB Built-in Data Contributor there only.
 param accountName string
 param databaseName string
 param eventsContainerName string
+param transfersEventsContainerName string
 param snapshotsContainerName string
 param readModelsContainerName string
 param leasesContainerName string
@@ -24,6 +25,7 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' existing = {
 
 var accountScope = account.id
 var eventsScope = '${account.id}/dbs/${databaseName}/colls/${eventsContainerName}'
+var transfersEventsScope = '${account.id}/dbs/${databaseName}/colls/${transfersEventsContainerName}'
 var snapshotsScope = '${account.id}/dbs/${databaseName}/colls/${snapshotsContainerName}'
 var readModelsScope = '${account.id}/dbs/${databaseName}/colls/${readModelsContainerName}'
 var leasesScope = '${account.id}/dbs/${databaseName}/colls/${leasesContainerName}'
@@ -38,6 +40,7 @@ resource eventLogAppendOnly 'Microsoft.DocumentDB/databaseAccounts/sqlRoleDefini
     type: 'CustomRole'
     assignableScopes: [
       eventsScope
+      transfersEventsScope
     ]
     permissions: [
       {
@@ -92,11 +95,27 @@ resource eventLogAssignments 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssig
 ]
 
 @batchSize(1)
-resource metadataAssignments 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
+resource transfersEventLogAssignments 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
   for principalId in principalIds: {
     parent: account
     dependsOn: [
       eventLogAssignments
+    ]
+    name: guid(eventLogAppendOnly.id, principalId, transfersEventsScope)
+    properties: {
+      roleDefinitionId: eventLogAppendOnly.id
+      principalId: principalId
+      scope: transfersEventsScope
+    }
+  }
+]
+
+@batchSize(1)
+resource metadataAssignments 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
+  for principalId in principalIds: {
+    parent: account
+    dependsOn: [
+      transfersEventLogAssignments
     ]
     name: guid(metadataReader.id, principalId, accountScope)
     properties: {

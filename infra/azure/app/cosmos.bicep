@@ -76,6 +76,36 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
       }
     }
 
+    // The transfers service's event log: one stream per transfer, append-only by role, indexed as above.
+    resource transferEvents 'containers' = {
+      name: 'transfers-events'
+      properties: {
+        resource: {
+          id: 'transfers-events'
+          partitionKey: {
+            paths: [
+              '/streamId'
+            ]
+            kind: 'Hash'
+            version: 2
+          }
+          indexingPolicy: {
+            indexingMode: 'consistent'
+            automatic: true
+            includedPaths: [
+              { path: '/kind/?' }
+              { path: '/version/?' }
+              { path: '/recordedAt/?' }
+            ]
+            excludedPaths: [
+              { path: '/*' }
+              { path: '/"_etag"/?' }
+            ]
+          }
+        }
+      }
+    }
+
     resource snapshots 'containers' = {
       name: 'snapshots'
       properties: {
@@ -148,6 +178,7 @@ output name string = account.name
 output endpoint string = account.properties.documentEndpoint
 output databaseName string = account::database.name
 output eventsContainerName string = account::database::events.name
+output transfersEventsContainerName string = account::database::transferEvents.name
 output snapshotsContainerName string = account::database::snapshots.name
 output readModelsContainerName string = account::database::readModels.name
 output leasesContainerName string = account::database::leases.name

@@ -37,9 +37,33 @@ resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' = {
       messageRetentionInDays: messageRetentionInDays
     }
 
-    // The account-summaries projector.
+    // The accounts service's projector.
     resource readModels 'consumergroups' = {
       name: 'accounts-readmodels'
+    }
+
+    // The transfers service, advancing its transfers on the accounts' answers.
+    resource transfersSaga 'consumergroups' = {
+      name: 'transfers-saga'
+    }
+  }
+
+  // The transfers service's events, partitioned by stream id.
+  resource transfers 'eventhubs' = {
+    name: 'transfers'
+    properties: {
+      partitionCount: partitionCount
+      messageRetentionInDays: messageRetentionInDays
+    }
+
+    // The transfers service's projector.
+    resource transferReadModels 'consumergroups' = {
+      name: 'transfers-readmodels'
+    }
+
+    // The accounts service, moving the money each transfer asks for.
+    resource accountsTransfers 'consumergroups' = {
+      name: 'accounts-transfers'
     }
   }
 }

@@ -111,8 +111,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       EVENTHUB_CONNECTION__fullyQualifiedNamespace: eventHubsNamespace
       EVENTHUB_CONNECTION__credential: 'managedidentity'
       EVENTHUB_CONNECTION__clientId: identityClientId
-      // %RELAY_LEASE_PREFIX% in the relay's trigger; a local run uses its own (write-local-settings.sh).
+      // %RELAY_LEASE_PREFIX% in the relays' triggers; a local run uses its own (write-local-settings.sh).
       RELAY_LEASE_PREFIX: 'accounts-relay-'
+      TRANSFERS_RELAY_LEASE_PREFIX: 'transfers-relay-'
       EVENTBANK_BACKEND: 'azure'
       EVENTBANK_COSMOS_DATABASE: cosmosDatabaseName
     }

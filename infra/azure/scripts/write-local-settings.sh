@@ -42,10 +42,11 @@ cosmos_database="$(value_of EVENTBANK_COSMOS_DATABASE)"
 blob_endpoint="$(value_of AZURE_STORAGE_BLOB_ENDPOINT)"
 table_endpoint="$(value_of AZURE_STORAGE_TABLE_ENDPOINT)"
 
-# local-<user>-accounts-relay-: the deployed app's prefix (accounts-relay-) with a per-developer prefix.
+# local-<user>-<service>-relay-: each deployed relay's prefix with a per-developer prefix.
 user="$(printf '%s' "${USER:-$(id -un 2>/dev/null || echo developer)}" | tr '[:upper:]' '[:lower:]' \
   | tr -c 'a-z0-9' '-' | sed -e 's/--*/-/g' -e 's/^-//' -e 's/-$//' | cut -c 1-32)"
 relay_lease_prefix="local-${user:-developer}-accounts-relay-"
+transfers_relay_lease_prefix="local-${user:-developer}-transfers-relay-"
 
 new="$(mktemp)"
 trap 'rm -f "$new"' EXIT
@@ -59,6 +60,7 @@ cat > "$new" <<JSON
     "COSMOS_CONNECTION__accountEndpoint": "$cosmos_endpoint",
     "EVENTHUB_CONNECTION__fullyQualifiedNamespace": "$eventhubs_namespace",
     "RELAY_LEASE_PREFIX": "$relay_lease_prefix",
+    "TRANSFERS_RELAY_LEASE_PREFIX": "$transfers_relay_lease_prefix",
     "EVENTBANK_BACKEND": "azure",
     "EVENTBANK_COSMOS_DATABASE": "$cosmos_database"
   },

@@ -119,3 +119,36 @@ def deliver_everything(root: bootstrap.EmbeddedBackend) -> None:
         if received := partition.receive(10_000):
             functions.project_read_models(received)
             partition.checkpoint(received[-1].sequence_number)
+
+
+def settle(rounds: int = 50) -> int:
+    """Runs every service's relay and every hub's consumers (projectors and reactions to other services)
+    through the worker over everything pending, as the dev host would, until nothing moves. Returns how
+    many documents and messages were handed to functions."""
+    root = bootstrap.root()
+    owners = {definition.hub: root.embedded[definition.name] for definition in root.definitions}
+    consumers = [(d.hub, d.read_models_consumer_group, d.projector_function) for d in root.definitions] + [
+        (s.hub, s.consumer_group, s.function) for d in root.definitions for s in d.subscriptions
+    ]
+    handed = 0
+    for _ in range(rounds):
+        moved = 0
+        for definition in root.definitions:
+            embedded = root.embedded[definition.name]
+            feed = EmbeddedChangeFeed(embedded.events, embedded.checkpoints, "settle")
+            while (page := feed.next_page(1_000)) is not None:
+                getattr(functions, definition.relay_function)(page.documents)
+                feed.commit(page)
+                moved += len(page.documents)
+        for hub, group, function in consumers:
+            owner = owners[hub]
+            for number in range(owner.hub.partition_count):
+                partition = EmbeddedPartition(owner.hub, owner.checkpoints, group, number)
+                while received := partition.receive(1_000):
+                    getattr(functions, function)(received)
+                    partition.checkpoint(received[-1].sequence_number)
+                    moved += len(received)
+        handed += moved
+        if moved == 0:
+            return handed
+    raise AssertionError(f"still moving after {rounds} rounds")

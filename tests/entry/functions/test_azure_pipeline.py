@@ -53,7 +53,11 @@ class AzurePipeline:
         ]
         settings = Settings(backend="azure", data_dir=tmp_path)
         bootstrap.install(
-            bootstrap.Root(settings, bootstrap.AzureBackend(self.containers, {ACCOUNTS.hub: self.producer}))
+            bootstrap.Root(
+                settings,
+                bootstrap.AzureBackend(self.containers, {ACCOUNTS.hub: self.producer}),
+                services=(ACCOUNTS,),
+            )
         )
 
     def relay(self) -> None:

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from infra.entry import bootstrap
+from infra.entry.services import SERVICES
 from infra.formats.documents import to_document
-from tests.entry.functions.conftest import account_command, json_of, opened_account_id, request
+from tests.entry.functions.conftest import account_command, json_of, opened_account_id, request, settle
 from tests.worker import app_worker, functions
 
 
@@ -36,6 +37,18 @@ def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.E
         "deep_health": request("GET", "/api/health/deep"),
     }
 
+    other = opened_account_id()
+    moved = functions.request_transfer(
+        request("POST", "/api/transfers", {"from_account": account, "to_account": other, "amount": 100})
+    )
+    transfer = {"id": json_of(moved)["id"]}
+    calls |= {
+        "get_transfer": request("GET", f"/api/transfers/{transfer['id']}", route_params=transfer),
+        "transfer_history": request("GET", f"/api/transfers/{transfer['id']}/events", route_params=transfer),
+        "transfer_state": request("GET", f"/api/transfers/{transfer['id']}/state", route_params=transfer),
+        "account_transfers": request("GET", f"/api/accounts/{account}/transfers", route_params=route),
+    }
+
     functions.relay_account_events(
         [to_document(event) for _, event in embedded_backend.events.read_all(0, 99)]
     )
@@ -45,11 +58,24 @@ def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.E
         for message in embedded_backend.hub.read(partition, -1, 1_000)
     ]
     functions.project_read_models(received)
+    handed = settle()  # the transfers service's relay and projector, and both services' reactions
     answers = {name: getattr(functions, name)(req) for name, req in calls.items()}
 
-    invoked = {"open_account", "deposit", "relay_account_events", "project_read_models", *answers}
+    invoked = {
+        "open_account",
+        "deposit",
+        "request_transfer",
+        "relay_account_events",
+        "project_read_models",
+        *(d.relay_function for d in SERVICES),
+        *(d.projector_function for d in SERVICES),
+        *(s.function for d in SERVICES for s in d.subscriptions),
+        *answers,
+    }
+    assert handed > 0
+    assert json_of(answers["get_transfer"])["status"] == "completed"
     assert invoked == {function.name for function in app_worker().functions}
     failed = {name: answer.status_code for name, answer in answers.items() if answer.status_code >= 300}
     assert failed == {"close_account": 409}  # a balance is left: the refusal, as problem+json
-    assert json_of(answers["get_account"])["version"] == 2  # the relay and the projector ran
+    assert json_of(answers["get_account"])["version"] == 3  # the relays, reactions and projectors ran
     assert all(isinstance(json_of(answer), dict) for answer in answers.values())

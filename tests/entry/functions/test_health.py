@@ -32,7 +32,9 @@ def test_liveness_answers_without_a_store_and_readiness_says_the_store_is_away(t
         READMODELS_CONTAINER: FakeContainer(READMODELS_PARTITION_KEY_PATH),
     }
     azure = bootstrap.AzureBackend(containers, {ACCOUNTS.hub: FakeProducerClient()})
-    bootstrap.install(bootstrap.Root(Settings(backend="azure", data_dir=tmp_path), azure))
+    bootstrap.install(
+        bootstrap.Root(Settings(backend="azure", data_dir=tmp_path), azure, services=(ACCOUNTS,))
+    )
 
     alive = functions.health(request("GET", "/api/health"))
     ready = functions.deep_health(request("GET", "/api/health/deep"))

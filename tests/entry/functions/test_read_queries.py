@@ -581,11 +581,13 @@ def test_status_shows_every_read_model_behind_the_store_until_the_projector_runs
     assert caught_up["store"] == {"events": 2, "newest": "2026-03-01T09:00:30+00:00"}
     assert behind["store"] == {"events": 4, "newest": "2026-03-01T09:01:30+00:00"}
     for body in (caught_up, behind, after):
-        assert {projection["name"] for projection in body["projections"]} == READ_MODELS
-    for projection in behind["projections"]:
+        assert {projection["name"] for projection in of_accounts(body)} == READ_MODELS
+        assert [p["name"] for p in body["projections"] if p["service"] == "transfers"] == ["transfer-status"]
+    for projection in of_accounts(behind):
         assert (projection["events_behind"], projection["seconds_behind"]) == (2, 60.0), projection
     for projection in caught_up["projections"] + after["projections"]:
         assert projection == {
+            "service": projection["service"],
             "name": projection["name"],
             "generation": 1,
             "events_behind": 0,
@@ -600,14 +602,21 @@ def test_status_before_anything_was_projected_counts_every_event_behind() -> Non
     body = status()
 
     assert body["store"]["events"] == 2
-    assert {p["name"]: p["events_behind"] for p in body["projections"]} == dict.fromkeys(READ_MODELS, 2)
+    assert {p["name"]: p["events_behind"] for p in of_accounts(body)} == dict.fromkeys(READ_MODELS, 2)
 
 
 def test_status_of_an_empty_store_is_all_zero() -> None:
     body = status()
 
     assert body["store"] == {"events": 0, "newest": None}
-    assert {p["name"]: p["events_behind"] for p in body["projections"]} == dict.fromkeys(READ_MODELS, 0)
+    assert {p["name"]: p["events_behind"] for p in body["projections"]} == dict.fromkeys(
+        READ_MODELS | {"transfer-status"}, 0
+    )
+
+
+def of_accounts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The accounts service's read models in a status answer."""
+    return [projection for projection in body["projections"] if projection["service"] == "accounts"]
 
 
 # --- dead letters ---
@@ -696,6 +705,7 @@ def test_a_parked_stream_is_listed_counted_and_replayed_once_fixed(
         "account-summary": 0,
         "account-statement": 1,
         "daily-totals": 0,
+        "transfer-status": 0,
     }
     assert [(x["version"], x["status"]) for x in replayed] == [(2, "replayed")]
     assert [e["amount"] for e in ok(statement(account_id))["entries"]] == [1, 13]

@@ -1,0 +1,48 @@
+"""A service reacting to another service's events: each delivered event through the service's policy, and
+each command the policy asks for through the service's own command pipeline, idempotent by the key the
+policy gives it (recorded with the command's events), so a redelivered event changes nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from domain.decider import Policy
+from infra.app.commands import CommandHandler, Idempotency, canonical_json
+from infra.ports.eventstore import Metadata, StoredEvent
+
+log = logging.getLogger("eventbank.reactions")
+
+
+class Reactor:
+    """Runs `policy`'s commands for each event of another service, in the order delivered (a hub keeps
+    each stream's order; a step's own stream orders its causes)."""
+
+    def __init__(self, commands: CommandHandler[Any, Any, Any], policy: Policy) -> None:
+        self.commands, self.policy = commands, policy
+
+    def react(self, delivered: Sequence[StoredEvent]) -> int:
+        """Runs the commands the delivered events call for; returns how many ran. Any failure raises, so
+        the batch is delivered again: the commands that did run replay as no-ops."""
+        ran = 0
+        for event in delivered:
+            for reaction in self.policy(event.type, event.stream_id, event.version, event.data):
+                command = reaction.command
+                fingerprint = Idempotency.fingerprint_of(
+                    type(command).__name__, canonical_json(command.model_dump(mode="json"))
+                )
+                metadata = Metadata(
+                    correlation_id=event.metadata.correlation_id or str(event.event_id),
+                    causation_id=str(event.event_id),
+                    idempotency_key=reaction.idempotency_key,
+                    actor=f"reaction:{event.stream_id}",
+                )
+                self.commands.handle(
+                    reaction.stream_id,
+                    command,
+                    metadata,
+                    idempotency=Idempotency(reaction.idempotency_key, fingerprint),
+                )
+                ran += 1
+        return ran

@@ -1,0 +1,80 @@
+"""What every service's HTTP API answers about one of its streams the same way: its audit trail (every
+event with its metadata, paged) and time travel (its state at a version or a time)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field
+
+from infra.app.commands import CommandHandler
+from infra.entry import http
+from infra.ports.eventstore import MAX_VERSION
+
+
+class HistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    from_version: int = Field(default=1, ge=1, le=MAX_VERSION)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class StateQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    at: http.UtcDatetime | None = None
+
+
+def history(
+    req: func.HttpRequest, commands: CommandHandler[Any, Any, Any], path: str, not_found: http.Problem
+) -> func.HttpResponse:
+    """The stream of the aggregate at /api/`path`/{id}: its events oldest first, paged from ?from_version."""
+    aggregate_id = http.route_uuid(req)
+    query = http.parse_query(req, HistoryQuery)
+    stream_id = commands.decider.stream_id(aggregate_id)
+    events = commands.store.read(
+        stream_id, from_version=query.from_version, to_version=query.from_version + query.limit
+    )
+    if not events and query.from_version == 1:
+        raise not_found
+    page, more = events[: query.limit], len(events) > query.limit
+    body = {
+        "id": str(aggregate_id),
+        "events": [event.model_dump(mode="json") for event in page],
+        "next": (
+            f"/api/{path}/{aggregate_id}/events?from_version={page[-1].version + 1}&limit={query.limit}"
+            if more
+            else None
+        ),
+    }
+    return http.json_response(body)
+
+
+def state_at[S: BaseModel](
+    req: func.HttpRequest, commands: CommandHandler[S, Any, Any], what: str
+) -> tuple[str, S, int, dict[str, object]]:
+    """Time travel: the stream's state rebuilt from its events up to ?version=N or ?at=<time>, with its
+    version and what it is as of; 404 (naming `what`) when it did not exist then."""
+    query = http.parse_query(req, StateQuery)
+    if query.version is not None and query.at is not None:
+        raise http.Problem(422, "Invalid query", "give either version or at, not both")
+    stream_id = commands.decider.stream_id(http.route_uuid(req))
+    state, version = commands.load(stream_id, to_version=query.version, until=query.at)
+    if version == 0:
+        raise http.Problem(404, f"{what} not found", f"the {what.lower()} did not exist at that point")
+    if query.version is not None and version < query.version:
+        raise http.Problem(
+            404, "Version not found", f"the {what.lower()} has {version} versions", current_version=version
+        )
+    return stream_id, state, version, _as_of(query.version, query.at)
+
+
+def _as_of(version: int | None, at: datetime | None) -> dict[str, object]:
+    if version is not None:
+        return {"version": version}
+    if at is not None:
+        return {"at": at.isoformat()}
+    return {"latest": True}

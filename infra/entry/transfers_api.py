@@ -1,0 +1,148 @@
+"""The transfers service's HTTP API: request a transfer (202: it completes asynchronously, through the
+accounts service), follow it, its audit trail and time travel, and an account's transfers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.transfers import RequestTransfer, Transfer, TransferCommand, TransferEvent, decider
+from infra.app.commands import CommandHandler, Outcome
+from infra.app.projector import ProjectionRunner
+from infra.app.queries import page_of
+from infra.entry import bootstrap, http, streams_api
+from infra.ports.eventstore import MAX_VERSION
+from infra.ports.readmodels import KEY_MAX
+from projections import transfer_status
+
+SERVICE = "transfers"
+RETRY_AFTER_SECONDS = 1  # a transfer usually ends within milliseconds on the dev host, seconds in Azure
+blueprint = http.new_blueprint()
+
+
+@dataclass(frozen=True)
+class Transfers:
+    """The transfers service's pieces, typed as its routes use them."""
+
+    commands: CommandHandler[Transfer, TransferCommand, TransferEvent]
+    status: ProjectionRunner[TransferEvent, transfer_status.TransferView]
+
+
+def transfers(root: bootstrap.Root | None = None) -> Transfers:
+    service = (root or bootstrap.root()).service(SERVICE)
+    return Transfers(
+        commands=cast(CommandHandler[Transfer, TransferCommand, TransferEvent], service.commands),
+        status=service.projection(transfer_status.projection.name),
+    )
+
+
+@blueprint.route(route="transfers", methods=["POST"])
+@http.handles_problems
+def request_transfer(req: func.HttpRequest) -> func.HttpResponse:
+    """202 Accepted: the transfer is recorded; the accounts service debits, credits or refuses it next.
+    With an Idempotency-Key, a repeat answers the same transfer and records nothing."""
+    command = http.parse_body(req, RequestTransfer)
+    idempotency = http.idempotency(req, command.model_dump(mode="json"))
+    service = transfers()
+    scope = None if idempotency is None else f"{http.actor(req)}\n{idempotency.key}"
+    stream_id = service.commands.new_stream_id(scope)
+    outcome = service.commands.handle(
+        stream_id, command, http.metadata(req, idempotency), expected_version=0, idempotency=idempotency
+    )
+    transfer_id = decider.aggregate_id(stream_id)
+    headers = {
+        "Location": f"/api/transfers/{transfer_id}",
+        "Retry-After": str(RETRY_AFTER_SECONDS),
+        "ETag": f'"{outcome.version}"',
+    }
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return http.json_response(_transfer_body(outcome), 202, headers)
+
+
+def _transfer_body(outcome: Outcome[Transfer]) -> dict[str, object]:
+    state = outcome.state
+    return {
+        "id": decider.aggregate_id(outcome.stream_id),
+        "version": outcome.version,
+        "status": state.status.value,
+        "from_account": state.from_account,
+        "to_account": state.to_account,
+        "amount": state.amount,
+        "reference": state.reference,
+    }
+
+
+class StatusQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+
+
+@blueprint.route(route="transfers/{id}", methods=["GET"])
+@http.handles_problems
+def get_transfer(req: func.HttpRequest) -> func.HttpResponse:
+    """The transfer's status and each step with its time (a read model: ?min_version=N reads your writes,
+    waiting briefly for the projection to reach N)."""
+    stream_id = decider.stream_id(http.route_uuid(req))
+    query = http.parse_query(req, StatusQuery)
+    view, fresh = transfers().status.read_side.read(
+        stream_id, query.min_version or 0, _wait_seconds(query.min_version)
+    )
+    if view is None:
+        raise http.Problem(404, "Transfer not found", "no transfer has this id (or it is not projected yet)")
+    headers = {"ETag": f'"{view.version}"'}
+    if not fresh:
+        headers["X-Read-Model-Stale"] = "true"
+    return http.json_response(view.model_dump(mode="json"), headers=headers)
+
+
+@blueprint.route(route="transfers/{id}/events", methods=["GET"])
+@http.handles_problems
+def transfer_history(req: func.HttpRequest) -> func.HttpResponse:
+    """The audit trail: every event of the transfer with its metadata, oldest first, paged."""
+    not_found = http.Problem(404, "Transfer not found", "no transfer has this id")
+    return streams_api.history(req, transfers().commands, "transfers", not_found)
+
+
+@blueprint.route(route="transfers/{id}/state", methods=["GET"])
+@http.handles_problems
+def transfer_state(req: func.HttpRequest) -> func.HttpResponse:
+    """Time travel: the transfer rebuilt from its events up to ?version=N or ?at=<time>."""
+    stream_id, state, version, as_of = streams_api.state_at(req, transfers().commands, "Transfer")
+    body = _transfer_body(Outcome(stream_id, version, state, 0)) | {"as_of": as_of}
+    return http.json_response(body, headers={"ETag": f'"{version}"'})
+
+
+class AccountTransfersQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(default=50, ge=1, le=http.MAX_PAGE)
+    continuation: str | None = Field(default=None, max_length=512)
+
+
+@blueprint.route(route="accounts/{id}/transfers", methods=["GET"])
+@http.handles_problems
+def account_transfers(req: func.HttpRequest) -> func.HttpResponse:
+    """The account's transfers, out and in, newest first, paged (an empty list for an account with none:
+    the transfers service knows accounts only through their transfers)."""
+    account_id = str(http.route_uuid(req))
+    query = http.parse_query(req, AccountTransfersQuery)
+    before = http.continuation_key(query.continuation) or KEY_MAX
+    found = transfers().status.read_side.rows(
+        transfer_status.BY_ACCOUNT, account_id, key_before=before, descending=True, limit=query.limit + 1
+    )
+    page = page_of(found, query.limit)
+    body = {
+        "account_id": account_id,
+        "transfers": [row.model_dump(mode="json") for row in page.items],
+        "next": http.next_page(req, page.continuation),
+    }
+    return http.json_response(body)
+
+
+def _wait_seconds(min_version: int | None) -> float:
+    return bootstrap.root().settings.min_version_wait_seconds if min_version else 0.0
