@@ -15,25 +15,29 @@ from tests.e2e.test_devhost_pipeline import REPO, dev_host
 pytestmark = pytest.mark.e2e
 
 
-def walkthrough() -> str:
+def walkthrough(name: str = "walkthrough") -> str:
     readme = (REPO / "README.md").read_text()
-    match = re.search(r"<!-- walkthrough:.*?-->\s*```bash\n(.*?)```", readme, re.DOTALL)
-    assert match, "the README has no walkthrough block"
+    match = re.search(rf"<!-- {name}:.*?-->\s*```bash\n(.*?)```", readme, re.DOTALL)
+    assert match, f"the README has no {name} block"
     return match.group(1)
+
+
+def run(script: str, base: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace("http://localhost:7071", base)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
+    )
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     with dev_host(tmp_path) as (client, _):
         base = str(client.base_url).rstrip("/").removesuffix("/api")
-        script = walkthrough().replace("http://localhost:7071", base)
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run(walkthrough(), base, tmp_path)
 
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.strip()]
@@ -67,3 +71,31 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
         "daily-totals",
         "transfer-status",
     }
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_readme_transfers_walkthrough_works_as_written(tmp_path: Path) -> None:
+    with dev_host(tmp_path / "data") as (client, _):
+        base = str(client.base_url).rstrip("/").removesuffix("/api")
+        result = run(walkthrough("walkthrough-transfers"), base, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    accepted, completed, failed, compensated, statement, transfers = map(
+        json.loads, [line for line in result.stdout.splitlines() if line.strip()]
+    )
+    assert (accepted["status"], accepted["amount"], accepted["reference"]) == ("requested", 3000, "books")
+    assert (completed["id"], completed["status"]) == (accepted["id"], "completed")
+    assert (failed["status"], failed["reason"]) == ("failed", "insufficient funds")
+    assert (compensated["status"], compensated["reason"]) == ("compensated", "account closed")
+    assert [(e["entry"], e["amount"], e["balance_after"]) for e in statement["entries"]] == [
+        ("reversal", 1000, 2000),
+        ("transfer-out", 1000, 1000),
+        ("transfer-out", 3000, 2000),
+        ("deposit", 5000, 5000),
+    ]
+    assert [(t["direction"], t["status"]) for t in transfers["transfers"]] == [
+        ("out", "compensated"),
+        ("in", "failed"),
+        ("out", "completed"),
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["data"]  # it cleans up after itself
