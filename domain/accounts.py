@@ -6,7 +6,8 @@ errors, decide, queries.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, assert_never
 
@@ -103,6 +104,16 @@ class TransferDebitReversed(Event):
     counterparty: str
 
 
+class TransferDecisionRestated(Event):
+    """A step of a transfer this account decided earlier, announced again (`decision` names the event
+    that recorded it, `data` is that event's data): a timed-out transfer asked again, and the first
+    announcement may have been lost. Nothing changes on the account."""
+
+    transfer_id: str
+    decision: str
+    data: dict[str, Any]
+
+
 AccountEvent = (
     AccountOpened
     | MoneyDeposited
@@ -113,6 +124,7 @@ AccountEvent = (
     | TransferCredited
     | TransferCreditRefused
     | TransferDebitReversed
+    | TransferDecisionRestated
 )
 EVENT_TYPES: tuple[type[AccountEvent], ...] = (
     AccountOpened,
@@ -124,6 +136,7 @@ EVENT_TYPES: tuple[type[AccountEvent], ...] = (
     TransferCredited,
     TransferCreditRefused,
     TransferDebitReversed,
+    TransferDecisionRestated,
 )
 
 # (event type, stored schema version) -> a function turning that version's data into the next version's.
@@ -176,7 +189,7 @@ def evolve(state: Account, event: AccountEvent) -> Account:
             return state.model_copy(update={"balance": event.balance_after})
         case AccountClosed():
             return state.model_copy(update={"status": Status.CLOSED})
-        case TransferDebitRefused() | TransferCreditRefused():
+        case TransferDebitRefused() | TransferCreditRefused() | TransferDecisionRestated():
             return state
         case _:
             assert_never(event)
@@ -210,11 +223,13 @@ class CloseAccount(Command):
 
 
 class DebitForTransfer(Command):
-    """Take a transfer's amount from this (its source) account, or refuse, saying why."""
+    """Take a transfer's amount from this (its source) account, or refuse, saying why; with `cancel`, the
+    transfer gave up waiting: refuse it (only the first decision recorded for a step counts)."""
 
     transfer_id: str
     amount: Amount
     counterparty: str
+    cancel: bool = False
 
 
 class CreditForTransfer(Command):
@@ -224,6 +239,7 @@ class CreditForTransfer(Command):
     amount: Amount
     currency: str
     counterparty: str
+    cancel: bool = False
 
 
 class ReverseTransferDebit(Command):
@@ -234,6 +250,14 @@ class ReverseTransferDebit(Command):
     counterparty: str
 
 
+class RestateTransferDecision(Command):
+    """Announce again a transfer step this account decided (see TransferDecisionRestated)."""
+
+    transfer_id: str
+    decision: str
+    data: dict[str, Any]
+
+
 AccountCommand = (
     OpenAccount
     | DepositMoney
@@ -242,6 +266,7 @@ AccountCommand = (
     | DebitForTransfer
     | CreditForTransfer
     | ReverseTransferDebit
+    | RestateTransferDecision
 )
 
 
@@ -317,7 +342,7 @@ def decide(state: Account, command: AccountCommand) -> list[AccountEvent]:
                 )
             return [AccountClosed()]
         case DebitForTransfer():
-            refusal = _debit_refusal(state, command.amount)
+            refusal = RefusalReason.TIMED_OUT if command.cancel else _debit_refusal(state, command.amount)
             if refusal is not None:
                 return [TransferDebitRefused(transfer_id=command.transfer_id, reason=refusal)]
             assert state.currency is not None
@@ -331,7 +356,11 @@ def decide(state: Account, command: AccountCommand) -> list[AccountEvent]:
                 )
             ]
         case CreditForTransfer():
-            refusal = _credit_refusal(state, command.amount, command.currency)
+            refusal = (
+                RefusalReason.TIMED_OUT
+                if command.cancel
+                else _credit_refusal(state, command.amount, command.currency)
+            )
             if refusal is not None:
                 return [TransferCreditRefused(transfer_id=command.transfer_id, reason=refusal)]
             return [
@@ -353,6 +382,12 @@ def decide(state: Account, command: AccountCommand) -> list[AccountEvent]:
                     counterparty=command.counterparty,
                 )
             ]
+        case RestateTransferDecision():
+            return [
+                TransferDecisionRestated(
+                    transfer_id=command.transfer_id, decision=command.decision, data=command.data
+                )
+            ]
         case _:
             assert_never(command)
 
@@ -365,6 +400,7 @@ class RefusalReason(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient funds"
     CURRENCY_MISMATCH = "currency mismatch"
     BALANCE_LIMIT = "balance limit exceeded"
+    TIMED_OUT = "timed out"  # the transfer gave up waiting before the step was made
 
 
 def _debit_refusal(state: Account, amount: int) -> RefusalReason | None:
@@ -417,7 +453,8 @@ decider: Decider[Account, AccountCommand, AccountEvent] = Decider(
 # --- reactions --------------------------------------------------------------------------------------
 # What the accounts service does with the transfers service's events: a tolerant reader of them (only the
 # fields it needs; any other event is skipped). Each step is recorded on the account's stream under a key
-# of the transfer and the step, so a redelivered or repeated request moves money once.
+# of the transfer and the step, so a redelivered or repeated request moves money once, and whichever of
+# the step and its cancellation (the transfer timed out) is recorded first is the step's one decision.
 
 
 def react_to_transfers(
@@ -447,7 +484,10 @@ def react_to_transfers(
                 f"transfer:{transfer_id}:credit",
             )
         ]
-    if event_type == "CompensationStarted":
+    if (
+        event_type in ("CompensationStarted", "TransferTimedOut")
+        and data.get("step", "reversal") == "reversal"
+    ):
         return [
             Reaction(
                 decider.stream_id(data["from_account"]),
@@ -455,6 +495,44 @@ def react_to_transfers(
                     transfer_id=transfer_id, amount=data["amount"], counterparty=data["to_account"]
                 ),
                 f"transfer:{transfer_id}:reversal",
+                restate=functools.partial(_restated, transfer_id)
+                if event_type == "TransferTimedOut"
+                else None,
+            )
+        ]
+    if event_type == "TransferTimedOut" and data["step"] == "debit":
+        return [
+            Reaction(
+                decider.stream_id(data["from_account"]),
+                DebitForTransfer(
+                    transfer_id=transfer_id,
+                    amount=data["amount"],
+                    counterparty=data["to_account"],
+                    cancel=True,
+                ),
+                f"transfer:{transfer_id}:debit",
+                restate=functools.partial(_restated, transfer_id),
+            )
+        ]
+    if event_type == "TransferTimedOut" and data["step"] == "credit":
+        return [
+            Reaction(
+                decider.stream_id(data["to_account"]),
+                CreditForTransfer(
+                    transfer_id=transfer_id,
+                    amount=data["amount"],
+                    currency=data["currency"] or "",
+                    counterparty=data["from_account"],
+                    cancel=True,
+                ),
+                f"transfer:{transfer_id}:credit",
+                restate=functools.partial(_restated, transfer_id),
             )
         ]
     return []
+
+
+def _restated(transfer_id: str, decided: Sequence[tuple[str, Mapping[str, Any]]]) -> AccountCommand:
+    """The command announcing again a step's one recorded decision (its first event)."""
+    decision, data = decided[0]
+    return RestateTransferDecision(transfer_id=transfer_id, decision=decision, data=dict(data))

@@ -49,6 +49,9 @@ class Reaction[C: BaseModel]:
     stream_id: str
     command: C
     idempotency_key: str
+    # For a request that may repeat an already decided step (a timeout's): turns that step's recorded
+    # events, as (type, data), into a command restating them, since their first announcement may be lost.
+    restate: Callable[[Sequence[tuple[str, Mapping[str, Any]]]], C] | None = None
 
 
 # How a service reacts to another service's events: (event type, its stream id, its version, its data)

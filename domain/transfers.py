@@ -70,6 +70,18 @@ class TransferCompensated(Event):
     reason: str
 
 
+class TransferTimedOut(Event):
+    """The transfer waited past its deadline for `step`: the accounts service is asked to refuse that step
+    if it has not happened yet (a debit or credit) or to do it again (a reversal). Whichever the accounts
+    record first for the step wins, so a late step and the give-up never both happen."""
+
+    step: str  # "debit", "credit" or "reversal"
+    from_account: str
+    to_account: str
+    amount: int
+    currency: str | None = None
+
+
 TransferEvent = (
     TransferRequested
     | SourceDebited
@@ -77,6 +89,7 @@ TransferEvent = (
     | TransferFailed
     | CompensationStarted
     | TransferCompensated
+    | TransferTimedOut
 )
 EVENT_TYPES: tuple[type[TransferEvent], ...] = (
     TransferRequested,
@@ -85,6 +98,7 @@ EVENT_TYPES: tuple[type[TransferEvent], ...] = (
     TransferFailed,
     CompensationStarted,
     TransferCompensated,
+    TransferTimedOut,
 )
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
@@ -115,6 +129,7 @@ class Transfer(BaseModel):
     currency: str | None = None
     reference: str | None = None
     reason: str | None = None
+    timed_out: str | None = None  # the step it last gave up waiting for, if it did
 
 
 # --- initial ----------------------------------------------------------------------------------------
@@ -137,6 +152,8 @@ def evolve(state: Transfer, event: TransferEvent) -> Transfer:
             )
         case SourceDebited():
             return state.model_copy(update={"status": Status.DEBITED, "currency": event.currency})
+        case TransferTimedOut():
+            return state.model_copy(update={"timed_out": event.step})
         case TransferCompleted():
             return state.model_copy(update={"status": Status.COMPLETED})
         case TransferFailed():
@@ -194,6 +211,10 @@ class RecordDebitReversed(Command):
     """The accounts service gave the source its money back."""
 
 
+class ExpireTransfer(Command):
+    """The transfer is past its deadline (the timer decides when): give up waiting for its pending step."""
+
+
 TransferCommand = (
     RequestTransfer
     | RecordDebit
@@ -201,7 +222,10 @@ TransferCommand = (
     | RecordCredit
     | RecordCreditRefused
     | RecordDebitReversed
+    | ExpireTransfer
 )
+
+PENDING_STEP = {Status.REQUESTED: "debit", Status.DEBITED: "credit", Status.COMPENSATING: "reversal"}
 
 
 # --- decide -----------------------------------------------------------------------------------------
@@ -223,6 +247,8 @@ def decide(state: Transfer, command: TransferCommand) -> list[TransferEvent]:
                 )
             ]
         case RecordDebit():
+            if state.status is Status.FAILED:  # debited after it failed: cannot happen while the
+                return [_compensation(state, "debited after the transfer failed")]  # debit key fences it
             if state.status is not Status.REQUESTED:
                 return []
             assert state.from_account is not None
@@ -241,24 +267,37 @@ def decide(state: Transfer, command: TransferCommand) -> list[TransferEvent]:
         case RecordCredit():
             return [TransferCompleted()] if state.status is Status.DEBITED else []
         case RecordCreditRefused():
-            if state.status is not Status.DEBITED:
-                return []
-            assert state.from_account is not None
-            assert state.to_account is not None
-            return [
-                CompensationStarted(
-                    from_account=state.from_account,
-                    to_account=state.to_account,
-                    amount=state.amount,
-                    reason=command.reason,
-                )
-            ]
+            return [_compensation(state, command.reason)] if state.status is Status.DEBITED else []
         case RecordDebitReversed():
             if state.status is not Status.COMPENSATING:
                 return []
             return [TransferCompensated(reason=state.reason or "compensated")]
+        case ExpireTransfer():
+            # Asked again on every expiry, not once: the earlier request may have been lost the same way.
+            step = PENDING_STEP.get(state.status)
+            if step is None:
+                return []  # ended
+            assert state.from_account is not None
+            assert state.to_account is not None
+            return [
+                TransferTimedOut(
+                    step=step,
+                    from_account=state.from_account,
+                    to_account=state.to_account,
+                    amount=state.amount,
+                    currency=state.currency,
+                )
+            ]
         case _:
             assert_never(command)
+
+
+def _compensation(state: Transfer, reason: str) -> CompensationStarted:
+    assert state.from_account is not None
+    assert state.to_account is not None
+    return CompensationStarted(
+        from_account=state.from_account, to_account=state.to_account, amount=state.amount, reason=reason
+    )
 
 
 # --- queries ----------------------------------------------------------------------------------------
@@ -296,6 +335,11 @@ ACCOUNT_ANSWERS: dict[str, type[Command]] = {
 def react_to_accounts(
     event_type: str, stream_id: str, version: int, data: Mapping[str, Any]
 ) -> list[Reaction[TransferCommand]]:
+    if event_type == "TransferDecisionRestated":  # an answer announced again: read as the original
+        restated = data.get("data")
+        if not isinstance(restated, Mapping):
+            return []
+        event_type, data = str(data.get("decision")), {**restated, "transfer_id": data.get("transfer_id")}
     command_type = ACCOUNT_ANSWERS.get(event_type)
     transfer_id = data.get("transfer_id")
     if command_type is None or not isinstance(transfer_id, str):

@@ -22,6 +22,7 @@ from domain.accounts import (
     TransferDebited,
     TransferDebitRefused,
     TransferDebitReversed,
+    TransferDecisionRestated,
     decider,
 )
 from projections.projection import Fact, Projection, Row, Table
@@ -88,7 +89,7 @@ def evolve(header: StatementHeader | None, fact: Fact[AccountEvent]) -> Statemen
             | TransferDebitReversed()
         ):
             return current.model_copy(update={"version": fact.version, "balance": event.balance_after})
-        case AccountClosed() | TransferDebitRefused() | TransferCreditRefused():
+        case AccountClosed() | TransferDebitRefused() | TransferCreditRefused() | TransferDecisionRestated():
             return current.model_copy(update={"version": fact.version})
         case _:
             assert_never(event)
@@ -119,7 +120,13 @@ def line_of(fact: Fact[AccountEvent]) -> StatementLine | None:
                 counterparty=event.counterparty,
                 transfer_id=event.transfer_id,
             )
-        case AccountOpened() | AccountClosed() | TransferDebitRefused() | TransferCreditRefused():
+        case (
+            AccountOpened()
+            | AccountClosed()
+            | TransferDebitRefused()
+            | TransferCreditRefused()
+            | TransferDecisionRestated()
+        ):
             return None
         case _:
             assert_never(event)

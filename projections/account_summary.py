@@ -21,6 +21,7 @@ from domain.accounts import (
     TransferDebited,
     TransferDebitRefused,
     TransferDebitReversed,
+    TransferDecisionRestated,
     decider,
 )
 from projections.projection import Fact, Projection, Row, Table
@@ -81,7 +82,7 @@ def evolve(summary: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountS
             return current.model_copy(update={**moved, "balance": event.balance_after})
         case AccountClosed():
             return current.model_copy(update={**moved, "status": Status.CLOSED})
-        case TransferDebitRefused() | TransferCreditRefused():
+        case TransferDebitRefused() | TransferCreditRefused() | TransferDecisionRestated():
             return current.model_copy(update=moved)
         case _:
             assert_never(event)

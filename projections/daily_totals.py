@@ -24,6 +24,7 @@ from domain.accounts import (
     TransferDebited,
     TransferDebitRefused,
     TransferDebitReversed,
+    TransferDecisionRestated,
     decider,
 )
 from projections.projection import Fact, Projection, Row, Table
@@ -69,6 +70,7 @@ TRANSFER_EVENTS = (
     TransferCredited,
     TransferCreditRefused,
     TransferDebitReversed,
+    TransferDecisionRestated,
 )
 
 
@@ -109,6 +111,7 @@ def rows(state: AccountCurrency, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]
                 | TransferCredited()
                 | TransferCreditRefused()
                 | TransferDebitReversed()
+                | TransferDecisionRestated()
             ):
                 return current
             case _:

@@ -20,6 +20,7 @@ from domain.transfers import (
     TransferEvent,
     TransferFailed,
     TransferRequested,
+    TransferTimedOut,
     decider,
 )
 from projections.account_statement import time_key
@@ -44,6 +45,7 @@ class TransferView(BaseModel):
     reference: str | None = None
     status: Status
     reason: str | None = None
+    timed_out: str | None = None  # the step it gave up waiting for, if it did
     steps: tuple[Step, ...]
     requested_at: datetime
     updated_at: datetime
@@ -103,6 +105,8 @@ def evolve(view: TransferView | None, fact: Fact[TransferEvent]) -> TransferView
     match event:
         case TransferRequested():
             return view.model_copy(update=changes)
+        case TransferTimedOut():  # asked the accounts service to settle the step: no new status yet
+            return view.model_copy(update=changes | {"timed_out": event.step})
         case SourceDebited():
             changes |= {"status": Status.DEBITED, "currency": event.currency}
         case TransferCompleted():

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -56,6 +57,9 @@ class WorkerFunction:
             return _documents(function, argument)
         if kind == "eventHubTrigger":
             return _events(function, argument)
+        if kind == "timerTrigger":  # argument: whether this run is past due
+            now = datetime.now(UTC)
+            return app_worker().invoke(function, bindings.timer_info(None, now, past_due=bool(argument)))
         raise NotImplementedError(kind)  # pragma: no cover
 
 

@@ -8,8 +8,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from domain.decider import Policy
-from infra.app.commands import CommandHandler, Idempotency, canonical_json
+from domain.decider import Policy, Reaction
+from infra.app.commands import CommandHandler, Idempotency, Outcome
 from infra.ports.eventstore import Metadata, StoredEvent
 
 log = logging.getLogger("eventbank.reactions")
@@ -29,20 +29,41 @@ class Reactor:
         for event in delivered:
             for reaction in self.policy(event.type, event.stream_id, event.version, event.data):
                 command = reaction.command
-                fingerprint = Idempotency.fingerprint_of(
-                    type(command).__name__, canonical_json(command.model_dump(mode="json"))
-                )
+                # The key names the step; its first recorded decision is the step's only one, whatever a
+                # later command for the same step says (a cancellation after the step, or the reverse).
+                fingerprint = Idempotency.fingerprint_of(reaction.idempotency_key)
                 metadata = Metadata(
                     correlation_id=event.metadata.correlation_id or str(event.event_id),
                     causation_id=str(event.event_id),
                     idempotency_key=reaction.idempotency_key,
                     actor=f"reaction:{event.stream_id}",
                 )
-                self.commands.handle(
+                outcome = self.commands.handle(
                     reaction.stream_id,
                     command,
                     metadata,
                     idempotency=Idempotency(reaction.idempotency_key, fingerprint),
                 )
                 ran += 1
+                if outcome.replayed and reaction.restate is not None and outcome.appended:
+                    ran += self._restate(reaction, outcome, event, metadata)
         return ran
+
+    def _restate(
+        self, reaction: Reaction[Any], outcome: Outcome[Any], cause: StoredEvent, metadata: Metadata
+    ) -> int:
+        """The step was decided before: announce that decision again, once per causing event."""
+        assert reaction.restate is not None
+        decided = self.commands.store.read(
+            reaction.stream_id,
+            from_version=outcome.version - outcome.appended + 1,
+            to_version=outcome.version,
+        )
+        key = f"restate:{cause.stream_id}:{cause.version}"
+        self.commands.handle(
+            reaction.stream_id,
+            reaction.restate([(event.type, event.data) for event in decided]),
+            metadata.model_copy(update={"idempotency_key": key}),
+            idempotency=Idempotency(key, Idempotency.fingerprint_of(key)),
+        )
+        return 1

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     poison_attempts: int = Field(default=3, ge=1, le=100)
     # how long a worker keeps a read model's generation pointer; a rebuild waits this long at each switch
     generation_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # how long a transfer waits for its pending step before it gives up on it (debit, credit) or asks
+    # for it again (reversal); the timer looks every TRANSFER_SWEEP seconds (transfers_api.py)
+    transfer_timeout_seconds: float = Field(default=60.0, ge=0, le=86_400)
 
 
 @dataclass(frozen=True)

@@ -3,24 +3,35 @@ accounts service), follow it, its audit trail and time travel, and an account's 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import cast
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.transfers import RequestTransfer, Transfer, TransferCommand, TransferEvent, decider
+from domain.transfers import (
+    PENDING_STEP,
+    ExpireTransfer,
+    RequestTransfer,
+    Transfer,
+    TransferCommand,
+    TransferEvent,
+    decider,
+)
 from infra.app.commands import CommandHandler, Outcome
 from infra.app.projector import ProjectionRunner
 from infra.app.queries import page_of
 from infra.entry import bootstrap, http, streams_api
-from infra.ports.eventstore import MAX_VERSION
+from infra.ports.eventstore import MAX_VERSION, Metadata
 from infra.ports.readmodels import KEY_MAX
 from projections import transfer_status
 
 SERVICE = "transfers"
 RETRY_AFTER_SECONDS = 1  # a transfer usually ends within milliseconds on the dev host, seconds in Azure
 blueprint = http.new_blueprint()
+log = logging.getLogger("eventbank.transfers")
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,35 @@ def account_transfers(req: func.HttpRequest) -> func.HttpResponse:
         "next": http.next_page(req, page.continuation),
     }
     return http.json_response(body)
+
+
+# --- timeouts ---
+
+# NCRONTAB (seconds first): every 15 seconds. A transfer waits at most its timeout plus this.
+TRANSFER_SWEEP = "*/15 * * * * *"
+
+
+@blueprint.function_name("expire_transfers")
+@blueprint.timer_trigger(arg_name="timer", schedule=TRANSFER_SWEEP, run_on_startup=False)
+def expire_transfers(timer: func.TimerRequest) -> None:
+    """Every transfer waiting past its deadline for a step gives up on it (a debit or credit: the accounts
+    service refuses it if it has not happened, whichever it records first) or asks for it again (a
+    reversal). The read model only nominates: each transfer decides on its own stream."""
+    root = bootstrap.root()
+    expired = sweep(transfers(root), root.settings.transfer_timeout_seconds, datetime.now(UTC))
+    log.info("%d transfers past their deadline (timer past due: %s)", expired, timer.past_due)
+
+
+def sweep(service: Transfers, timeout_seconds: float, now: datetime) -> int:
+    """Expires every transfer whose last step is older than the timeout; returns how many were asked to."""
+    overdue = [
+        view
+        for view in service.status.read_side.views()
+        if view.status in PENDING_STEP and (now - view.updated_at).total_seconds() >= timeout_seconds
+    ]
+    for view in overdue:
+        service.commands.handle(decider.stream_id(view.id), ExpireTransfer(), Metadata(actor="timer"))
+    return len(overdue)
 
 
 def _wait_seconds(min_version: int | None) -> float:

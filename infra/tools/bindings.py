@@ -186,5 +186,21 @@ def _system_properties(event: HubMessage) -> dict[str, Any]:
     }
 
 
+def timer_info(last: dt.datetime | None, next_run: dt.datetime, past_due: bool) -> rpc.TypedData:
+    """A timer trigger's input as the host sends it (TimerInfo as JSON): the schedule's status, and whether
+    this run is late (the host was not running when it was due)."""
+    return _json(
+        {
+            "Schedule": {"AdjustForDST": True},
+            "ScheduleStatus": {
+                "Last": (last or dt.datetime.min.replace(tzinfo=dt.UTC)).isoformat(),
+                "Next": next_run.isoformat(),
+                "LastUpdated": (last or next_run).isoformat(),
+            },
+            "IsPastDue": past_due,
+        }
+    )
+
+
 def _json(value: object) -> rpc.TypedData:
     return rpc.TypedData(json=json.dumps(value, separators=(",", ":")))

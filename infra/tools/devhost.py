@@ -42,7 +42,7 @@ from infra.entry.services import binding_setting_defaults
 from infra.entry.settings import SettingsError, load_local_settings
 from infra.tools import bindings, host_rules
 from infra.tools import function_rpc_pb2 as rpc
-from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker
+from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, TimerPump
 from infra.tools.worker import FunctionMetadata, PythonWorker, WorkerError
 
 log = logging.getLogger("eventbank.devhost")
@@ -216,6 +216,10 @@ class DevHost:
                 )
                 log.info("  %s: cosmosDBTrigger <- %s", function.name, feed.description)
                 self.pumps.append(pump)
+            elif trigger["type"] == "timerTrigger":
+                schedule = _resolve(trigger["schedule"])
+                self.pumps.append(TimerPump(invoker, schedule))
+                log.info("  %s: timerTrigger <- %s", function.name, schedule)
             elif trigger["type"] == "eventHubTrigger":
                 hub_name = _resolve(trigger["eventHubName"])
                 group = _resolve(trigger.get("consumerGroup") or "$Default")

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from croniter import croniter
+
 from infra.tools.worker import FunctionMetadata
 
 # Utility.FunctionNameValidationRegex: a letter, then letters, digits, '_' or '-', 128 at most; not "host"
@@ -67,6 +69,8 @@ def check_app(
             if check_connections and binding.get("type") in CONNECTION_BINDINGS:
                 refusals.extend(_connection(name, binding, settings))
         trigger = function.trigger
+        if trigger.get("type") == "timerTrigger":
+            refusals.extend(_schedule(name, str(trigger.get("schedule") or ""), settings, defaults))
         if trigger.get("type") == "httpTrigger":
             route = str(trigger.get("route") or name).strip("/")
             if route.lower().startswith(RESERVED_ROUTE_PREFIXES):
@@ -123,6 +127,26 @@ def _settings(
         for value in binding.values()
         for name in SETTING_EXPRESSION.findall(str(value))
         if name not in settings and name not in defaults
+    ]
+
+
+def _schedule(
+    function: str, schedule: str, settings: Mapping[str, str], defaults: Mapping[str, str]
+) -> list[Refusal]:
+    """A timer's schedule must be an NCRONTAB expression of six fields, seconds first (the host's
+    TimerTriggerAttribute; a TimeSpan such as 00:05:00 works only on an App Service plan, not on Flex
+    Consumption, so it is refused here too). A %SETTING% is read from the settings first."""
+    value = SETTING_EXPRESSION.sub(
+        lambda m: settings.get(m.group(1)) or defaults.get(m.group(1), ""), schedule
+    )
+    if len(value.split()) == 6 and croniter.is_valid(value, second_at_beginning=True):
+        return []
+    return [
+        Refusal(
+            function,
+            f"The schedule expression '{value}' was not recognized as a valid cron expression or "
+            "timespan string.",
+        )
     ]
 
 

@@ -4,6 +4,7 @@ sources, moving a checkpoint only after the function succeeded (with faults inje
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import random
@@ -13,6 +14,8 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from croniter import croniter
 
 from infra.ports.sources import ChangeFeedSource, HubMessage, PartitionSource
 from infra.tools import bindings
@@ -124,6 +127,36 @@ class ChangeFeedPump(threading.Thread):
             if binding is not None and self.invoker(binding, f"New changes on the {self.source.description}"):
                 # if this fails the page comes again, and its duplicates are no-ops downstream
                 _guarded(self.source.description, functools.partial(self.source.commit, page), stop)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class TimerPump(threading.Thread):
+    """Fires a timer trigger on its NCRONTAB schedule (six fields, seconds first), as the host does: one
+    invocation at a time (a run the schedule passed meanwhile is skipped), with the schedule's status."""
+
+    def __init__(self, invoker: Invoker, schedule: str, clock: Callable[[], dt.datetime] = _utc_now) -> None:
+        super().__init__(name=f"timer-{invoker.name}", daemon=True)
+        self.invoker, self.schedule, self.clock = invoker, schedule, clock
+
+    def run(self) -> None:
+        stop, last = self.invoker.stop, None
+        while not stop.is_set():
+            due = next_occurrence(self.schedule, self.clock())
+            if stop.wait(max(0.0, (due - self.clock()).total_seconds())):
+                return
+            following = next_occurrence(self.schedule, due)
+            binding: Binding = bindings.timer_info(last, following, past_due=False), {}
+            self.invoker.once(binding, f"Timer fired at {due.isoformat()}")
+            last = due
+
+
+def next_occurrence(schedule: str, after: dt.datetime) -> dt.datetime:
+    """The schedule's first time strictly after `after` (UTC)."""
+    found: dt.datetime = croniter(schedule, after, second_at_beginning=True).get_next(dt.datetime)
+    return found
 
 
 def _documents(documents: Sequence[dict[str, Any]]) -> Binding:

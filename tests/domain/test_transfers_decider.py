@@ -26,6 +26,7 @@ from domain.accounts import (
 )
 from domain.transfers import (
     CompensationStarted,
+    ExpireTransfer,
     RecordCredit,
     RecordCreditRefused,
     RecordDebit,
@@ -38,6 +39,7 @@ from domain.transfers import (
     TransferCompleted,
     TransferFailed,
     TransferRequested,
+    TransferTimedOut,
 )
 
 SOURCE, TARGET = str(uuid.uuid4()), str(uuid.uuid4())
@@ -106,7 +108,6 @@ def test_a_refused_credit_is_compensated_by_reversing_the_debit() -> None:
         ((REQUESTED,), RequestTransfer(from_account=SOURCE, to_account=TARGET, amount=500)),
         ((REQUESTED, DEBITED), RecordDebit(currency="EUR")),
         ((REQUESTED, DEBITED, TransferCompleted()), RecordCredit()),
-        ((REQUESTED, TransferFailed(reason="x")), RecordDebit(currency="EUR")),
         ((REQUESTED, DEBITED, TransferCompleted()), RecordCreditRefused(reason="x")),
         ((REQUESTED, DEBITED), RecordDebitReversed()),
         ((), RecordCredit()),
@@ -115,7 +116,6 @@ def test_a_refused_credit_is_compensated_by_reversing_the_debit() -> None:
         "a second request",
         "a second debit",
         "a second credit",
-        "a debit after a failure",
         "a refusal after completion",
         "a reversal never asked for",
         "a credit of an unknown transfer",
@@ -236,3 +236,66 @@ def test_the_transfers_service_records_each_answer_once_per_account_event_and_ig
     ]
     assert transfers.react_to_accounts("MoneyDeposited", source, 8, {"amount": 1, "balance_after": 1}) == []
     assert transfers.react_to_accounts("SomethingNew", source, 9, {"transfer_id": TRANSFER}) == []
+
+
+# --- timeouts ---
+
+
+@pytest.mark.parametrize(
+    ("history", "step"),
+    [((REQUESTED,), "debit"), ((REQUESTED, DEBITED), "credit")],
+    ids=["waiting for the debit", "waiting for the credit"],
+)
+def test_an_expired_transfer_asks_the_accounts_service_to_settle_its_pending_step(
+    history: tuple[transfers.TransferEvent, ...], step: str
+) -> None:
+    [timed_out] = then(transfer_after(*history), ExpireTransfer())
+
+    assert isinstance(timed_out, TransferTimedOut)
+    assert (timed_out.step, timed_out.from_account, timed_out.to_account, timed_out.amount) == (
+        step,
+        SOURCE,
+        TARGET,
+        500,
+    )
+    again = then(transfer_after(*history, timed_out), ExpireTransfer())
+    assert [e.step for e in again if isinstance(e, TransferTimedOut)] == [step]  # asked again: may be lost
+
+
+def test_a_debit_recorded_after_the_transfer_failed_is_given_back() -> None:
+    # The step's key lets the accounts service record only one decision, so this cannot happen; if it
+    # did, the money would still go back rather than sit on no one's books.
+    events = then(transfer_after(REQUESTED, TransferFailed(reason="timed out")), RecordDebit(currency="EUR"))
+
+    assert events == [
+        CompensationStarted(
+            from_account=SOURCE, to_account=TARGET, amount=500, reason="debited after the transfer failed"
+        )
+    ]
+
+
+def test_an_ended_transfer_never_expires() -> None:
+    for ending in (TransferCompleted(), TransferFailed(reason="x")):
+        assert then(transfer_after(REQUESTED, DEBITED, ending), ExpireTransfer()) == []
+
+
+def test_the_accounts_service_turns_a_timeout_into_a_cancellation_under_the_steps_own_key() -> None:
+    stream = transfers.decider.stream_id(TRANSFER)
+    debit = TransferTimedOut(step="debit", from_account=SOURCE, to_account=TARGET, amount=500)
+    credit = TransferTimedOut(
+        step="credit", from_account=SOURCE, to_account=TARGET, amount=500, currency="EUR"
+    )
+
+    [cancel_debit] = accounts.react_to_transfers("TransferTimedOut", stream, 2, debit.model_dump())
+    [cancel_credit] = accounts.react_to_transfers("TransferTimedOut", stream, 3, credit.model_dump())
+
+    assert (cancel_debit.idempotency_key, cancel_credit.idempotency_key) == (
+        f"transfer:{TRANSFER}:debit",
+        f"transfer:{TRANSFER}:credit",
+    )
+    assert accounts.decide(
+        account_after(OPENED, MoneyDeposited(amount=900, balance_after=900)), cancel_debit.command
+    ) == [TransferDebitRefused(transfer_id=TRANSFER, reason=RefusalReason.TIMED_OUT)]
+    assert accounts.decide(account_after(OPENED), cancel_credit.command) == [
+        TransferCreditRefused(transfer_id=TRANSFER, reason=RefusalReason.TIMED_OUT)
+    ]

@@ -32,6 +32,15 @@ def listener(events: typing.List[func.EventHubEvent]) -> None:
 """
 
 BROKEN = {
+    "a timer whose schedule is not six NCRONTAB fields": (
+        """
+        @app.timer_trigger(arg_name="timer", schedule="*/5 * * * *")
+        def sweep(timer: func.TimerRequest) -> None:
+            pass
+        """,
+        HOST_JSON,
+        "The 'sweep' function is in error: The schedule expression '*/5 * * * *' was not recognized",
+    ),
     "a route under the host's admin prefix": (
         """
         @app.route(route="admin/things", methods=["GET"])

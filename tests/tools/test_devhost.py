@@ -6,6 +6,7 @@ import random
 import threading
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,15 @@ from infra.ports.eventstore import Metadata, NewEvent
 from infra.ports.publisher import OutgoingMessage
 from infra.tools import devhost
 from infra.tools.devhost import DevHost
-from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, retry_delays
+from infra.tools.pumps import (
+    ChangeFeedPump,
+    Chaos,
+    HubPartitionPump,
+    Invoker,
+    TimerPump,
+    next_occurrence,
+    retry_delays,
+)
 from infra.tools.worker import RetryOptions
 from tests.worker import index_app
 
@@ -330,3 +339,46 @@ def test_a_spent_exponential_policy_without_a_maximum_retries_at_most_a_minute_a
     policy = RetryOptions("exponential_backoff", max_retry_count=2, minimum=1, maximum=2_147_483_647)
 
     assert list(itertools.islice(retry_delays(policy), 4)) == [1, 2, 60, 60]
+
+
+TIMER_APP = """
+import azure.functions as func
+
+app = func.FunctionApp()
+fired = []
+
+
+@app.timer_trigger(arg_name="timer", schedule="* * * * * *")
+def tick_every_second(timer: func.TimerRequest) -> None:
+    fired.append((timer.past_due, timer.schedule_status.get("Next")))
+"""
+
+
+def test_a_timer_fires_on_its_ncrontab_schedule_with_the_schedule_status_the_host_sends(
+    tmp_path: Path,
+) -> None:
+    python, app = index_app(tmp_path / "app", TIMER_APP)
+    stop = threading.Event()
+    [function] = python.functions
+    pump = TimerPump(Invoker(python, function, stop), function.trigger["schedule"])
+
+    pump.start()
+    waited = threading.Event()
+    for _ in range(400):
+        if len(app.fired) >= 2:
+            break
+        waited.wait(0.01)
+    stop.set()
+    pump.join()
+
+    assert len(app.fired) >= 2
+    assert [past_due for past_due, _ in app.fired] == [False] * len(app.fired)
+    nexts = [datetime.fromisoformat(next_run) for _, next_run in app.fired[:2]]
+    assert (nexts[1] - nexts[0]).total_seconds() == 1.0  # each run names the one after it, a second on
+
+
+def test_the_next_occurrence_reads_six_fields_seconds_first() -> None:
+    start = datetime(2026, 12, 3, 13, 0, 7, tzinfo=UTC)
+
+    assert next_occurrence("*/15 * * * * *", start) == datetime(2026, 12, 3, 13, 0, 15, tzinfo=UTC)
+    assert next_occurrence("0 30 9 * * *", start) == datetime(2026, 12, 4, 9, 30, 0, tzinfo=UTC)

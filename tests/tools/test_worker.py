@@ -41,6 +41,7 @@ HTTP_FUNCTIONS = {
     "account_transfers",
 }
 RELAYS = {"relay_account_events", "relay_transfer_events"}
+TIMERS = {"expire_transfers"}
 HUB_READERS = {
     "project_read_models",
     "project_transfer_read_models",
@@ -55,7 +56,7 @@ HUB_READERS = {
 def test_function_app_indexes_and_every_function_loads_under_the_real_worker() -> None:
     functions = {function.name: function for function in app_worker().functions}
 
-    assert set(functions) == HTTP_FUNCTIONS | RELAYS | HUB_READERS
+    assert set(functions) == HTTP_FUNCTIONS | RELAYS | HUB_READERS | TIMERS
     for name in HTTP_FUNCTIONS:
         assert functions[name].trigger["type"] == "httpTrigger"
         assert {"type": "http", "direction": "OUT", "name": "$return"} in functions[name].bindings
@@ -63,6 +64,7 @@ def test_function_app_indexes_and_every_function_loads_under_the_real_worker() -
     assert {functions[name].trigger["type"] for name in HUB_READERS} == {"eventHubTrigger"}
     assert {functions[name].trigger["cardinality"] for name in HUB_READERS} == {"MANY"}
     assert all(functions[name].retry is not None for name in RELAYS | HUB_READERS)
+    assert {functions[name].trigger["type"] for name in TIMERS} == {"timerTrigger"}
 
 
 def test_the_worker_command_lists_the_functions_of_the_app_it_loaded() -> None:
@@ -76,7 +78,7 @@ def test_the_worker_command_lists_the_functions_of_the_app_it_loaded() -> None:
 
     assert done.returncode == 0, done.stderr
     assert "project_read_models: eventHubTrigger" in done.stdout.splitlines()
-    assert len(done.stdout.splitlines()) == len(HTTP_FUNCTIONS | RELAYS | HUB_READERS)
+    assert len(done.stdout.splitlines()) == len(HTTP_FUNCTIONS | RELAYS | HUB_READERS | TIMERS)
 
 
 # --- the worker's load rules refuse a broken app, as Azure would ---

@@ -121,10 +121,10 @@ def deliver_everything(root: bootstrap.EmbeddedBackend) -> None:
             partition.checkpoint(received[-1].sequence_number)
 
 
-def settle(rounds: int = 50) -> int:
-    """Runs every service's relay and every hub's consumers (projectors and reactions to other services)
-    through the worker over everything pending, as the dev host would, until nothing moves. Returns how
-    many documents and messages were handed to functions."""
+def settle(rounds: int = 50, skip: frozenset[str] = frozenset()) -> int:
+    """Runs every service's relay and every hub's consumers (projectors and reactions to other services,
+    but those named in `skip`) through the worker over everything pending, as the dev host would, until
+    nothing moves. Returns how many documents and messages were handed to functions."""
     root = bootstrap.root()
     owners = {definition.hub: root.embedded[definition.name] for definition in root.definitions}
     consumers = [(d.hub, d.read_models_consumer_group, d.projector_function) for d in root.definitions] + [
@@ -141,6 +141,8 @@ def settle(rounds: int = 50) -> int:
                 feed.commit(page)
                 moved += len(page.documents)
         for hub, group, function in consumers:
+            if function in skip:
+                continue
             owner = owners[hub]
             for number in range(owner.hub.partition_count):
                 partition = EmbeddedPartition(owner.hub, owner.checkpoints, group, number)
@@ -152,3 +154,20 @@ def settle(rounds: int = 50) -> int:
         if moved == 0:
             return handed
     raise AssertionError(f"still moving after {rounds} rounds")
+
+
+def lose_pending(function: str) -> int:
+    """Moves the consumer group `function` reads with past everything its hub holds now, as if those
+    messages had expired unread (past the hub's retention); returns how many were lost."""
+    root = bootstrap.root()
+    [(hub, group)] = [
+        (s.hub, s.consumer_group) for d in root.definitions for s in d.subscriptions if s.function == function
+    ]
+    owner = next(root.embedded[d.name] for d in root.definitions if d.hub == hub)
+    lost = 0
+    for number in range(owner.hub.partition_count):
+        partition = EmbeddedPartition(owner.hub, owner.checkpoints, group, number)
+        if pending := partition.receive(10_000):
+            partition.checkpoint(pending[-1].sequence_number)
+            lost += len(pending)
+    return lost

@@ -5,16 +5,18 @@ host would run it, and `settle` plays the relays and hub consumers until nothing
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
 import pytest
 
-from infra.entry import bootstrap
+from infra.entry import bootstrap, transfers_api
 from tests.entry.functions.conftest import (
     account_command,
     assert_problem,
     json_of,
+    lose_pending,
     open_account,
     request,
     settle,
@@ -288,3 +290,99 @@ def test_a_transfers_audit_trail_and_its_state_at_each_version() -> None:
     assert history["events"][1]["metadata"]["causation_id"] is not None
     assert (at_1["status"], at_1["version"], at_1["as_of"]) == ("requested", 1, {"version": 1})
     assert_problem(missing, 404)
+
+
+# --- timeouts ---
+
+MOVE_MONEY = "move_money_for_transfers"  # the accounts service's reaction to the transfers hub
+
+
+def expire_everything_pending() -> int:
+    return transfers_api.sweep(transfers_api.transfers(), 0, datetime.now(UTC) + timedelta(seconds=1))
+
+
+def test_a_transfer_whose_request_was_lost_times_out_fails_and_a_late_request_moves_nothing() -> None:
+    source, target = funded_account(1_000), funded_account(0)
+    transfer_id = requested(source, target, 300)
+    settle(skip=frozenset({MOVE_MONEY}))
+    assert lose_pending(MOVE_MONEY) == 1  # the request expired on the hub before the accounts read it
+
+    assert expire_everything_pending() == 1
+    settle()
+    failed = status_of(transfer_id)
+    late = deliver_again(MOVE_MONEY)  # the lost request turns up after all
+    settle()
+
+    assert (failed["status"], failed["reason"], failed["timed_out"]) == ("failed", "timed out", "debit")
+    assert late > 0
+    assert status_of(transfer_id)["status"] == "failed"
+    assert (balance(source), balance(target)) == (1_000, 0)
+
+
+def test_a_transfer_whose_credit_was_lost_times_out_and_is_compensated_and_a_late_credit_moves_nothing() -> (
+    None
+):
+    source, target = funded_account(1_000), funded_account(0)
+    transfer_id = requested(source, target, 300)
+    settle(skip=frozenset({MOVE_MONEY}))
+    settle(skip=frozenset({"advance_transfers"}))  # the debit is made, its answer not yet read
+    settle(skip=frozenset({MOVE_MONEY}))  # the transfer records the debit and asks for the credit
+    assert status_of(transfer_id)["status"] == "debited"
+    assert lose_pending(MOVE_MONEY) == 1  # the credit request expired unread
+
+    assert expire_everything_pending() == 1
+    settle()
+    deliver_again(MOVE_MONEY)
+    settle()
+
+    ended = status_of(transfer_id)
+    assert (ended["status"], ended["reason"]) == ("compensated", "timed out")
+    assert (balance(source), balance(target)) == (1_000, 0)
+
+
+def test_a_lost_answer_is_announced_again_on_timeout_and_the_transfer_goes_on_to_complete() -> None:
+    source, target = funded_account(1_000), funded_account(0)
+    transfer_id = requested(source, target, 300)
+    settle(skip=frozenset({"advance_transfers"}))  # the source is debited...
+    assert lose_pending("advance_transfers") >= 1  # ...but that answer expires before the transfer reads it
+
+    assert expire_everything_pending() == 1  # the transfer asks again; the debit stands, and is restated
+    settle()
+
+    assert status_of(transfer_id)["status"] == "completed"
+    assert (balance(source), balance(target)) == (700, 300)
+    restated = [e for e in account_events(source) if e["type"] == "TransferDecisionRestated"]
+    assert [(e["data"]["decision"], e["data"]["transfer_id"]) for e in restated] == [
+        ("TransferDebited", transfer_id)
+    ]
+
+
+def account_events(account_id: str) -> list[dict[str, Any]]:
+    response = functions.account_history(
+        request("GET", f"/api/accounts/{account_id}/events", route_params={"id": account_id})
+    )
+    events: list[dict[str, Any]] = json_of(response)["events"]
+    return events
+
+
+def test_a_step_made_before_the_timeout_counts_and_the_transfer_completes() -> None:
+    source, target = funded_account(1_000), funded_account(0)
+    transfer_id = requested(source, target, 300)
+    settle(skip=frozenset({MOVE_MONEY}))
+
+    assert expire_everything_pending() == 1  # too early: the request is still on its way, and goes first
+    settle()
+
+    assert status_of(transfer_id)["status"] == "completed"
+    assert (balance(source), balance(target)) == (700, 300)
+    assert expire_everything_pending() == 0  # an ended transfer is never expired
+
+
+def deliver_again(function: str) -> int:
+    """Hands every message of the hub `function` reads to it again (a late or repeated delivery)."""
+    root = bootstrap.root()
+    [hub] = [s.hub for d in root.definitions for s in d.subscriptions if s.function == function]
+    owner = next(root.embedded[d.name] for d in root.definitions if d.hub == hub)
+    everything = [m for p in range(owner.hub.partition_count) for m in owner.hub.read(p, -1, 10_000)]
+    getattr(functions, function)(everything)
+    return len(everything)
