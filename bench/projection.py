@@ -92,7 +92,7 @@ def build_log(
     """Accounts of EVENTS_PER_ACCOUNT events, appended `per_append` at a time, round-robin."""
     streams = [f"account-{uuid.uuid4()}" for _ in range(events // EVENTS_PER_ACCOUNT)]
     opened = codec.encode(
-        accounts.AccountOpened(owner_name="Ada", owner_email="ada@example.com", currency="EUR")
+        accounts.AccountOpened(owner=accounts.Owner(name="Ada", email="ada@example.com"), currency="EUR")
     )
     metadata = Metadata(correlation_id=str(uuid.uuid4()))
     for version in range(0, EVENTS_PER_ACCOUNT, per_append):

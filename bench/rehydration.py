@@ -99,7 +99,7 @@ def build_stream(
 ) -> tuple[str, int]:
     """An account stream of `length` events (opened, then deposits); returns its id and snapshot version."""
     stream_id = f"account-{uuid.uuid4()}"
-    opened = accounts.AccountOpened(owner_name="Ada", owner_email="ada@example.com", currency="EUR")
+    opened = accounts.AccountOpened(owner=accounts.Owner(name="Ada", email="ada@example.com"), currency="EUR")
     state = accounts.decider.evolve(accounts.decider.initial, opened)
     snapshot_version = (length // snapshot_every) * snapshot_every
     batch: list[NewEvent] = [pipeline.codec.encode(opened)]

@@ -120,9 +120,8 @@ class OurStoreAppendOnly:
     def open_accounts(self, count: int) -> None:
         for index in range(count):
             stream_id = f"account-{uuid.uuid4()}"
-            opened = accounts.AccountOpened(
-                owner_name=f"Owner {index}", owner_email=f"owner{index}@example.com", currency="EUR"
-            )
+            owner = accounts.Owner(name=f"Owner {index}", email=f"owner{index}@example.com")
+            opened = accounts.AccountOpened(owner=owner, currency="EUR")
             self.store.append(stream_id, 0, [self.codec.encode(opened)], _metadata())
             self.streams[stream_id] = (1, 0)
 

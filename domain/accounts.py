@@ -46,9 +46,19 @@ class Event(BaseModel):
     schema_version: ClassVar[int] = 1
 
 
+class Owner(BaseModel):
+    """Who an account belongs to: the personal data of an account, kept together."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    email: str
+
+
 class AccountOpened(Event):
-    owner_name: str
-    owner_email: str
+    # v2 keeps the owner's personal data in one field (v1 had owner_name and owner_email side by side):
+    # one place to protect, and later to erase, it. Stored v1 events are upcast on read (UPCASTERS).
+    schema_version: ClassVar[int] = 2
+    owner: Owner
     currency: str
 
 
@@ -140,7 +150,12 @@ EVENT_TYPES: tuple[type[AccountEvent], ...] = (
 )
 
 # (event type, stored schema version) -> a function turning that version's data into the next version's.
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("AccountOpened", 1): lambda data: {
+        "owner": {"name": data["owner_name"], "email": data["owner_email"]},
+        "currency": data["currency"],
+    },
+}
 
 
 # --- state ------------------------------------------------------------------------------------------
@@ -175,8 +190,8 @@ def evolve(state: Account, event: AccountEvent) -> Account:
         case AccountOpened():
             return Account(
                 status=Status.OPEN,
-                owner_name=event.owner_name,
-                owner_email=event.owner_email,
+                owner_name=event.owner.name,
+                owner_email=event.owner.email,
                 currency=event.currency,
             )
         case (
@@ -304,8 +319,7 @@ def decide(state: Account, command: AccountCommand) -> list[AccountEvent]:
                 raise AccountAlreadyOpened("this account has already been opened")
             return [
                 AccountOpened(
-                    owner_name=command.owner_name,
-                    owner_email=str(command.owner_email),
+                    owner=Owner(name=command.owner_name, email=str(command.owner_email)),
                     currency=str(command.currency),
                 )
             ]

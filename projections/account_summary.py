@@ -67,7 +67,7 @@ def evolve(summary: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountS
             return current.model_copy(
                 update={
                     **moved,
-                    "owner": Owner(name=event.owner_name, email=event.owner_email),
+                    "owner": Owner(name=event.owner.name, email=event.owner.email),
                     "currency": event.currency,
                     "status": Status.OPEN,
                 }

@@ -5,6 +5,7 @@ policy gives it (recorded with the command's events), so a redelivered event cha
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,13 +22,32 @@ class Reactor:
 
     def __init__(self, commands: CommandHandler[Any, Any, Any], policy: Policy) -> None:
         self.commands, self.policy = commands, policy
+        # A tolerant reader of the other service: events it does not react to (by type), and events it
+        # could not read (a known type without a field it needs), each skipped and counted, never a crash.
+        self.ignored: Counter[str] = Counter()
+        self.unreadable: Counter[str] = Counter()
 
     def react(self, delivered: Sequence[StoredEvent]) -> int:
         """Runs the commands the delivered events call for; returns how many ran. Any failure raises, so
         the batch is delivered again: the commands that did run replay as no-ops."""
         ran = 0
         for event in delivered:
-            for reaction in self.policy(event.type, event.stream_id, event.version, event.data):
+            try:
+                reactions = self.policy(event.type, event.stream_id, event.version, event.data)
+            except (KeyError, TypeError, ValueError) as error:
+                self.unreadable[event.type] += 1
+                log.error(
+                    "skipped %s v%d of %s, which this service cannot read: %r (a timeout recovers what waits "
+                    "on it)",
+                    event.type,
+                    event.version,
+                    event.stream_id,
+                    error,
+                )
+                continue
+            if not reactions:
+                self.ignored[event.type] += 1
+            for reaction in reactions:
                 command = reaction.command
                 # The key names the step; its first recorded decision is the step's only one, whatever a
                 # later command for the same step says (a cancellation after the step, or the reverse).

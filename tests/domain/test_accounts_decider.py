@@ -28,6 +28,7 @@ from domain.accounts import (
     MoneyDeposited,
     MoneyWithdrawn,
     OpenAccount,
+    Owner,
     Status,
     WithdrawMoney,
     decider,
@@ -35,7 +36,7 @@ from domain.accounts import (
 from domain.errors import DomainError
 
 OPEN = OpenAccount(owner_name="Ada Lovelace", owner_email="ada@example.com", currency="EUR")
-OPENED = AccountOpened(owner_name="Ada Lovelace", owner_email="ada@example.com", currency="EUR")
+OPENED = AccountOpened(owner=Owner(name="Ada Lovelace", email="ada@example.com"), currency="EUR")
 
 
 # --- given, when, then --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from domain.accounts import (
     CreditForTransfer,
     DebitForTransfer,
     MoneyDeposited,
+    Owner,
     RefusalReason,
     ReverseTransferDebit,
     TransferCredited,
@@ -46,7 +47,7 @@ SOURCE, TARGET = str(uuid.uuid4()), str(uuid.uuid4())
 TRANSFER = str(uuid.uuid4())
 REQUESTED = TransferRequested(from_account=SOURCE, to_account=TARGET, amount=500, reference="rent")
 DEBITED = SourceDebited(from_account=SOURCE, to_account=TARGET, amount=500, currency="EUR", reference="rent")
-OPENED = AccountOpened(owner_name="Ada", owner_email="ada@example.com", currency="EUR")
+OPENED = AccountOpened(owner=Owner(name="Ada", email="ada@example.com"), currency="EUR")
 
 
 def transfer_after(*events: transfers.TransferEvent) -> transfers.Transfer:

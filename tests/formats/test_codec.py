@@ -13,6 +13,7 @@ from domain.accounts import (
     AccountOpened,
     MoneyDeposited,
     MoneyWithdrawn,
+    Owner,
     decider,
 )
 from domain.decider import Upcaster
@@ -46,7 +47,7 @@ def as_stored(new: NewEvent) -> StoredEvent:
 @pytest.mark.parametrize(
     "event",
     [
-        AccountOpened(owner_name="Ada", owner_email="ada@example.com", currency="EUR"),
+        AccountOpened(owner=Owner(name="Ada", email="ada@example.com"), currency="EUR"),
         MoneyDeposited(amount=100, balance_after=100),
         MoneyDeposited(amount=100, balance_after=250, reference="salary"),
         MoneyWithdrawn(amount=30, balance_after=70),
