@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 7071
 DATA_DIR ?= .data
 
-.PHONY: run run-azure cli test lint unit e2e bench clean protos wire
+.PHONY: run run-azure cli test lint unit e2e bench clean protos wire asyncapi
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (or pyenv install 3.13), or make PYTHON=/path/to/python3.13"; exit 1; }
@@ -28,6 +28,9 @@ run-azure: $(STAMP)  ## the same functions on Cosmos DB and Event Hubs (emulator
 cli: $(STAMP)  ## the read-model operator tool on the embedded data: make cli ARGS="verify --all"
 	$(PY) -m infra.tools.cli $(ARGS) --data-dir $(DATA_DIR)
 
+asyncapi: $(STAMP)  ## rewrite docs/asyncapi.json (the hubs' AsyncAPI 3.0 document) from the code
+	$(PY) -m infra.tools.asyncapi
+
 protos: $(STAMP)  ## recompile infra/tools/function_rpc.proto (the host <-> worker messages the dev host speaks)
 	$(PY) -m grpc_tools.protoc -Iinfra/tools --python_out=infra/tools infra/tools/function_rpc.proto
 
@@ -40,8 +43,8 @@ lint: $(STAMP)
 test: lint wire  ## lint, type-check, then every test
 	$(PY) -m pytest
 
-# The wire suites' Cosmos-protocol server (tests/wire): npm installs it when node is here; without node
-# those suites skip and say why.
+# The node tools the tests run (tests/wire: the Cosmos-protocol server, the AsyncAPI parser): npm installs
+# them when node is here; without node those tests skip and say why.
 WIRE_STAMP := tests/wire/node_modules/.installed
 wire: $(WIRE_STAMP)
 $(WIRE_STAMP): tests/wire/package.json tests/wire/package-lock.json
