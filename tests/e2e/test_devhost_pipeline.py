@@ -31,10 +31,11 @@ def free_port() -> int:
 
 @contextmanager
 def dev_host(
-    data_dir: Path, *extra_args: str, env: dict[str, str] | None = None
+    data_dir: Path, *extra_args: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
-    """The dev host in a subprocess on a free port, logging to data_dir/devhost.log."""
-    port = free_port()
+    """The dev host in a subprocess on a free port, logging to data_dir/devhost.log, in a process group
+    of its own (with its trigger process), so a test can kill both at once."""
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "devhost.log").open("a") as log:
         process = subprocess.Popen(
@@ -53,6 +54,7 @@ def dev_host(
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,
         )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}/api", timeout=10)
     try:
@@ -61,7 +63,7 @@ def dev_host(
     finally:
         client.close()
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
