@@ -7,7 +7,18 @@ import logging
 import tempfile
 from pathlib import Path
 
-from bench import charts, cosmos, http_load, machine, projection, rehydration, report, throughput, worker_cost
+from bench import (
+    charts,
+    cosmos,
+    http_load,
+    machine,
+    projection,
+    rehydration,
+    report,
+    throughput,
+    transfers,
+    worker_cost,
+)
 from bench.sizes import FULL, QUICK
 from bench.stats import clock
 
@@ -38,18 +49,20 @@ def main(argv: list[str] | None = None) -> None:
     log.info("bench (%s) on %s, %s cores", sizes.mode, described["cpu"], described["cores"])
     with tempfile.TemporaryDirectory(prefix="eventbank-bench-") as folder:
         workdir = Path(folder)
-        log.info("1/6 command throughput in process")
+        log.info("1/7 command throughput in process")
         throughput_result = throughput.run(sizes, workdir)
-        log.info("2/6 rehydration vs stream length")
+        log.info("2/7 rehydration vs stream length")
         rehydration_result = rehydration.run(sizes, workdir)
-        log.info("3/6 through HTTP on the dev host")
+        log.info("3/7 through HTTP on the dev host")
         http_result = http_load.run(sizes, workdir)
-        log.info("4/6 projection rebuild from %s events", f"{sizes.projection_events:,}")
+        log.info("4/7 projection rebuild from %s events", f"{sizes.projection_events:,}")
         projection_result = projection.run(sizes, workdir)
-        log.info("5/6 Cosmos DB cost per command")
+        log.info("5/7 Cosmos DB cost per command")
         cosmos_result = cosmos.run(sizes)
-        log.info("6/6 what a call through the Python worker costs")
+        log.info("6/7 what a call through the Python worker costs")
         worker_result = worker_cost.run(sizes, workdir)
+        log.info("7/7 transfers on the dev host")
+        transfers_result = transfers.run(sizes, workdir)
     results = report.Results(
         sizes=sizes,
         machine=described,
@@ -59,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         projection=projection_result,
         cosmos=cosmos_result,
         worker=worker_result,
+        transfers=transfers_result,
         seconds=clock() - started,
         load_average_at_end=machine.load_average(),
     )

@@ -29,6 +29,9 @@ class Sizes:
     cosmos_warm_commands: int
     # 6. calls per function, direct and through the Python worker
     worker_calls: int
+    # 7. transfers on the dev host: requests per second, for how long
+    transfer_rate: float = 50
+    transfer_seconds: float = 10
 
 
 QUICK = Sizes(

@@ -334,7 +334,10 @@ def decide(state: Account, command: AccountCommand) -> list[AccountEvent]:
                 )
             ]
         case WithdrawMoney():
-            _require_open(state)
+            if not (state.status is Status.CLOSED and state.balance > 0):
+                # A closed account holds money only when a reversal gave back what a transfer took after
+                # it was closed: it can still pay that out, so no money is ever stuck on it.
+                _require_open(state)
             if command.amount > state.balance:
                 raise InsufficientFunds(
                     f"cannot withdraw {command.amount}: the balance is {state.balance} {state.currency}"
@@ -387,7 +390,7 @@ def decide(state: Account, command: AccountCommand) -> list[AccountEvent]:
             ]
         case ReverseTransferDebit():
             # Always: the money left this account, so it comes back, even if the account closed since
-            # (its balance then shows on the closed account, and only a reopening could move it).
+            # (a closed account can still withdraw what it holds: see WithdrawMoney).
             return [
                 TransferDebitReversed(
                     transfer_id=command.transfer_id,

@@ -212,7 +212,10 @@ class RecordDebitReversed(Command):
 
 
 class ExpireTransfer(Command):
-    """The transfer is past its deadline (the timer decides when): give up waiting for its pending step."""
+    """The transfer is past its deadline waiting for `step` (the timer decides when): give up waiting for
+    it. Decides nothing if the transfer has moved on since (the timer read a view that was behind)."""
+
+    step: str
 
 
 TransferCommand = (
@@ -275,8 +278,8 @@ def decide(state: Transfer, command: TransferCommand) -> list[TransferEvent]:
         case ExpireTransfer():
             # Asked again on every expiry, not once: the earlier request may have been lost the same way.
             step = PENDING_STEP.get(state.status)
-            if step is None:
-                return []  # ended
+            if step is None or step != command.step:
+                return []  # ended, or moved on to another step since the timer looked
             assert state.from_account is not None
             assert state.to_account is not None
             return [

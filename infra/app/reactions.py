@@ -14,6 +14,9 @@ from infra.app.commands import CommandHandler, Idempotency, Outcome
 from infra.ports.eventstore import Metadata, StoredEvent
 
 log = logging.getLogger("eventbank.reactions")
+# Every key a reaction records starts with this, and no client's Idempotency-Key may (infra/entry/http.py):
+# a client's key on the same stream can never take a saga step's place.
+REACTION_KEY_PREFIX = "reaction:"
 
 
 class Reactor:
@@ -51,18 +54,19 @@ class Reactor:
                 command = reaction.command
                 # The key names the step; its first recorded decision is the step's only one, whatever a
                 # later command for the same step says (a cancellation after the step, or the reverse).
-                fingerprint = Idempotency.fingerprint_of(reaction.idempotency_key)
+                key = f"{REACTION_KEY_PREFIX}{reaction.idempotency_key}"
+                fingerprint = Idempotency.fingerprint_of(key)
                 metadata = Metadata(
                     correlation_id=event.metadata.correlation_id or str(event.event_id),
                     causation_id=str(event.event_id),
-                    idempotency_key=reaction.idempotency_key,
+                    idempotency_key=key,
                     actor=f"reaction:{event.stream_id}",
                 )
                 outcome = self.commands.handle(
                     reaction.stream_id,
                     command,
                     metadata,
-                    idempotency=Idempotency(reaction.idempotency_key, fingerprint),
+                    idempotency=Idempotency(key, fingerprint),
                 )
                 ran += 1
                 if outcome.replayed and reaction.restate is not None and outcome.appended:
@@ -79,7 +83,7 @@ class Reactor:
             from_version=outcome.version - outcome.appended + 1,
             to_version=outcome.version,
         )
-        key = f"restate:{cause.stream_id}:{cause.version}"
+        key = f"{REACTION_KEY_PREFIX}restate:{cause.stream_id}:{cause.version}"
         self.commands.handle(
             reaction.stream_id,
             reaction.restate([(event.type, event.data) for event in decided]),

@@ -27,6 +27,7 @@ from infra.app.commands import (
     VersionMismatch,
     canonical_json,
 )
+from infra.app.reactions import REACTION_KEY_PREFIX
 from infra.ports.eventstore import AppendTooLarge, Metadata, StoreUnavailable
 
 MAX_BODY_BYTES = 64 * 1024
@@ -214,6 +215,12 @@ def idempotency(req: func.HttpRequest, canonical_command: Any) -> Idempotency | 
         return None
     if not _KEY_PATTERN.fullmatch(key):
         _fail(400, "Invalid Idempotency-Key", "use 1 to 255 visible ASCII characters, such as a UUID")
+    if key.lower().startswith(REACTION_KEY_PREFIX):
+        _fail(
+            400,
+            "Invalid Idempotency-Key",
+            f"keys starting with {REACTION_KEY_PREFIX!r} are the services' own",
+        )
     fingerprint = Idempotency.fingerprint_of(
         req.method, urlsplit(req.url).path, canonical_json(canonical_command)
     )

@@ -20,7 +20,7 @@ from domain.transfers import (
     TransferEvent,
     decider,
 )
-from infra.app.commands import CommandHandler, Outcome
+from infra.app.commands import CommandHandler, Outcome, VersionMismatch
 from infra.app.projector import ProjectionRunner
 from infra.app.queries import page_of
 from infra.entry import bootstrap, http, streams_api
@@ -179,9 +179,17 @@ def sweep(service: Transfers, timeout_seconds: float, now: datetime) -> int:
         for view in service.status.read_side.views()
         if view.status in PENDING_STEP and (now - view.updated_at).total_seconds() >= timeout_seconds
     ]
+    expired = 0
     for view in overdue:
-        service.commands.handle(decider.stream_id(view.id), ExpireTransfer(), Metadata(actor="timer"))
-    return len(overdue)
+        command = ExpireTransfer(step=PENDING_STEP[view.status])
+        try:  # at the version the view showed: if the transfer moved on since, the next sweep looks again
+            service.commands.handle(
+                decider.stream_id(view.id), command, Metadata(actor="timer"), expected_version=view.version
+            )
+        except VersionMismatch:
+            continue
+        expired += 1
+    return expired
 
 
 def _wait_seconds(min_version: int | None) -> float:

@@ -127,7 +127,9 @@ class Bank:
 
     def expire(self, stream_id: str) -> None:
         """What the timer does to a transfer past its deadline."""
-        self.transfers.handle(stream_id, transfers.ExpireTransfer(), Metadata())
+        step = transfers.PENDING_STEP.get(self.transfers.load(stream_id)[0].status)
+        if step is not None:
+            self.transfers.handle(stream_id, transfers.ExpireTransfer(step=step), Metadata())
 
     def pending(self) -> list[str]:
         return [s for s in self.requested if not transfers.is_terminal(self.transfers.load(s)[0])]

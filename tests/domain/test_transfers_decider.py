@@ -250,7 +250,7 @@ def test_the_transfers_service_records_each_answer_once_per_account_event_and_ig
 def test_an_expired_transfer_asks_the_accounts_service_to_settle_its_pending_step(
     history: tuple[transfers.TransferEvent, ...], step: str
 ) -> None:
-    [timed_out] = then(transfer_after(*history), ExpireTransfer())
+    [timed_out] = then(transfer_after(*history), ExpireTransfer(step=step))
 
     assert isinstance(timed_out, TransferTimedOut)
     assert (timed_out.step, timed_out.from_account, timed_out.to_account, timed_out.amount) == (
@@ -259,7 +259,7 @@ def test_an_expired_transfer_asks_the_accounts_service_to_settle_its_pending_ste
         TARGET,
         500,
     )
-    again = then(transfer_after(*history, timed_out), ExpireTransfer())
+    again = then(transfer_after(*history, timed_out), ExpireTransfer(step=step))
     assert [e.step for e in again if isinstance(e, TransferTimedOut)] == [step]  # asked again: may be lost
 
 
@@ -277,7 +277,12 @@ def test_a_debit_recorded_after_the_transfer_failed_is_given_back() -> None:
 
 def test_an_ended_transfer_never_expires() -> None:
     for ending in (TransferCompleted(), TransferFailed(reason="x")):
-        assert then(transfer_after(REQUESTED, DEBITED, ending), ExpireTransfer()) == []
+        assert then(transfer_after(REQUESTED, DEBITED, ending), ExpireTransfer(step="credit")) == []
+
+
+def test_a_timeout_for_a_step_the_transfer_has_moved_past_decides_nothing() -> None:
+    # the timer read a view still waiting for the debit; the transfer has been debited since
+    assert then(transfer_after(REQUESTED, DEBITED), ExpireTransfer(step="debit")) == []
 
 
 def test_the_accounts_service_turns_a_timeout_into_a_cancellation_under_the_steps_own_key() -> None:
@@ -300,3 +305,22 @@ def test_the_accounts_service_turns_a_timeout_into_a_cancellation_under_the_step
     assert accounts.decide(account_after(OPENED), cancel_credit.command) == [
         TransferCreditRefused(transfer_id=TRANSFER, reason=RefusalReason.TIMED_OUT)
     ]
+
+
+def test_money_a_reversal_gives_back_to_a_closed_account_can_still_be_withdrawn() -> None:
+    closed_with_refund = account_after(
+        OPENED,
+        TransferDebited(
+            transfer_id=TRANSFER, amount=500, currency="EUR", balance_after=0, counterparty=TARGET
+        ),
+        AccountClosed(),
+        TransferDebitReversed(transfer_id=TRANSFER, amount=500, balance_after=500, counterparty=TARGET),
+    )
+
+    assert accounts.decide(closed_with_refund, accounts.WithdrawMoney(amount=500)) == [
+        accounts.MoneyWithdrawn(amount=500, balance_after=0)
+    ]
+    with pytest.raises(accounts.AccountNotOpen):
+        accounts.decide(closed_with_refund, accounts.DepositMoney(amount=1))
+    with pytest.raises(accounts.AccountNotOpen):
+        accounts.decide(account_after(OPENED, AccountClosed()), accounts.WithdrawMoney(amount=1))

@@ -386,3 +386,14 @@ def deliver_again(function: str) -> int:
     everything = [m for p in range(owner.hub.partition_count) for m in owner.hub.read(p, -1, 10_000)]
     getattr(functions, function)(everything)
     return len(everything)
+
+
+def test_a_client_cannot_use_a_key_the_saga_records_its_steps_under() -> None:
+    source = funded_account(1_000)
+
+    refused = account_command(
+        "deposits", source, {"amount": 1}, headers={"Idempotency-Key": "Reaction:transfer:x:debit"}
+    )
+
+    assert_problem(refused, 400)
+    assert balance(source) == 1_000
