@@ -133,29 +133,19 @@ def _account_body(stream_id: str, version: int, state: Account) -> dict[str, obj
 # --- queries ---
 
 
-class SummaryQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
-
-
 @blueprint.route(route="accounts/{id}", methods=["GET"])
 @http.handles_problems
 def get_account(req: func.HttpRequest) -> func.HttpResponse:
-    """The account summary read model: eventually consistent with the event store. With ?min_version=N
-    (the version a command answered) it waits briefly for the projection to reach N, then answers what it
-    has, marked stale if it is still behind."""
+    """The account summary read model (?min_version=N reads your writes; see streams_api.read_view)."""
+    not_found = http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
     stream_id = decider.stream_id(http.route_uuid(req))
-    query = http.parse_query(req, SummaryQuery)
-    summary, fresh = accounts().summaries.read_side.read(
-        stream_id, query.min_version or 0, _wait_seconds(query.min_version)
+    return streams_api.read_view(
+        req,
+        accounts().summaries.read_side,
+        stream_id,
+        not_found,
+        exists=lambda summary: summary.status is not Status.UNOPENED,  # not a stream of refusals only
     )
-    if summary is None or summary.status is Status.UNOPENED:  # a stream of refused transfers only
-        raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
-    headers = {"ETag": f'"{summary.version}"'}
-    if not fresh:
-        headers["X-Read-Model-Stale"] = "true"
-    return http.json_response(summary.model_dump(mode="json"), headers=headers)
 
 
 @blueprint.route(route="accounts/{id}/events", methods=["GET"])
@@ -204,7 +194,7 @@ def account_statement(req: func.HttpRequest) -> func.HttpResponse:
         query.limit,
         http.continuation_key(query.continuation),
         query.min_version or 0,
-        _wait_seconds(query.min_version),
+        streams_api.wait_seconds(query.min_version),
     )
     if found is None or found.header.currency is None:  # None: a stream of refused transfers only
         raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
@@ -275,8 +265,3 @@ def daily_report(req: func.HttpRequest) -> func.HttpResponse:
         "days": [total.model_dump(mode="json") for total in totals],
     }
     return http.json_response(body)
-
-
-def _wait_seconds(min_version: int | None) -> float:
-    """How long a read with ?min_version= waits for the read model to catch up (no wait without it)."""
-    return bootstrap.root().settings.min_version_wait_seconds if min_version else 0.0

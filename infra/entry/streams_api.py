@@ -3,6 +3,7 @@ event with its metadata, paged) and time travel (its state at a version or a tim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +11,40 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
 from infra.app.commands import CommandHandler
-from infra.entry import http
+from infra.app.readside import ReadModel
+from infra.entry import bootstrap, http
 from infra.ports.eventstore import MAX_VERSION
+
+
+class FreshnessQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+
+
+def read_view[V: BaseModel](
+    req: func.HttpRequest,
+    read_model: ReadModel[Any, V],
+    stream_id: str,
+    not_found: http.Problem,
+    exists: Callable[[V], bool] = lambda view: True,
+) -> func.HttpResponse:
+    """The stream's view: eventually consistent with the event store. With ?min_version=N (the version a
+    command answered) it waits briefly for the projection to reach N, then answers what it has, marked
+    X-Read-Model-Stale if it is still behind."""
+    query = http.parse_query(req, FreshnessQuery)
+    view, fresh = read_model.read(stream_id, query.min_version or 0, wait_seconds(query.min_version))
+    if view is None or not exists(view):
+        raise not_found
+    headers = {"ETag": f'"{getattr(view, "version", 0)}"'}
+    if not fresh:
+        headers["X-Read-Model-Stale"] = "true"
+    return http.json_response(view.model_dump(mode="json"), headers=headers)
+
+
+def wait_seconds(min_version: int | None) -> float:
+    """How long a read with ?min_version= waits for the read model to catch up (no wait without it)."""
+    return bootstrap.root().settings.min_version_wait_seconds if min_version else 0.0
 
 
 class HistoryQuery(BaseModel):

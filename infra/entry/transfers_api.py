@@ -24,7 +24,7 @@ from infra.app.commands import CommandHandler, Outcome, VersionMismatch
 from infra.app.projector import ProjectionRunner
 from infra.app.queries import page_of
 from infra.entry import bootstrap, http, streams_api
-from infra.ports.eventstore import MAX_VERSION, Metadata
+from infra.ports.eventstore import Metadata
 from infra.ports.readmodels import KEY_MAX
 from projections import transfer_status
 
@@ -87,28 +87,15 @@ def _transfer_body(outcome: Outcome[Transfer]) -> dict[str, object]:
     }
 
 
-class StatusQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
-
-
 @blueprint.route(route="transfers/{id}", methods=["GET"])
 @http.handles_problems
 def get_transfer(req: func.HttpRequest) -> func.HttpResponse:
-    """The transfer's status and each step with its time (a read model: ?min_version=N reads your writes,
-    waiting briefly for the projection to reach N)."""
-    stream_id = decider.stream_id(http.route_uuid(req))
-    query = http.parse_query(req, StatusQuery)
-    view, fresh = transfers().status.read_side.read(
-        stream_id, query.min_version or 0, _wait_seconds(query.min_version)
+    """The transfer's status and each step with its time (?min_version=N reads your writes)."""
+    not_found = http.Problem(
+        404, "Transfer not found", "no transfer has this id (or it is not projected yet)"
     )
-    if view is None:
-        raise http.Problem(404, "Transfer not found", "no transfer has this id (or it is not projected yet)")
-    headers = {"ETag": f'"{view.version}"'}
-    if not fresh:
-        headers["X-Read-Model-Stale"] = "true"
-    return http.json_response(view.model_dump(mode="json"), headers=headers)
+    stream_id = decider.stream_id(http.route_uuid(req))
+    return streams_api.read_view(req, transfers().status.read_side, stream_id, not_found)
 
 
 @blueprint.route(route="transfers/{id}/events", methods=["GET"])
@@ -190,7 +177,3 @@ def sweep(service: Transfers, timeout_seconds: float, now: datetime) -> int:
             continue
         expired += 1
     return expired
-
-
-def _wait_seconds(min_version: int | None) -> float:
-    return bootstrap.root().settings.min_version_wait_seconds if min_version else 0.0
