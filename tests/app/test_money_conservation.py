@@ -85,6 +85,7 @@ class Bank:
     deposited: int = 0
     withdrawn: int = 0
     requested: list[str] = field(default_factory=list)
+    closing: list[str] = field(default_factory=list)  # accounts to close as soon as they can be
 
     def __post_init__(self) -> None:
         self.accounts = CommandHandler(self.accounts_log, accounts.decider, cache_size=0)
@@ -114,14 +115,20 @@ class Bank:
                 self.withdrawn += amount
             elif kind == "close":
                 self.accounts.handle(self.account(a), accounts.CloseAccount(), Metadata())
-            elif kind == "transfer" and a % ACCOUNTS != b % ACCOUNTS:
+            elif kind in ("transfer", "transfer all, then close") and a % ACCOUNTS != b % ACCOUNTS:
                 source, target = self.ids[a % ACCOUNTS], self.ids[b % ACCOUNTS]
+                if kind != "transfer":  # all it holds, to close it as soon as the debit is made
+                    amount = self.accounts.load(self.account(a))[0].balance
+                    if amount == 0:
+                        return
                 if b >= 2 * ACCOUNTS:  # now and then, an account that does not exist
                     target = str(uuid.uuid4())
                 request = transfers.RequestTransfer(from_account=source, to_account=target, amount=amount)
                 stream_id = self.transfers.new_stream_id()
                 self.transfers.handle(stream_id, request, Metadata(), expected_version=0)
                 self.requested.append(stream_id)
+                if kind != "transfer":
+                    self.closing.append(self.account(a))
         except DomainError:
             pass  # refused: nothing was written
 
@@ -138,11 +145,20 @@ class Bank:
         return sum(self.accounts.load(self.account(n))[0].balance for n in range(ACCOUNTS))
 
 
+KINDS = [
+    "open",
+    "deposit",
+    "withdraw",
+    "close",
+    "transfer",
+    "transfer",
+    "transfer all, then close",
+    "deliver",
+    "expire",
+]
 steps = st.lists(
     st.tuples(
-        st.sampled_from(
-            ["open", "deposit", "withdraw", "close", "transfer", "transfer", "deliver", "expire"]
-        ),
+        st.sampled_from(KINDS),
         st.integers(0, 2 * ACCOUNTS),
         st.integers(0, 2 * ACCOUNTS),
         st.integers(1, 500),
@@ -161,6 +177,8 @@ def test_at_quiescence_every_transfer_has_ended_and_no_money_was_created_or_lost
         bank.run(("open", n, 0, 0))
 
     for step in steps:
+        for stream_id in bank.closing:  # closes as soon as the balance is 0, mid-transfer
+            bank.run(("close", bank.ids.index(accounts.decider.aggregate_id(stream_id)), 0, 0))
         if step[0] == "deliver":
             chaos.choice(bank.consumers).deliver(chaos)
         elif step[0] == "expire" and bank.requested:  # a timer firing early, at any point
@@ -178,6 +196,10 @@ def test_at_quiescence_every_transfer_has_ended_and_no_money_was_created_or_lost
             bank.expire(stream_id)
 
     assert bank.balances() == bank.deposited - bank.withdrawn
+    for n in range(ACCOUNTS):  # no money stuck: whatever an account holds, even closed, can be withdrawn
+        account = bank.accounts.load(bank.account(n))[0]
+        if account.balance:
+            accounts.decide(account, accounts.WithdrawMoney(amount=account.balance))
     endings = {stream: bank.transfers.load(stream)[0] for stream in bank.requested}
     assert all(transfers.is_terminal(state) for state in endings.values()), endings
     for stream, state in endings.items():
