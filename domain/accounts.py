@@ -136,17 +136,21 @@ AccountEvent = (
     | TransferDebitReversed
     | TransferDecisionRestated
 )
-EVENT_TYPES: tuple[type[AccountEvent], ...] = (
-    AccountOpened,
-    MoneyDeposited,
-    MoneyWithdrawn,
-    AccountClosed,
+# An account's side of transfers: the steps it records (and its refusals), none a deposit or withdrawal.
+TRANSFER_STEP_TYPES: tuple[type[AccountEvent], ...] = (
     TransferDebited,
     TransferDebitRefused,
     TransferCredited,
     TransferCreditRefused,
     TransferDebitReversed,
     TransferDecisionRestated,
+)
+EVENT_TYPES: tuple[type[AccountEvent], ...] = (
+    AccountOpened,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    AccountClosed,
+    *TRANSFER_STEP_TYPES,
 )
 
 # (event type, stored schema version) -> a function turning that version's data into the next version's.
@@ -474,79 +478,46 @@ decider: Decider[Account, AccountCommand, AccountEvent] = Decider(
 # the step and its cancellation (the transfer timed out) is recorded first is the step's one decision.
 
 
+# The transfer event that asks for each step; a TransferTimedOut names its step itself.
+STEP_REQUESTED_BY = {
+    "TransferRequested": "debit",
+    "SourceDebited": "credit",
+    "CompensationStarted": "reversal",
+}
+
+
 def react_to_transfers(
     event_type: str, stream_id: str, version: int, data: Mapping[str, Any]
 ) -> list[Reaction[AccountCommand]]:
+    timed_out = event_type == "TransferTimedOut"
+    step = data["step"] if timed_out else STEP_REQUESTED_BY.get(event_type)
+    if step not in ("debit", "credit", "reversal"):
+        return []
     transfer_id = stream_id.removeprefix("transfer-")
-    if event_type == "TransferRequested":
-        return [
-            Reaction(
-                decider.stream_id(data["from_account"]),
-                DebitForTransfer(
-                    transfer_id=transfer_id, amount=data["amount"], counterparty=data["to_account"]
-                ),
-                f"transfer:{transfer_id}:debit",
-            )
-        ]
-    if event_type == "SourceDebited":
-        return [
-            Reaction(
-                decider.stream_id(data["to_account"]),
-                CreditForTransfer(
-                    transfer_id=transfer_id,
-                    amount=data["amount"],
-                    currency=data["currency"],
-                    counterparty=data["from_account"],
-                ),
-                f"transfer:{transfer_id}:credit",
-            )
-        ]
-    if (
-        event_type in ("CompensationStarted", "TransferTimedOut")
-        and data.get("step", "reversal") == "reversal"
-    ):
-        return [
-            Reaction(
-                decider.stream_id(data["from_account"]),
-                ReverseTransferDebit(
-                    transfer_id=transfer_id, amount=data["amount"], counterparty=data["to_account"]
-                ),
-                f"transfer:{transfer_id}:reversal",
-                restate=functools.partial(_restated, transfer_id)
-                if event_type == "TransferTimedOut"
-                else None,
-            )
-        ]
-    if event_type == "TransferTimedOut" and data["step"] == "debit":
-        return [
-            Reaction(
-                decider.stream_id(data["from_account"]),
-                DebitForTransfer(
-                    transfer_id=transfer_id,
-                    amount=data["amount"],
-                    counterparty=data["to_account"],
-                    cancel=True,
-                ),
-                f"transfer:{transfer_id}:debit",
-                restate=functools.partial(_restated, transfer_id),
-            )
-        ]
-    if event_type == "TransferTimedOut" and data["step"] == "credit":
-        return [
-            Reaction(
-                decider.stream_id(data["to_account"]),
-                CreditForTransfer(
-                    transfer_id=transfer_id,
-                    amount=data["amount"],
-                    currency=data["currency"] or "",
-                    counterparty=data["from_account"],
-                    cancel=True,
-                ),
-                f"transfer:{transfer_id}:credit",
-                restate=functools.partial(_restated, transfer_id),
-            )
-        ]
-    return []
+    source, target, amount = data["from_account"], data["to_account"], data["amount"]
+    cancel = timed_out and step != "reversal"  # a timed-out debit or credit is refused if not yet made
+    command: AccountCommand
+    if step == "debit":
+        account = source
+        command = DebitForTransfer(transfer_id=transfer_id, amount=amount, counterparty=target, cancel=cancel)
+    elif step == "credit":
+        account = target
+        currency = (data["currency"] or "") if timed_out else data["currency"]
+        command = CreditForTransfer(
+            transfer_id=transfer_id, amount=amount, currency=currency, counterparty=source, cancel=cancel
+        )
+    else:
+        account = source
+        command = ReverseTransferDebit(transfer_id=transfer_id, amount=amount, counterparty=target)
+    return [
+        Reaction(
+            decider.stream_id(account),
+            command,
+            f"transfer:{transfer_id}:{step}",
+            # asked again after a timeout, a step already decided is announced again: its answer may be lost
+            restate=functools.partial(_restated, transfer_id) if timed_out else None,
+        )
+    ]
 
 
 def _restated(transfer_id: str, decided: Sequence[tuple[str, Mapping[str, Any]]]) -> AccountCommand:

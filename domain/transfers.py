@@ -129,7 +129,6 @@ class Transfer(BaseModel):
     currency: str | None = None
     reference: str | None = None
     reason: str | None = None
-    timed_out: str | None = None  # the step it last gave up waiting for, if it did
 
 
 # --- initial ----------------------------------------------------------------------------------------
@@ -152,8 +151,8 @@ def evolve(state: Transfer, event: TransferEvent) -> Transfer:
             )
         case SourceDebited():
             return state.model_copy(update={"status": Status.DEBITED, "currency": event.currency})
-        case TransferTimedOut():
-            return state.model_copy(update={"timed_out": event.step})
+        case TransferTimedOut():  # asks the accounts service to settle the step: nothing changes yet
+            return state
         case TransferCompleted():
             return state.model_copy(update={"status": Status.COMPLETED})
         case TransferFailed():
@@ -254,12 +253,11 @@ def decide(state: Transfer, command: TransferCommand) -> list[TransferEvent]:
                 return [_compensation(state, "debited after the transfer failed")]  # debit key fences it
             if state.status is not Status.REQUESTED:
                 return []
-            assert state.from_account is not None
-            assert state.to_account is not None
+            source, target = _accounts(state)
             return [
                 SourceDebited(
-                    from_account=state.from_account,
-                    to_account=state.to_account,
+                    from_account=source,
+                    to_account=target,
                     amount=state.amount,
                     currency=command.currency,
                     reference=state.reference,
@@ -280,13 +278,12 @@ def decide(state: Transfer, command: TransferCommand) -> list[TransferEvent]:
             step = PENDING_STEP.get(state.status)
             if step is None or step != command.step:
                 return []  # ended, or moved on to another step since the timer looked
-            assert state.from_account is not None
-            assert state.to_account is not None
+            source, target = _accounts(state)
             return [
                 TransferTimedOut(
                     step=step,
-                    from_account=state.from_account,
-                    to_account=state.to_account,
+                    from_account=source,
+                    to_account=target,
                     amount=state.amount,
                     currency=state.currency,
                 )
@@ -296,11 +293,15 @@ def decide(state: Transfer, command: TransferCommand) -> list[TransferEvent]:
 
 
 def _compensation(state: Transfer, reason: str) -> CompensationStarted:
+    source, target = _accounts(state)
+    return CompensationStarted(from_account=source, to_account=target, amount=state.amount, reason=reason)
+
+
+def _accounts(state: Transfer) -> tuple[str, str]:
+    """The source and target of a requested transfer."""
     assert state.from_account is not None
     assert state.to_account is not None
-    return CompensationStarted(
-        from_account=state.from_account, to_account=state.to_account, amount=state.amount, reason=reason
-    )
+    return state.from_account, state.to_account
 
 
 # --- queries ----------------------------------------------------------------------------------------

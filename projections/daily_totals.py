@@ -14,6 +14,7 @@ from typing import Any, assert_never
 from pydantic import BaseModel, ConfigDict
 
 from domain.accounts import (
+    TRANSFER_STEP_TYPES,
     AccountClosed,
     AccountEvent,
     AccountOpened,
@@ -64,14 +65,6 @@ class AccountCurrency(BaseModel):
 
 
 CONTRIBUTIONS: Table[Contribution] = Table("daily-contributions", Contribution)
-TRANSFER_EVENTS = (
-    TransferDebited,
-    TransferDebitRefused,
-    TransferCredited,
-    TransferCreditRefused,
-    TransferDebitReversed,
-    TransferDecisionRestated,
-)
 
 
 def account_id(stream_id: str) -> str:
@@ -90,7 +83,7 @@ def evolve(state: AccountCurrency | None, fact: Fact[AccountEvent]) -> AccountCu
 
 
 def rows(state: AccountCurrency, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]:
-    if state.currency is None or isinstance(fact.event, TRANSFER_EVENTS):
+    if state.currency is None or isinstance(fact.event, TRANSFER_STEP_TYPES):
         return ()  # transfers move money between accounts: no deposit, no withdrawal
     day, currency, event = fact.recorded_at.astimezone(UTC).date(), state.currency, fact.event
 

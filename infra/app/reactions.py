@@ -51,11 +51,7 @@ class Reactor:
             if not reactions:
                 self.ignored[event.type] += 1
             for reaction in reactions:
-                command = reaction.command
-                # The key names the step; its first recorded decision is the step's only one, whatever a
-                # later command for the same step says (a cancellation after the step, or the reverse).
                 key = f"{REACTION_KEY_PREFIX}{reaction.idempotency_key}"
-                fingerprint = Idempotency.fingerprint_of(key)
                 metadata = Metadata(
                     correlation_id=event.metadata.correlation_id or str(event.event_id),
                     causation_id=str(event.event_id),
@@ -64,9 +60,9 @@ class Reactor:
                 )
                 outcome = self.commands.handle(
                     reaction.stream_id,
-                    command,
+                    reaction.command,
                     metadata,
-                    idempotency=Idempotency(key, fingerprint),
+                    idempotency=_first_decision_wins(key),
                 )
                 ran += 1
                 if outcome.replayed and reaction.restate is not None and outcome.appended:
@@ -88,6 +84,13 @@ class Reactor:
             reaction.stream_id,
             reaction.restate([(event.type, event.data) for event in decided]),
             metadata.model_copy(update={"idempotency_key": key}),
-            idempotency=Idempotency(key, Idempotency.fingerprint_of(key)),
+            idempotency=_first_decision_wins(key),
         )
         return 1
+
+
+def _first_decision_wins(key: str) -> Idempotency:
+    """The key names the step, and so does its fingerprint: the first decision recorded for a step is its
+    only one, whatever a later command for the same step says (a cancellation after the step, or the
+    reverse)."""
+    return Idempotency(key, Idempotency.fingerprint_of(key))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import azure.functions as func
@@ -14,6 +14,7 @@ from infra.entry import bootstrap, http
 from infra.entry.services import ServiceDefinition, Subscription
 from infra.entry.settings import COSMOS_CONNECTION, COSMOS_DATABASE, EVENTHUB_CONNECTION, LEASES_CONTAINER
 from infra.formats import cloud_events
+from infra.ports.eventstore import StoredEvent
 
 log = logging.getLogger("eventbank.functions")
 
@@ -27,6 +28,29 @@ def _retried_forever(blueprint: func.Blueprint) -> Callable[[Callable[..., Any]]
         minimum_interval="00:00:01",
         maximum_interval="00:01:00",
     )
+
+
+def _reads_hub(
+    blueprint: func.Blueprint, function: str, hub: str, consumer_group: str
+) -> Callable[[Callable[..., Any]], Any]:
+    """Declares `function` an Event Hubs trigger on `hub` in `consumer_group`, a batch per invocation,
+    retried forever."""
+
+    def declare(handler: Callable[..., Any]) -> Any:
+        trigger = blueprint.event_hub_message_trigger(
+            arg_name="messages",
+            connection=EVENTHUB_CONNECTION,
+            event_hub_name=hub,
+            consumer_group=consumer_group,
+            cardinality="many",
+        )
+        return blueprint.function_name(function)(trigger(_retried_forever(blueprint)(handler)))
+
+    return declare
+
+
+def _delivered(messages: Sequence[func.EventHubEvent]) -> list[StoredEvent]:
+    return [cloud_events.decode(message.get_body()) for message in messages]
 
 
 def trigger_blueprint(service: ServiceDefinition) -> func.Blueprint:
@@ -53,21 +77,13 @@ def trigger_blueprint(service: ServiceDefinition) -> func.Blueprint:
         published = bootstrap.root().service(service.name).relay.relay([d.to_dict() for d in documents])
         log.info("relayed %d events", published)
 
-    @blueprint.function_name(service.projector_function)
-    @blueprint.event_hub_message_trigger(
-        arg_name="messages",
-        connection=EVENTHUB_CONNECTION,
-        event_hub_name=service.hub,
-        consumer_group=service.read_models_consumer_group,
-        cardinality="many",
-    )
-    @_retried_forever(blueprint)
+    @_reads_hub(blueprint, service.projector_function, service.hub, service.read_models_consumer_group)
     # typing.List, not list[...]: the Python worker accepts a binding annotation only if it is a class or
     # a typing generic, and refuses list[...] at indexing; then Azure loads no function of the app at all.
     def project(messages: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006
         """Applies a batch to every read model: duplicates are no-ops, gaps are filled from the store,
         poison events are retried then parked in the dead letters."""
-        delivered = [cloud_events.decode(message.get_body()) for message in messages]
+        delivered = _delivered(messages)
         applied = bootstrap.root().service(service.name).project(delivered)
         log.info("of %d delivered events, new per read model: %s", len(messages), applied)
 
@@ -79,18 +95,9 @@ def trigger_blueprint(service: ServiceDefinition) -> func.Blueprint:
 def _add_reaction(blueprint: func.Blueprint, service: ServiceDefinition, subscription: Subscription) -> None:
     """A function of `service` reading another service's hub with its own consumer group."""
 
-    @blueprint.function_name(subscription.function)
-    @blueprint.event_hub_message_trigger(
-        arg_name="messages",
-        connection=EVENTHUB_CONNECTION,
-        event_hub_name=subscription.hub,
-        consumer_group=subscription.consumer_group,
-        cardinality="many",
-    )
-    @_retried_forever(blueprint)
+    @_reads_hub(blueprint, subscription.function, subscription.hub, subscription.consumer_group)
     def react(messages: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006 (see project above)
         """Runs this service's commands for another service's events; each is idempotent by its cause,
         so a redelivered batch changes nothing it already changed."""
-        delivered = [cloud_events.decode(message.get_body()) for message in messages]
-        ran = bootstrap.root().service(service.name).react(subscription.function, delivered)
+        ran = bootstrap.root().service(service.name).react(subscription.function, _delivered(messages))
         log.info("of %d delivered events from %s, commands run: %d", len(messages), subscription.hub, ran)

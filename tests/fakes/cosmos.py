@@ -59,20 +59,16 @@ UNDEFINED_PARTITION = "\x00undefined"
 CONTINUATION_PREFIX = "fake-change-feed:"
 
 
-def _values(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    return lambda documents: [document[field] for document in documents if document.get(field) is not None]
-
-
 # Cosmos DB's gateway refuses a cross-partition aggregate (400, sub-status 1004) and the SDK computes it
 # from the query plan: over no documents SUM and MAX come back as one None, COUNT as 0
 # (azure/cosmos/_execution_context/aggregators.py). The wire server serves them itself and answers SUM 0
 # and no MAX instead (tests/contract/test_cosmos_conformance.py pins that divergence).
-def _sum(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    return lambda documents: [sum(_values(field)(documents))] if _values(field)(documents) else [None]
+def _aggregate(reduce: Callable[[list[Any]], Any], field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    def over(documents: list[dict[str, Any]]) -> list[Any]:
+        values = [document[field] for document in documents if document.get(field) is not None]
+        return [reduce(values)] if values else [None]
 
-
-def _max(field: str) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    return lambda documents: [max(_values(field)(documents))] if _values(field)(documents) else [None]
+    return over
 
 
 def _count(documents: list[dict[str, Any]]) -> list[Any]:
@@ -83,13 +79,13 @@ ALL_ITEMS_QUERY = "SELECT * FROM c"
 CROSS_PARTITION_QUERIES: dict[str, Callable[[list[dict[str, Any]]], list[Any]]] = {
     ALL_ITEMS_QUERY: lambda documents: documents,
     SCAN_QUERY: lambda documents: documents,
-    APPLIED_QUERY: _sum("applied"),
-    NEWEST_QUERY: _max("updatedAt"),
+    APPLIED_QUERY: _aggregate(sum, "applied"),
+    NEWEST_QUERY: _aggregate(max, "updatedAt"),
     COUNT_EVENTS_QUERY: _count,
     STREAM_IDS_QUERY: lambda documents: [
         document["streamId"] for document in documents if document.get("version") == 1
     ],
-    NEWEST_EVENT_QUERY: _max("recordedAt"),
+    NEWEST_EVENT_QUERY: _aggregate(max, "recordedAt"),
 }
 
 

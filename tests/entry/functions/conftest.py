@@ -11,6 +11,7 @@ import pytest
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.entry import bootstrap
+from infra.entry.services import Subscription
 from tests.worker import functions
 
 
@@ -126,7 +127,6 @@ def settle(rounds: int = 50, skip: frozenset[str] = frozenset()) -> int:
     but those named in `skip`) through the worker over everything pending, as the dev host would, until
     nothing moves. Returns how many documents and messages were handed to functions."""
     root = bootstrap.root()
-    owners = {definition.hub: root.embedded[definition.name] for definition in root.definitions}
     consumers = [(d.hub, d.read_models_consumer_group, d.projector_function) for d in root.definitions] + [
         (s.hub, s.consumer_group, s.function) for d in root.definitions for s in d.subscriptions
     ]
@@ -143,7 +143,7 @@ def settle(rounds: int = 50, skip: frozenset[str] = frozenset()) -> int:
         for hub, group, function in consumers:
             if function in skip:
                 continue
-            owner = owners[hub]
+            owner = _hub_owner(hub)
             for number in range(owner.hub.partition_count):
                 partition = EmbeddedPartition(owner.hub, owner.checkpoints, group, number)
                 while received := partition.receive(1_000):
@@ -159,15 +159,31 @@ def settle(rounds: int = 50, skip: frozenset[str] = frozenset()) -> int:
 def lose_pending(function: str) -> int:
     """Moves the consumer group `function` reads with past everything its hub holds now, as if those
     messages had expired unread (past the hub's retention); returns how many were lost."""
-    root = bootstrap.root()
-    [(hub, group)] = [
-        (s.hub, s.consumer_group) for d in root.definitions for s in d.subscriptions if s.function == function
-    ]
-    owner = next(root.embedded[d.name] for d in root.definitions if d.hub == hub)
+    subscription, owner = _subscription(function)
     lost = 0
     for number in range(owner.hub.partition_count):
-        partition = EmbeddedPartition(owner.hub, owner.checkpoints, group, number)
+        partition = EmbeddedPartition(owner.hub, owner.checkpoints, subscription.consumer_group, number)
         if pending := partition.receive(10_000):
             partition.checkpoint(pending[-1].sequence_number)
             lost += len(pending)
     return lost
+
+
+def deliver_again(function: str) -> int:
+    """Hands every message of the hub `function` reads to it again (a late or repeated delivery)."""
+    _, owner = _subscription(function)
+    everything = [m for p in range(owner.hub.partition_count) for m in owner.hub.read(p, -1, 10_000)]
+    getattr(functions, function)(everything)
+    return len(everything)
+
+
+def _subscription(function: str) -> tuple[Subscription, bootstrap.EmbeddedBackend]:
+    """The subscription `function` serves, and the embedded backend of the service whose hub it reads."""
+    root = bootstrap.root()
+    [subscription] = [s for d in root.definitions for s in d.subscriptions if s.function == function]
+    return subscription, _hub_owner(subscription.hub)
+
+
+def _hub_owner(hub: str) -> bootstrap.EmbeddedBackend:
+    root = bootstrap.root()
+    return next(root.embedded[d.name] for d in root.definitions if d.hub == hub)

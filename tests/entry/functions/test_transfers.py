@@ -15,6 +15,7 @@ from infra.entry import bootstrap, transfers_api
 from tests.entry.functions.conftest import (
     account_command,
     assert_problem,
+    deliver_again,
     json_of,
     lose_pending,
     open_account,
@@ -191,10 +192,7 @@ def test_a_redelivered_hub_moves_no_money_twice() -> None:
     root = bootstrap.root()
     for definition in root.definitions:  # every message of every hub, to every reaction, once more
         for subscription in definition.subscriptions:
-            owner = next(d for d in root.definitions if d.hub == subscription.hub)
-            hub = root.embedded[owner.name].hub
-            everything = [m for p in range(hub.partition_count) for m in hub.read(p, -1, 10_000)]
-            getattr(functions, subscription.function)(everything)
+            deliver_again(subscription.function)
     settle()
 
     assert (balance(source), balance(target)) == (700, 300)
@@ -376,16 +374,6 @@ def test_a_step_made_before_the_timeout_counts_and_the_transfer_completes() -> N
     assert status_of(transfer_id)["status"] == "completed"
     assert (balance(source), balance(target)) == (700, 300)
     assert expire_everything_pending() == 0  # an ended transfer is never expired
-
-
-def deliver_again(function: str) -> int:
-    """Hands every message of the hub `function` reads to it again (a late or repeated delivery)."""
-    root = bootstrap.root()
-    [hub] = [s.hub for d in root.definitions for s in d.subscriptions if s.function == function]
-    owner = next(root.embedded[d.name] for d in root.definitions if d.hub == hub)
-    everything = [m for p in range(owner.hub.partition_count) for m in owner.hub.read(p, -1, 10_000)]
-    getattr(functions, function)(everything)
-    return len(everything)
 
 
 def test_a_client_cannot_use_a_key_the_saga_records_its_steps_under() -> None:
