@@ -58,6 +58,15 @@ def _drive(base_url: str, sizes: Sizes, events: int, calls: list[Call]) -> Trans
         def transfer(body: dict[str, object]) -> str:
             return str(client.post("/transfers", json=body).json()["id"])
 
+        # Steady state only: the trigger process starts its pumps after the HTTP process answers, so the
+        # clock starts once one transfer has gone all the way through.
+        warm_up = transfer({"from_account": accounts[0], "to_account": accounts[1], "amount": 1})
+        warm_until = clock() + 30
+        while client.get(f"/transfers/{warm_up}").json().get("status") not in TERMINAL:
+            if clock() > warm_until:
+                raise RuntimeError("the warm-up transfer did not end within 30 s")
+            time.sleep(0.05)
+
         count = int(rate * seconds)
         started = clock()
         with ThreadPoolExecutor(max_workers=16) as pool:

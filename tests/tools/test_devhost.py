@@ -170,15 +170,16 @@ def test_a_stopped_host_leaves_a_failing_batch_unacknowledged(tmp_path: Path) ->
 
 def test_an_append_wakes_the_waiting_change_feed_instead_of_a_poll(tmp_path: Path) -> None:
     store = SqliteEventStore(tmp_path / "events.sqlite")
+    appended = store.appends()
     woken: list[bool] = []
-    waiter = threading.Thread(target=lambda: woken.append(store.wait_for_appends(timeout=60)))
+    waiter = threading.Thread(target=lambda: woken.append(appended.wait(timeout=60)))
 
     waiter.start()
     store.append(f"account-{uuid.uuid4()}", 0, [NewEvent("E", 1, {})], Metadata())
     waiter.join(timeout=60)
 
     assert woken == [True]
-    assert store.wait_for_appends(timeout=0) is False  # the wake-up was consumed
+    assert appended.wait(timeout=0) is False  # the wake-up was consumed
     store.close()
 
 
@@ -186,12 +187,37 @@ def test_a_publish_wakes_only_the_partitions_it_wrote_to(tmp_path: Path) -> None
     hub = EmbeddedHub(tmp_path / "hub.sqlite", partition_count=4)
     key = "account-1"
     written = hub.partition_for(key)
+    readers = [hub.messages(partition) for partition in range(4)]
 
     hub.publish([OutgoingMessage(key, b"x")])
 
-    assert hub.wait_for_messages(written, timeout=60) is True
-    assert all(hub.wait_for_messages(p, timeout=0) is False for p in range(4) if p != written)
+    assert readers[written].wait(timeout=60) is True
+    assert all(readers[p].wait(timeout=0) is False for p in range(4) if p != written)
     hub.close()
+
+
+def test_every_reader_of_a_partition_wakes_for_a_publish_though_another_used_its_wake_up_first(
+    tmp_path: Path,
+) -> None:
+    hub = EmbeddedHub(tmp_path / "hub.sqlite", partition_count=1)
+    projector, saga = hub.messages(0), hub.messages(0)  # two consumer groups on one partition
+
+    hub.publish([OutgoingMessage("account-1", b"x")])
+
+    assert projector.wait(timeout=60) is True
+    assert saga.wait(timeout=0) is True  # its signal was kept while it was busy elsewhere
+    hub.close()
+
+
+def test_every_change_feed_of_a_store_wakes_for_an_append(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.sqlite")
+    first, second = store.appends(), store.appends()
+
+    store.append(f"account-{uuid.uuid4()}", 0, [NewEvent("E", 1, {})], Metadata())
+
+    assert first.wait(timeout=60) is True
+    assert second.wait(timeout=0) is True
+    store.close()
 
 
 # --- chaos: the faults the dev host can inject into hub deliveries ---

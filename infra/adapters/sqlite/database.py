@@ -1,4 +1,4 @@
-"""One SQLite file per store: a connection per thread in WAL mode, transactions, and the wake-up signal
+"""One SQLite file per store: a connection per thread in WAL mode, transactions, and the wake-up signals
 its writers give readers in the same process."""
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ class SqliteDatabase:
 
 
 class WakeUp:
-    """A signal from a writer to one waiting reader in the same process: the reader wakes at once instead
-    of at its next poll. A signal given while nobody waits is kept for the next wait."""
+    """A signal from a writer to one reader in the same process: the reader wakes at once instead of at its
+    next poll. A signal given while the reader is not waiting is kept for its next wait."""
 
     def __init__(self) -> None:
         self._signal = threading.Event()
@@ -114,3 +114,26 @@ class WakeUp:
             self._signal.clear()
             return True
         return False
+
+
+class WakeUps:
+    """A writer's wake-ups for every reader of the same thing (a store's appends, a hub partition): each
+    reader listens with a WakeUp of its own, so one reader using up a signal never hides it from another
+    (two consumer groups reading one partition each wake for every publish)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: weakref.WeakSet[WakeUp] = weakref.WeakSet()
+
+    def listen(self) -> WakeUp:
+        """A reader's own wake-up, signalled by every signal() from now on while the reader keeps it."""
+        listener = WakeUp()
+        with self._lock:
+            self._listeners.add(listener)
+        return listener
+
+    def signal(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener.signal()

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from infra.adapters.sqlite.database import SqliteDatabase, WakeUp
+from infra.adapters.sqlite.database import SqliteDatabase, WakeUp, WakeUps
 from infra.ports.eventstore import (
     ConcurrencyError,
     IdempotencyRecord,
@@ -58,7 +58,7 @@ class SqliteEventStore:
     def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now) -> None:
         self._db = SqliteDatabase(path, SCHEMA)
         self._clock = clock
-        self._appended = WakeUp()
+        self._appended = WakeUps()
 
     def append(
         self,
@@ -158,10 +158,10 @@ class SqliteEventStore:
         )
         return [(row[0], _to_event(row[1:])) for row in rows]
 
-    def wait_for_appends(self, timeout: float) -> bool:
-        """Return when this process appends (True) or after `timeout` (False): the change feed wakes
-        instead of polling."""
-        return self._appended.wait(timeout)
+    def appends(self) -> WakeUp:
+        """A wake-up of its own for a reader of this store (a change feed), signalled whenever this process
+        appends, so the reader waits for that rather than polling."""
+        return self._appended.listen()
 
     def close(self) -> None:
         self._db.close()

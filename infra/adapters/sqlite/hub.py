@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from infra.adapters.sqlite.database import SqliteDatabase, WakeUp
+from infra.adapters.sqlite.database import SqliteDatabase, WakeUp, WakeUps
 from infra.ports.eventstore import utc_now
 from infra.ports.publisher import OutgoingMessage
 from infra.ports.sources import HubMessage
@@ -39,7 +39,7 @@ class EmbeddedHub:
         self._db = SqliteDatabase(path, SCHEMA)
         self.partition_count = partition_count
         self._clock = clock
-        self._published = [WakeUp() for _ in range(partition_count)]
+        self._published = [WakeUps() for _ in range(partition_count)]
 
     def partition_for(self, partition_key: str) -> int:
         return zlib.crc32(partition_key.encode()) % self.partition_count
@@ -77,10 +77,10 @@ class EmbeddedHub:
             for row in rows
         ]
 
-    def wait_for_messages(self, partition: int, timeout: float) -> bool:
-        """Return when this process publishes to `partition` (True) or after `timeout` (False), so
-        consumers wake instead of polling."""
-        return self._published[partition].wait(timeout)
+    def messages(self, partition: int) -> WakeUp:
+        """A wake-up of its own for a reader of `partition` (one consumer group's), signalled whenever this
+        process publishes to it, so the reader waits for that rather than polling."""
+        return self._published[partition].listen()
 
     def close(self) -> None:
         self._db.close()

@@ -17,6 +17,7 @@ class EmbeddedChangeFeed:
     def __init__(self, store: SqliteEventStore, checkpoints: Checkpoints, lease: str) -> None:
         self.store, self.checkpoints, self.lease = store, checkpoints, lease
         self.description = f"embedded change feed (lease {lease})"
+        self._appended = store.appends()
 
     def next_page(self, max_items: int) -> FeedPage | None:
         changes = self.store.read_all(int(self.checkpoints.get(self.lease) or 0), max_items)
@@ -29,7 +30,7 @@ class EmbeddedChangeFeed:
         self.checkpoints.advance(self.lease, page.position)
 
     def wait(self, timeout: float) -> None:
-        self.store.wait_for_appends(timeout)
+        self._appended.wait(timeout)
 
 
 def hub_position_name(consumer_group: str, partition: int | str) -> str:
@@ -48,6 +49,7 @@ class EmbeddedPartition:
         self.partition_id = str(partition)
         self.name = hub_position_name(consumer_group, partition)
         self.description = f"embedded hub partition {partition}"
+        self._published = hub.messages(partition)
 
     def receive(self, max_count: int) -> Sequence[HubMessage]:
         after = self.checkpoints.get(self.name)
@@ -57,4 +59,4 @@ class EmbeddedPartition:
         self.checkpoints.advance(self.name, sequence_number)
 
     def wait(self, timeout: float) -> None:
-        self.hub.wait_for_messages(self.partition, timeout)
+        self._published.wait(timeout)
