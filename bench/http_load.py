@@ -215,8 +215,8 @@ async def _freshness(
 
 
 def _process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its live children (the dev host runs its triggers in a
-    second process), from /proc (Linux); NaN elsewhere."""
+    """User + system CPU time of a process and its live children (the dev host runs its triggers in
+    processes of their own), from /proc (Linux); NaN elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):

@@ -195,10 +195,10 @@ def _transfer_target(transfers: TransferResult) -> dict[str, str]:
         transfers.ended == transfers.sent and transfers.latency_p99 < 0.3,
         f"p99 {transfers.latency_p99 * 1000:.0f} ms (p50 {transfers.latency_p50 * 1000:.0f} ms), "
         f"{transfers.ended} of {transfers.sent} ended",
-        "each transfer crosses five relays, four reactions (a command each) and the projectors of both "
-        "services in the dev host's one trigger process: at 5 transfers/s the same path takes p50 41 ms, "
-        "p99 106 ms, so at 50/s the time is queueing in a saturated trigger process (group commit and a "
-        "leaner pipeline: the performance issue)",
+        "each transfer crosses four relays and four reactions (a command each), eight hops from process "
+        "to process, and both services' projectors run beside them; at this rate on this machine the dev "
+        "host's trigger processes (one per hub, see infra/tools/devhost.py) are near saturation and the "
+        "time is queueing: a busier machine or a higher rate shows it first",
     )
 
 

@@ -8,8 +8,8 @@ trigger is fed from the embedded change feed, the Event Hubs trigger from the em
 
     python -m infra.tools.devhost [--port 7071] [--data-dir .data]
 
-Its size (about 400 lines) is the host's own jobs that belong together: routing and serving HTTP, starting
-the trigger pumps (infra/tools/pumps.py), the second process, and the command line.
+Its size (about 500 lines) is the host's own jobs that belong together: routing and serving HTTP, starting
+the trigger pumps (infra/tools/pumps.py), the trigger processes, and the command line.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -38,11 +38,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from infra.entry import bootstrap
-from infra.entry.services import binding_setting_defaults
+from infra.entry.services import ServiceDefinition, binding_setting_defaults
 from infra.entry.settings import SettingsError, load_local_settings
 from infra.tools import bindings, host_rules
 from infra.tools import function_rpc_pb2 as rpc
-from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, TimerPump
+from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, TimerPump, Turns
 from infra.tools.worker import FunctionMetadata, PythonWorker, WorkerError
 
 log = logging.getLogger("eventbank.devhost")
@@ -52,6 +52,11 @@ MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's own limit
 
 
 DEFAULT_POLL_SECONDS = 0.25  # a fallback: in-process appends and publishes wake the triggers at once
+
+
+# Trigger invocations of one process running at once (see pumps.Turns: more only contend for the GIL; two
+# let a long one, a timer's sweep, run beside the others).
+DEFAULT_TRIGGER_CONCURRENCY = 2
 
 
 # In its own process the relay cannot be woken by the HTTP process's appends: it polls the change feed
@@ -105,22 +110,27 @@ class DevHost:
         poll_seconds: float,
         base_url: str = "",
         chaos: Chaos | None = None,
-        trigger_process: list[str] | None = None,
+        trigger_processes: Sequence[list[str]] = (),
         feed_poll_seconds: float | None = None,
         triggers: bool = True,
+        trigger_concurrency: int = DEFAULT_TRIGGER_CONCURRENCY,
+        only: frozenset[str] | None = None,
     ) -> None:
         self.python = python
         # False: only the HTTP functions run (the relay and the projector do not; see --no-triggers)
         self.triggers = triggers
         self.functions = python.functions
         self.chaos = chaos
-        # the command line of a second process that runs the non-HTTP triggers (None: threads of this one)
-        self.trigger_process = trigger_process
+        # the command lines of the processes that run the non-HTTP triggers (none: threads of this one)
+        self.trigger_processes = list(trigger_processes)
+        # the functions whose triggers this process runs (None: all of them)
+        self.only = only
         self.feed_poll_seconds = poll_seconds if feed_poll_seconds is None else feed_poll_seconds
         self.base_url = base_url
         self.extensions = host_json.get("extensions", {})
         self.route_prefix = str(self.extensions.get("http", {}).get("routePrefix", "api")).strip("/")
         self.poll_seconds = poll_seconds
+        self.turns = Turns(trigger_concurrency)
         self.stop = threading.Event()
         self.pumps: list[threading.Thread] = []
 
@@ -202,7 +212,9 @@ class DevHost:
         batch_size = int(self.extensions.get("eventHubs", {}).get("maxEventBatchSize", 100))
         for function in self.functions:
             trigger = function.trigger
-            invoker = Invoker(self.python, function, self.stop)
+            if self.only is not None and function.name not in self.only:
+                continue
+            invoker = Invoker(self.python, function, self.stop, self.turns)
             if trigger["type"] == "cosmosDBTrigger":
                 container = _resolve(trigger["containerName"])
                 prefix = trigger.get("leaseContainerPrefix") or ""
@@ -264,7 +276,7 @@ class DevHost:
                 finally:
                     bootstrap.reset()
                 return
-            if self.trigger_process is None:
+            if not self.trigger_processes:
                 self.start_triggers()
                 try:
                     yield
@@ -272,33 +284,62 @@ class DevHost:
                     self.stop_triggers()
                     log.info("Dev host stopped; checkpoints are saved, the next start resumes from them.")
                 return
-            triggers = subprocess.Popen(self.trigger_process)
+            processes = [subprocess.Popen(command) for command in self.trigger_processes]
             stopping = threading.Event()
 
-            def watch() -> None:
+            def watch(triggers: subprocess.Popen[bytes]) -> None:
                 code = triggers.wait()
-                # 0: it stopped as asked (Ctrl+C reaches both processes); else the relay and the projector
-                # are gone: stop, plainly
+                # 0: it stopped as asked (Ctrl+C reaches every process); else relays or read models are
+                # gone: stop, plainly
                 if code != 0 and not stopping.is_set():
-                    log.error("the trigger process exited (code %s): stopping the dev host", code)
+                    log.error("a trigger process exited (code %s): stopping the dev host", code)
                     os.kill(os.getpid(), signal.SIGINT)
 
-            threading.Thread(target=watch, name="trigger-process-watch", daemon=True).start()
+            for triggers in processes:
+                threading.Thread(
+                    target=watch, args=(triggers,), name="trigger-process-watch", daemon=True
+                ).start()
             try:
                 yield
             finally:
                 stopping.set()
-                triggers.send_signal(signal.SIGINT)
-                try:
-                    triggers.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    triggers.kill()
-                    triggers.wait()
+                for triggers in processes:
+                    triggers.send_signal(signal.SIGINT)
+                for triggers in processes:
+                    try:
+                        triggers.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        triggers.kill()
+                        triggers.wait()
                 bootstrap.reset()
                 log.info("Dev host stopped; checkpoints are saved, the next start resumes from them.")
 
         every_path = Route("/{path:path}", self._dispatcher(), methods=list(ALL_METHODS))
         return Starlette(routes=[every_path], lifespan=lifespan)
+
+
+def trigger_groups(
+    definitions: Sequence[ServiceDefinition], functions: Sequence[FunctionMetadata]
+) -> list[frozenset[str]]:
+    """The non-HTTP functions in one trigger process per hub: the relay that publishes to the hub and every
+    function that reads it, so a publish wakes its readers in the same process, and the hubs' work runs on
+    separate cores (in one process, the pumps of both services took turns at one GIL: a transfer, eight
+    hops from process to process, took 1.3 s at 50 a second there, 0.1 s split by hub). An append made in
+    another process is found by the change feed's poll (FEED_POLL_SECONDS). Any other trigger (a timer)
+    runs in the first process."""
+    triggered = [function.name for function in functions if function.trigger["type"] != "httpTrigger"]
+    by_hub = {
+        definition.hub: {definition.relay_function, definition.projector_function}
+        for definition in definitions
+    }
+    for definition in definitions:
+        for subscription in definition.subscriptions:
+            by_hub[subscription.hub].add(subscription.function)
+    groups = [group & set(triggered) for group in by_hub.values()]
+    groups = [group for group in groups if group] or [set()]
+    placed = set().union(*groups)
+    groups[0] |= {name for name in triggered if name not in placed}
+    return [frozenset(group) for group in groups if group]
 
 
 def _resolve(value: str | None) -> str:
@@ -344,7 +385,8 @@ def main(
     single_process: Annotated[
         bool,
         typer.Option(
-            help="run the relay and the projector as threads of the HTTP process, not in a second one"
+            help="run the relays, read models and reactions as threads of the HTTP process, not in trigger "
+            "processes of their own (one per hub)"
         ),
     ] = False,
     triggers: Annotated[
@@ -354,7 +396,16 @@ def main(
             "(for a Cosmos DB endpoint with no Event Hubs beside it)"
         ),
     ] = True,
+    trigger_concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="EVENTBANK_DEVHOST_TRIGGER_CONCURRENCY",
+            help="trigger invocations (relays, read models, reactions, timers) running at once, in turn",
+        ),
+    ] = DEFAULT_TRIGGER_CONCURRENCY,
     triggers_only: Annotated[bool, typer.Option(hidden=True)] = False,
+    functions: Annotated[str, typer.Option(hidden=True, help="with --triggers-only: whose triggers")] = "",
 ) -> None:
     if triggers_only and not triggers:
         raise typer.BadParameter(
@@ -414,9 +465,19 @@ def main(
     if triggers_only:
         # the embedded change feed is a local read; Cosmos DB's would cost a request each time
         feed_poll = FEED_POLL_SECONDS if backend is BackendName.embedded else None
-        _run_triggers(DevHost(python, host_json, poll_ms / 1000, chaos=chaos, feed_poll_seconds=feed_poll))
+        _run_triggers(
+            DevHost(
+                python,
+                host_json,
+                poll_ms / 1000,
+                chaos=chaos,
+                feed_poll_seconds=feed_poll,
+                trigger_concurrency=trigger_concurrency,
+                only=frozenset(functions.split(",")) if functions else None,
+            )
+        )
         return
-    trigger_process = None
+    trigger_processes = []
     if triggers and not single_process:
         trigger_process = [
             sys.executable,
@@ -429,22 +490,26 @@ def main(
             f"--backend={backend.value}",
             f"--chaos={chaos_spec}",
             f"--settings={settings}",
+            f"--trigger-concurrency={trigger_concurrency}",
         ]
+        groups = trigger_groups(bootstrap.root().definitions, python.functions)
+        trigger_processes = [[*trigger_process, f"--functions={','.join(sorted(group))}"] for group in groups]
     dev_host = DevHost(
         python,
         host_json,
         poll_ms / 1000,
         base_url=f"http://{shown_host}:{port}",
         chaos=chaos,
-        trigger_process=trigger_process,
+        trigger_processes=trigger_processes,
         triggers=triggers,
+        trigger_concurrency=trigger_concurrency,
     )
     uvicorn.run(dev_host.asgi(), host=host, port=port, log_level="warning")
 
 
 def _run_triggers(host: DevHost) -> None:
-    """The trigger process: the relay and the projector until SIGINT or SIGTERM, or until the HTTP
-    process that started it is gone."""
+    """A trigger process: its functions' triggers (a hub's relay and readers) until SIGINT or SIGTERM, or
+    until the HTTP process that started it is gone."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

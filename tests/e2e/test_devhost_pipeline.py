@@ -153,3 +153,39 @@ def test_a_restarted_host_resumes_from_its_checkpoints_without_relaying_again(tm
     assert len(store.read(f"account-{account_id}")) == 3
     store.close()
     hub.close()
+
+
+def _children(pid: int) -> list[int]:
+    """A process's children, from /proc (Linux)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _functions_of(pid: int) -> set[str]:
+    arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    (listed,) = [argument for argument in arguments if argument.startswith("--functions=")]
+    return set(listed.removeprefix("--functions=").split(","))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the dev host's processes from /proc")
+def test_each_hub_gets_a_trigger_process_of_its_own_and_the_host_stops_when_one_dies(tmp_path: Path) -> None:
+    with dev_host(tmp_path) as (_, process):
+        children = wait_until(lambda: len(_children(process.pid)) == 2 and _children(process.pid), "two")
+        groups = sorted((_functions_of(child) - {"expire_transfers"} for child in children), key=sorted)
+        assert groups == [  # each hub's relay and its readers; the timer runs in one of them
+            {"advance_transfers", "project_read_models", "relay_account_events"},
+            {"move_money_for_transfers", "project_transfer_read_models", "relay_transfer_events"},
+        ]
+
+        os.kill(children[0], signal.SIGKILL)
+        process.wait(timeout=30)
+
+    output = (tmp_path / "devhost.log").read_text()
+    assert "a trigger process exited (code -9): stopping the dev host" in output
+    assert all(not Path(f"/proc/{child}").exists() or _is_zombie(child) for child in children[1:])
+
+
+def _is_zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"

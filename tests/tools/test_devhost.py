@@ -17,9 +17,10 @@ from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.hub import EmbeddedHub
 from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
+from infra.entry.services import SERVICES
 from infra.ports.eventstore import Metadata, NewEvent
 from infra.ports.publisher import OutgoingMessage
-from infra.tools import devhost
+from infra.tools import bindings, devhost
 from infra.tools.devhost import DevHost
 from infra.tools.pumps import (
     ChangeFeedPump,
@@ -27,11 +28,12 @@ from infra.tools.pumps import (
     HubPartitionPump,
     Invoker,
     TimerPump,
+    Turns,
     next_occurrence,
     retry_delays,
 )
 from infra.tools.worker import RetryOptions
-from tests.worker import index_app
+from tests.worker import app_worker, index_app
 
 
 def test_an_exponential_policy_doubles_from_the_minimum_up_to_the_maximum() -> None:
@@ -218,6 +220,137 @@ def test_every_change_feed_of_a_store_wakes_for_an_append(tmp_path: Path) -> Non
     assert first.wait(timeout=60) is True
     assert second.wait(timeout=0) is True
     store.close()
+
+
+# --- taking turns: a trigger process's invocations, a few at a time ---
+
+
+def _wait_until(condition: Any) -> None:
+    for _ in range(6000):
+        if condition():
+            return
+        threading.Event().wait(0.005)
+    raise AssertionError("not within 30 s")
+
+
+def test_turns_let_no_more_than_their_number_run_at_once() -> None:
+    turns = Turns(2)
+    running, most, lock = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    def work() -> None:
+        with turns.turn():
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            release.wait(30)
+            with lock:
+                running[0] -= 1
+
+    workers = [threading.Thread(target=work) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    _wait_until(lambda: turns.waiting == 4)
+    release.set()
+    for worker in workers:
+        worker.join(30)
+
+    assert most[0] == 2
+    assert turns.waiting == 0
+
+
+def test_a_turn_goes_to_whoever_has_waited_longest() -> None:
+    turns = Turns(1)
+    order: list[int] = []
+    workers = []
+    with turns.turn():  # hold the only turn while five line up, one after another
+        for n in range(5):
+            worker = threading.Thread(target=lambda n=n: _take_turn(turns, order, n))
+            worker.start()
+            _wait_until(lambda n=n: turns.waiting == n + 1)
+            workers.append(worker)
+    for worker in workers:
+        worker.join(30)
+
+    assert order == [0, 1, 2, 3, 4]
+
+
+def _take_turn(turns: Turns, order: list[int], n: int) -> None:
+    with turns.turn():
+        order.append(n)
+
+
+TWO_TIMERS_APP = """
+    import azure.functions as func
+
+    app = func.FunctionApp()
+    calls: list[str] = []
+
+    @app.timer_trigger(arg_name="timer", schedule="0 0 * * * *")
+    @app.retry(strategy="fixed_delay", max_retry_count="-1", delay_interval="00:01:00")
+    def always_failing(timer: func.TimerRequest) -> None:
+        calls.append("failing")
+        raise RuntimeError("always fails")
+
+    @app.timer_trigger(arg_name="timer", schedule="0 0 * * * *")
+    def healthy(timer: func.TimerRequest) -> None:
+        calls.append("healthy")
+"""
+
+
+def test_a_failing_function_backs_off_outside_its_turn_so_the_others_run_meanwhile(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    python, app = index_app(tmp_path, TWO_TIMERS_APP)
+    stop, turns = threading.Event(), Turns(1)
+    failing, healthy = (
+        Invoker(python, python.function(name), stop, turns) for name in ("always_failing", "healthy")
+    )
+    binding: Any = (bindings.timer_info(None, datetime.now(UTC), past_due=False), {})
+    retrying = threading.Thread(target=lambda: failing(binding, "test"))
+    retrying.start()
+    _wait_until(lambda: "Retrying 'Functions.always_failing' in 60.0s" in caplog.text)  # backing off
+
+    ran = threading.Thread(target=lambda: healthy.once(binding, "test"))
+    ran.start()
+    ran.join(30)  # the back-off is 60 s: had it held the only turn, this would still be waiting
+    finished_meanwhile = not ran.is_alive()
+    stop.set()
+    retrying.join(30)
+    ran.join(30)
+
+    assert finished_meanwhile
+    assert app.calls == ["failing", "healthy"]
+
+
+# --- the trigger processes: one per hub ---
+
+
+def test_each_hub_has_one_trigger_process_with_its_relay_and_every_function_that_reads_it() -> None:
+    functions = app_worker().functions
+    groups = devhost.trigger_groups(SERVICES, functions)
+
+    triggered = sorted(f.name for f in functions if f.trigger["type"] != "httpTrigger")
+    assert sorted(name for group in groups for name in group) == triggered  # each exactly once
+    assert len(groups) == len(SERVICES)
+    for service in SERVICES:
+        (group,) = [group for group in groups if service.relay_function in group]
+        readers = {
+            f.name for f in functions if f.trigger["type"] == "eventHubTrigger" and _hub(f) == service.hub
+        }
+        assert readers <= group
+        assert all(
+            _hub(f) == service.hub
+            for f in functions
+            if f.name in group and f.trigger["type"] == "eventHubTrigger"
+        )
+    timers = [f.name for f in functions if f.trigger["type"] == "timerTrigger"]
+    assert timers
+    assert set(timers) <= groups[0]
+
+
+def _hub(function: Any) -> str:
+    return str(function.trigger["eventHubName"])  # the app names its hubs, no %SETTING% expressions
 
 
 # --- chaos: the faults the dev host can inject into hub deliveries ---
