@@ -1,9 +1,11 @@
-"""Transfer status: each transfer with its status, reason and every step with its time; and each account's
+"""Transfer status: each transfer with its status, reason and every step with its time; each account's
 transfers (out and in), one row per transfer in the account's partition, keyed by when it was requested,
-so a page newest first is one query."""
+so a page newest first is one query; and the open transfers, keyed by when they last moved, so the timeout
+sweep reads only those waiting past their deadline (a key range per partition, not a scan of them all)."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -12,6 +14,7 @@ from typing import Any, assert_never
 from pydantic import BaseModel, ConfigDict
 
 from domain.transfers import (
+    PENDING_STEP,
     CompensationStarted,
     SourceDebited,
     Status,
@@ -76,6 +79,37 @@ class AccountTransfer(BaseModel):
 BY_ACCOUNT: Table[AccountTransfer] = Table("account-transfers", AccountTransfer)
 
 
+class OpenTransfer(BaseModel):
+    """A transfer as the timeout sweep sees it: the status it waits in, since when, at which version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    transfer_id: str
+    status: Status
+    version: int
+    updated_at: datetime
+
+
+# Every transfer has one row here for good, keyed by when it last moved while it waits for a step and
+# past every time key once it has ended, so a key range up to a deadline holds only the overdue ones.
+# Spread over partitions by id: no one partition holds them all (Cosmos DB caps a logical partition).
+OPEN: Table[OpenTransfer] = Table("open-transfers", OpenTransfer)
+OPEN_PARTITIONS = 16
+ENDED = "~"  # sorts after every time key (they start with a digit)
+
+
+OPEN_PARTITION_NAMES = tuple(f"open-{n}" for n in range(OPEN_PARTITIONS))
+
+
+def open_partition(transfer: str) -> str:
+    return OPEN_PARTITION_NAMES[zlib.crc32(transfer.encode()) % OPEN_PARTITIONS]
+
+
+def overdue_before(deadline: datetime) -> str:
+    """The key before which the open transfers are those that last moved at or before `deadline`."""
+    return f"{time_key(deadline)}|{ENDED}"
+
+
 def transfer_id(stream_id: str) -> str:
     return decider.aggregate_id(stream_id)
 
@@ -127,9 +161,14 @@ def rows(view: TransferView, fact: Fact[TransferEvent]) -> Sequence[Row[Any]]:
     key = row_key(view.requested_at, view.id)
     sent = _as_seen_by(view, Direction.OUT, view.to_account)
     received = _as_seen_by(view, Direction.IN, view.from_account)
+    waiting = OpenTransfer(
+        transfer_id=view.id, status=view.status, version=view.version, updated_at=view.updated_at
+    )
+    open_key = row_key(view.updated_at, view.id) if view.status in PENDING_STEP else f"{ENDED}|{view.id}"
     return (
         Row(BY_ACCOUNT, view.from_account, view.id, key, lambda _: sent),
         Row(BY_ACCOUNT, view.to_account, view.id, key, lambda _: received),
+        Row(OPEN, open_partition(view.id), view.id, open_key, lambda _: waiting),
     )
 
 
@@ -154,5 +193,5 @@ projection: Projection[TransferEvent, TransferView] = Projection(
     view_type=TransferView,
     evolve=evolve,
     rows=rows,
-    tables=(BY_ACCOUNT,),
+    tables=(BY_ACCOUNT, OPEN),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import azure.functions as func
@@ -159,19 +159,32 @@ def expire_transfers(timer: func.TimerRequest) -> None:
     log.info("%d transfers past their deadline (timer past due: %s)", expired, timer.past_due)
 
 
+# Overdue transfers each sweep expires at most, per partition of the open transfers: the rest wait for the
+# next sweep (those expired have moved on and are not read again until their next deadline).
+SWEEP_LIMIT = 100
+
+
 def sweep(service: Transfers, timeout_seconds: float, now: datetime) -> int:
-    """Expires every transfer whose last step is older than the timeout; returns how many were asked to."""
+    """Expires every transfer whose last step is older than the timeout (up to SWEEP_LIMIT per partition of
+    the open transfers); returns how many were asked to. It reads only the overdue ones: a key range of
+    each partition, whatever the number of transfers that ever were."""
+    before = transfer_status.overdue_before(now - timedelta(seconds=timeout_seconds))
     overdue = [
-        view
-        for view in service.status.read_side.views()
-        if view.status in PENDING_STEP and (now - view.updated_at).total_seconds() >= timeout_seconds
+        row
+        for partition in transfer_status.OPEN_PARTITION_NAMES
+        for _, row in service.status.read_side.rows(
+            transfer_status.OPEN, partition, key_before=before, limit=SWEEP_LIMIT
+        )
     ]
     expired = 0
-    for view in overdue:
-        command = ExpireTransfer(step=PENDING_STEP[view.status])
-        try:  # at the version the view showed: if the transfer moved on since, the next sweep looks again
+    for row in overdue:
+        command = ExpireTransfer(step=PENDING_STEP[row.status])
+        try:  # at the version the row showed: if the transfer moved on since, the next sweep looks again
             service.commands.handle(
-                decider.stream_id(view.id), command, Metadata(actor="timer"), expected_version=view.version
+                decider.stream_id(row.transfer_id),
+                command,
+                Metadata(actor="timer"),
+                expected_version=row.version,
             )
         except VersionMismatch:
             continue

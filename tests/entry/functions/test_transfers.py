@@ -12,6 +12,8 @@ import azure.functions as func
 import pytest
 
 from infra.entry import bootstrap, transfers_api
+from infra.ports.readmodels import KEY_MAX
+from projections import transfer_status
 from tests.entry.functions.conftest import (
     account_command,
     assert_problem,
@@ -374,6 +376,59 @@ def test_a_step_made_before_the_timeout_counts_and_the_transfer_completes() -> N
     assert status_of(transfer_id)["status"] == "completed"
     assert (balance(source), balance(target)) == (700, 300)
     assert expire_everything_pending() == 0  # an ended transfer is never expired
+
+
+def open_transfers(key_before: str) -> list[str]:
+    runner = transfers_api.transfers().status
+    return [
+        row.transfer_id
+        for partition in transfer_status.OPEN_PARTITION_NAMES
+        for _, row in runner.read_side.rows(transfer_status.OPEN, partition, key_before=key_before)
+    ]
+
+
+def test_only_transfers_waiting_past_the_deadline_lie_in_the_range_the_sweep_reads() -> None:
+    source, target = funded_account(1_000), funded_account(0)
+    ended = [requested(source, target, 1) for _ in range(3)]
+    settle()
+    waiting = requested(source, target, 2)
+    settle(skip=frozenset({MOVE_MONEY}))
+    requested_at = datetime.fromisoformat(status_of(waiting)["requested_at"])
+
+    overdue = open_transfers(transfer_status.overdue_before(requested_at))
+    not_yet = open_transfers(transfer_status.overdue_before(requested_at - timedelta(microseconds=1)))
+    everything = open_transfers(KEY_MAX)
+
+    assert overdue == [waiting]
+    assert not_yet == []
+    assert sorted(everything) == sorted([*ended, waiting])  # an ended one keeps its row, past every deadline
+
+
+def test_a_sweep_expires_at_most_its_limit_per_partition_oldest_first_and_the_next_sweeps_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transfers_api, "SWEEP_LIMIT", 1)
+    source, target = funded_account(1_000), funded_account(0)
+    stuck = [requested(source, target, 1) for _ in range(6)]
+    settle(skip=frozenset({MOVE_MONEY}))  # every request waits on the hub, unread by the accounts
+    partitions = {transfer_status.open_partition(transfer) for transfer in stuck}
+    deadline = datetime.now(UTC)  # every one waits past it; once expired, its last move is after it
+
+    sweeps: list[int] = []
+    while sum(sweeps) < len(stuck) and len(sweeps) < 10:
+        sweeps.append(transfers_api.sweep(transfers_api.transfers(), 0, deadline))
+        settle(skip=frozenset({MOVE_MONEY}))  # the expired ones move on, out of the sweep's range
+
+    assert sweeps[0] == len(partitions)
+    assert all(0 < count <= len(partitions) for count in sweeps)
+    assert sum(sweeps) == len(stuck)
+    for transfer in stuck:  # each asked to give up once, none twice
+        history = json_of(
+            functions.transfer_history(
+                request("GET", f"/api/transfers/{transfer}/events", route_params={"id": transfer})
+            )
+        )
+        assert [e["type"] for e in history["events"]].count("TransferTimedOut") == 1
 
 
 def test_a_client_cannot_use_a_key_the_saga_records_its_steps_under() -> None:
