@@ -266,6 +266,8 @@ def _summarise(sizes: Sizes, start: float, sent: list[Sent], cpu: CpuUse) -> Htt
 
 
 def _devhost_poll_seconds() -> float:
-    from infra.tools.devhost import DEFAULT_POLL_SECONDS
+    """How often a trigger process polls the change feed for what the HTTP process appended (a publish
+    wakes the hub's readers in the same process, so the hub is not polled)."""
+    from infra.tools.devhost import FEED_POLL_SECONDS
 
-    return DEFAULT_POLL_SECONDS
+    return FEED_POLL_SECONDS

@@ -289,24 +289,28 @@ def _freshness_target(http: HttpResult, machine: dict[str, Any]) -> dict[str, st
         why = (
             f"the host did not sustain {http.target_rate:.0f} commands/s (achieved {http.achieved_rate:.0f}, "
             f"{http.failed} failed): it spent {http.host_cpu_ms_per_command:.1f} ms of CPU per command "
-            "(HTTP and the commands in one Python process; the relay, the hub and four read models in "
-            "another) on "
+            "(HTTP and the commands in one Python process; each hub's relay, read models and reactions in "
+            "a trigger process of its own) on "
             f"{machine.get('cores')} cores shared with the load client"
         )
     elif http.latency_p99 > FRESHNESS_TARGET_SECONDS:
         why = (
             f"the commands themselves stalled (latency p99 {http.latency_p99 * 1000:.0f} ms, max "
             f"{http.latency_max * 1000:.0f} ms) and the read model waited behind them: the dev host runs the "
-            "HTTP functions in one Python process and the relay and the projector in another, with every "
+            "HTTP functions in one Python process and each hub's triggers in another, with every "
             "SQLite file "
             f"taking one writer at a time, on {machine.get('cores')} cores shared with the load client and "
             "other users; the stalls come and go between runs and are not diagnosed yet"
         )
     else:
         why = (
-            "an event reaches the read model through two polled hops (the change feed, then the hub, each "
-            f"polled every {http.devhost_poll_seconds * 1000:.0f} ms), and the commands, the relay, the "
-            f"projector and the load client share {machine.get('cores')} cores"
+            "an event crosses two invocations in the accounts hub's trigger process (the relay, which polls "
+            f"the change feed every {http.devhost_poll_seconds * 1000:.0f} ms for what the HTTP process "
+            "appended, then the projector, which the publish wakes); that process also runs the transfers "
+            "saga's reaction to every batch of the accounts hub (about a quarter of its invocation time at "
+            "this rate, reading deposits it ignores), and the commands, both trigger processes and the load "
+            f"client share {machine.get('cores')} cores; one transaction per read model and batch (a "
+            "leaner pipeline: the performance issue)"
         )
     return _target(
         f"dev host p99 freshness < 100 ms at {http.target_rate:.0f} commands/s",
@@ -507,7 +511,10 @@ def _http(report: dict[str, Any]) -> str:
         ("client send lag p99 ms", f"{http['client_lag_p99_ms']:.1f}"),
         ("freshness followed / seen", f"{fresh['followed']} / {fresh['seen']}"),
         ("freshness p50 / p99 / max ms", f"{fresh['p50']:.1f} / {fresh['p99']:.1f} / {fresh['max']:.1f}"),
-        ("dev host poll interval (change feed, hub) ms", f"{fresh['devhost_poll_ms']:.0f}"),
+        (
+            "dev host change-feed poll ms (a publish wakes the hub's readers)",
+            f"{fresh['devhost_poll_ms']:.0f}",
+        ),
         (
             "dev host CPU ms per command (cores busy)",
             f"{cpu['host_ms_per_command']:.2f} ({cpu['host_cores_busy']:.2f})",

@@ -4,7 +4,7 @@ the generation readers are switched to. It only reads; infra/app/projector.py wr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -62,14 +62,6 @@ class ReadModel[E: BaseModel, V: BaseModel]:
                 view = None if document is None or document.view is None else self._view(document.view)
                 return view, fresh
             time.sleep(min(READ_POLL_SECONDS, remaining))
-
-    def views(self) -> Iterator[V]:
-        """Every stream's view in the active generation, in no order: a scan, for sweeps (on Cosmos DB a
-        cross-partition query whose cost grows with the read model)."""
-        model = model_name(self.projection.name, self.generations.current().active)
-        for document in self.store.scan(model):
-            if document.view is not None:
-                yield self._view(document.view)
 
     def rows(
         self,
