@@ -58,7 +58,7 @@ def _drive(base_url: str, sizes: Sizes, events: int, calls: list[Call]) -> Trans
         def transfer(body: dict[str, object]) -> str:
             return str(client.post("/transfers", json=body).json()["id"])
 
-        # Steady state only: the trigger process starts its pumps after the HTTP process answers, so the
+        # Steady state only: the trigger processes start their pumps after the HTTP process answers, so the
         # clock starts once one transfer has gone all the way through.
         warm_up = transfer({"from_account": accounts[0], "to_account": accounts[1], "amount": 1})
         warm_until = clock() + 30

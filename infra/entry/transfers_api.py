@@ -160,33 +160,41 @@ def expire_transfers(timer: func.TimerRequest) -> None:
 
 
 # Overdue transfers each sweep expires at most, per partition of the open transfers: the rest wait for the
-# next sweep (those expired have moved on and are not read again until their next deadline).
+# next sweep (those expired have moved on, out of the range, once the read model applied their time-out).
 SWEEP_LIMIT = 100
 
 
 def sweep(service: Transfers, timeout_seconds: float, now: datetime) -> int:
-    """Expires every transfer whose last step is older than the timeout (up to SWEEP_LIMIT per partition of
-    the open transfers); returns how many were asked to. It reads only the overdue ones: a key range of
-    each partition, whatever the number of transfers that ever were."""
+    """Expires the transfers whose last step is older than the timeout, oldest first, up to SWEEP_LIMIT
+    per partition of the open transfers; returns how many were asked to. It reads only the overdue: a key
+    range per partition, whatever the number of transfers that ever were."""
     before = transfer_status.overdue_before(now - timedelta(seconds=timeout_seconds))
-    overdue = [
-        row
-        for partition in transfer_status.OPEN_PARTITION_NAMES
-        for _, row in service.status.read_side.rows(
-            transfer_status.OPEN, partition, key_before=before, limit=SWEEP_LIMIT
+    return sum(
+        _expire_overdue(service, partition, before) for partition in transfer_status.OPEN_PARTITION_NAMES
+    )
+
+
+def _expire_overdue(service: Transfers, partition: str, before: str) -> int:
+    expired, key_from = 0, ""
+    while expired < SWEEP_LIMIT:
+        page = service.status.read_side.rows(
+            transfer_status.OPEN, partition, key_from=key_from, key_before=before, limit=SWEEP_LIMIT
         )
-    ]
-    expired = 0
-    for row in overdue:
-        command = ExpireTransfer(step=PENDING_STEP[row.status])
-        try:  # at the version the row showed: if the transfer moved on since, the next sweep looks again
-            service.commands.handle(
-                decider.stream_id(row.transfer_id),
-                command,
-                Metadata(actor="timer"),
-                expected_version=row.version,
-            )
-        except VersionMismatch:
-            continue
-        expired += 1
+        for _, row in page:
+            command = ExpireTransfer(step=PENDING_STEP[row.status])
+            try:  # at the version the row showed: if the transfer moved on since, the next sweep looks again
+                service.commands.handle(
+                    decider.stream_id(row.transfer_id),
+                    command,
+                    Metadata(actor="timer"),
+                    expected_version=row.version,
+                )
+            except VersionMismatch:  # a row behind its transfer (the read model lags): not counted
+                continue
+            expired += 1
+            if expired == SWEEP_LIMIT:
+                break
+        if len(page) < SWEEP_LIMIT:
+            break
+        key_from = page[-1][0] + "\0"  # the next key after the last one read
     return expired

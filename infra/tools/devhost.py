@@ -59,8 +59,9 @@ DEFAULT_POLL_SECONDS = 0.25  # a fallback: in-process appends and publishes wake
 DEFAULT_TRIGGER_CONCURRENCY = 2
 
 
-# In its own process the relay cannot be woken by the HTTP process's appends: it polls the change feed
-# this often instead (an indexed read, about 0.1 ms: 1% of a core).
+# In a trigger process a relay cannot be woken by another process's appends (the HTTP functions', another
+# hub's reactions): it polls the change feed this often instead (an indexed read, about 0.1 ms: 1% of a
+# core).
 FEED_POLL_SECONDS = 0.01
 
 
@@ -117,7 +118,7 @@ class DevHost:
         only: frozenset[str] | None = None,
     ) -> None:
         self.python = python
-        # False: only the HTTP functions run (the relay and the projector do not; see --no-triggers)
+        # False: only the HTTP functions run (the relays, read models, reactions and timers do not)
         self.triggers = triggers
         self.functions = python.functions
         self.chaos = chaos
@@ -270,7 +271,7 @@ class DevHost:
         @contextlib.asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             if not self.triggers:
-                log.warning("triggers are off: the HTTP functions run, the relay and the read models do not")
+                log.warning("triggers are off: the HTTP functions run, the relays and the read models do not")
                 try:
                     yield
                 finally:
@@ -285,15 +286,18 @@ class DevHost:
                     log.info("Dev host stopped; checkpoints are saved, the next start resumes from them.")
                 return
             processes = [subprocess.Popen(command) for command in self.trigger_processes]
-            stopping = threading.Event()
+            stopping, lock = threading.Event(), threading.Lock()
 
             def watch(triggers: subprocess.Popen[bytes]) -> None:
                 code = triggers.wait()
                 # 0: it stopped as asked (Ctrl+C reaches every process); else relays or read models are
-                # gone: stop, plainly
-                if code != 0 and not stopping.is_set():
-                    log.error("a trigger process exited (code %s): stopping the dev host", code)
-                    os.kill(os.getpid(), signal.SIGINT)
+                # gone: stop, plainly, and once (a second SIGINT makes uvicorn skip its shutdown)
+                with lock:
+                    if code == 0 or stopping.is_set():
+                        return
+                    stopping.set()
+                log.error("a trigger process exited (code %s): stopping the dev host", code)
+                os.kill(os.getpid(), signal.SIGINT)
 
             for triggers in processes:
                 threading.Thread(
@@ -324,9 +328,9 @@ def trigger_groups(
     """The non-HTTP functions in one trigger process per hub: the relay that publishes to the hub and every
     function that reads it, so a publish wakes its readers in the same process, and the hubs' work runs on
     separate cores (in one process, the pumps of both services took turns at one GIL: a transfer, eight
-    hops from process to process, took 1.3 s at 50 a second there, 0.1 s split by hub). An append made in
-    another process is found by the change feed's poll (FEED_POLL_SECONDS). Any other trigger (a timer)
-    runs in the first process."""
+    hops from process to process, took p99 1.7 s at 50 a second there, 0.14 s split by hub). An append made in
+    another process (the HTTP functions, another hub's reactions) is found by the change feed's poll
+    (FEED_POLL_SECONDS). Any other trigger (a timer) runs in the first process."""
     triggered = [function.name for function in functions if function.trigger["type"] != "httpTrigger"]
     by_hub = {
         definition.hub: {definition.relay_function, definition.projector_function}
@@ -334,6 +338,10 @@ def trigger_groups(
     }
     for definition in definitions:
         for subscription in definition.subscriptions:
+            if subscription.hub not in by_hub:
+                raise ValueError(
+                    f"{subscription.function} reads the hub {subscription.hub!r}, which no service here owns"
+                )
             by_hub[subscription.hub].add(subscription.function)
     groups = [group & set(triggered) for group in by_hub.values()]
     groups = [group for group in groups if group] or [set()]
@@ -392,8 +400,8 @@ def main(
     triggers: Annotated[
         bool,
         typer.Option(
-            help="--no-triggers: serve the HTTP functions only, without the relay and the projector "
-            "(for a Cosmos DB endpoint with no Event Hubs beside it)"
+            help="--no-triggers: serve the HTTP functions only, without the relays, read models and "
+            "reactions (for a Cosmos DB endpoint with no Event Hubs beside it)"
         ),
     ] = True,
     trigger_concurrency: Annotated[

@@ -58,10 +58,10 @@ class Turns:
 
     The pumps are threads of one Python process, and so is the function code they invoke: past one or two
     at a time they only take turns at the GIL, and each SQLite call that gives it up waits behind all the
-    others to get it back (both services' triggers in one process at 50 transfers/s: p99 1.0 s with every
-    pump free, 0.3 to 0.4 s one at a time). A turn covers one attempt and, after a success, the checkpoint;
-    waiting for messages and backing off before a retry are outside it, so a failing function never holds
-    the others up."""
+    others to get it back (both services' triggers in one process at 50 transfers/s: p99 1 to 2 s with
+    every pump free, 0.3 to 0.5 s one at a time). A turn covers one attempt and, after a success, the
+    checkpoint; waiting for messages and backing off (before a retry, or after a checkpoint failed) are
+    outside it, so a failing function or source never holds the others up."""
 
     def __init__(self, at_once: int) -> None:
         if at_once < 1:
@@ -78,24 +78,37 @@ class Turns:
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
-        with self._lock:
-            waiter = None
-            if self._free and not self._waiting:
-                self._free -= 1
-            else:
-                waiter = threading.Lock()
-                waiter.acquire()
-                self._waiting.append(waiter)
-        if waiter is not None:
-            waiter.acquire()  # released by the turn handed over to it, first come first served
+        self._take()
         try:
             yield
         finally:
+            self._hand_on()
+
+    def _take(self) -> None:
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiting.append(waiter)
+        try:
+            waiter.acquire()  # released when a turn is handed over to it, first come first served
+        except BaseException:  # interrupted while waiting: leave the line, or pass on a turn just given
             with self._lock:
-                if self._waiting:
-                    self._waiting.popleft().release()
-                else:
-                    self._free += 1
+                handed_over = waiter not in self._waiting
+                if not handed_over:
+                    self._waiting.remove(waiter)
+            if handed_over:
+                self._hand_on()
+            raise
+
+    def _hand_on(self) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().release()
+            else:
+                self._free += 1
 
 
 UNLIMITED = 1_000_000
@@ -118,17 +131,18 @@ class Invoker:
         self.stop = stop
         self.turns = turns or Turns(UNLIMITED)
 
-    def __call__(self, binding: Binding, reason: str, then: Callable[[], object] = lambda: None) -> bool:
+    def __call__(self, binding: Binding, reason: str, then: Callable[[], bool] = lambda: True) -> bool:
         """Invoke until the function succeeds, retrying per its policy, then call `then` (the checkpoint) in
-        the same turn; False only if stopped first. As the host does, a retry carries the retry context: the
-        attempt, the policy's limit and the last error."""
+        the same turn and answer what it answers; False if stopped first. As the host does, a retry carries
+        the retry context: the attempt, the policy's limit and the last error."""
         retry: rpc.RetryContext | None = None
         for attempt, delay in enumerate(retry_delays(self.retry), start=1):
             with self.turns.turn():
+                if self.stop.is_set():  # stopped while waiting for the turn: invoke nothing more
+                    return False
                 failure = self._invoke_once(binding, reason, retry)
                 if failure is None:
-                    then()
-                    return True
+                    return then()
             log.warning("Retrying 'Functions.%s' in %.1fs", self.name, delay)
             if self.stop.wait(delay):
                 return False
@@ -139,7 +153,7 @@ class Invoker:
 
     def once(self, binding: Binding, reason: str) -> bool:
         with self.turns.turn():
-            return self._invoke_once(binding, reason, None) is None
+            return not self.stop.is_set() and self._invoke_once(binding, reason, None) is None
 
     def _invoke_once(
         self, binding: Binding, reason: str, retry: rpc.RetryContext | None
@@ -188,8 +202,9 @@ class ChangeFeedPump(threading.Thread):
             if binding is not None:
                 # if the commit fails the page comes again, and its duplicates are no-ops downstream
                 commit = functools.partial(self.source.commit, page)
-                then = functools.partial(_guarded, self.source.description, commit, stop)
-                self.invoker(binding, f"New changes on the {self.source.description}", then)
+                then = functools.partial(_recorded, self.source.description, commit)
+                if not self.invoker(binding, f"New changes on the {self.source.description}", then):
+                    stop.wait(SOURCE_FAILURE_BACKOFF_SECONDS)
 
 
 def _utc_now() -> dt.datetime:
@@ -309,8 +324,9 @@ class HubPartitionPump(threading.Thread):
                 checkpoint = functools.partial(
                     self.source.checkpoint, max(message.sequence_number for message in received)
                 )
-                then = functools.partial(_guarded, self.source.description, checkpoint, stop)
-                self.invoker(binding, f"New events on the {self.source.description}", then)
+                then = functools.partial(_recorded, self.source.description, checkpoint)
+                if not self.invoker(binding, f"New events on the {self.source.description}", then):
+                    stop.wait(SOURCE_FAILURE_BACKOFF_SECONDS)
 
     def _binding(self, delivered: Sequence[HubMessage]) -> Binding:
         if self.many:
@@ -327,3 +343,15 @@ def _guarded[T](description: str, call: Callable[[], T], stop: threading.Event) 
         log.exception("the %s failed; retrying in %.0fs", description, SOURCE_FAILURE_BACKOFF_SECONDS)
         stop.wait(SOURCE_FAILURE_BACKOFF_SECONDS)
         return None
+
+
+def _recorded(description: str, record: Callable[[], object]) -> bool:
+    """A checkpoint or commit on a trigger's source, in the invocation's turn: a failure is logged and
+    answers False, and the caller waits it out once the turn is over; the batch comes again, and its
+    duplicates are no-ops."""
+    try:
+        record()
+    except Exception:
+        log.exception("the %s failed to record its position; the batch comes again", description)
+        return False
+    return True

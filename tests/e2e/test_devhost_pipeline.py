@@ -34,7 +34,7 @@ def dev_host(
     data_dir: Path, *extra_args: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
     """The dev host in a subprocess on a free port, logging to data_dir/devhost.log, in a process group
-    of its own (with its trigger process), so a test can kill both at once."""
+    of its own (with its trigger processes), so a test can kill them all at once."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "devhost.log").open("a") as log:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import random
 import threading
@@ -17,7 +18,7 @@ from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.hub import EmbeddedHub
 from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
-from infra.entry.services import SERVICES
+from infra.entry.services import ACCOUNTS, SERVICES, Subscription
 from infra.ports.eventstore import Metadata, NewEvent
 from infra.ports.publisher import OutgoingMessage
 from infra.tools import bindings, devhost
@@ -255,8 +256,21 @@ def test_turns_let_no_more_than_their_number_run_at_once() -> None:
     for worker in workers:
         worker.join(30)
 
+    assert not any(worker.is_alive() for worker in workers)
     assert most[0] == 2
     assert turns.waiting == 0
+
+
+def test_a_turn_whose_work_raised_is_handed_on() -> None:
+    turns = Turns(1)
+    with pytest.raises(RuntimeError), turns.turn():
+        raise RuntimeError("the invocation failed")
+
+    taken = threading.Thread(target=lambda: turns.turn().__enter__())
+    taken.start()
+    taken.join(30)
+
+    assert not taken.is_alive()
 
 
 def test_a_turn_goes_to_whoever_has_waited_longest() -> None:
@@ -272,6 +286,7 @@ def test_a_turn_goes_to_whoever_has_waited_longest() -> None:
     for worker in workers:
         worker.join(30)
 
+    assert not any(worker.is_alive() for worker in workers)
     assert order == [0, 1, 2, 3, 4]
 
 
@@ -347,6 +362,14 @@ def test_each_hub_has_one_trigger_process_with_its_relay_and_every_function_that
     timers = [f.name for f in functions if f.trigger["type"] == "timerTrigger"]
     assert timers
     assert set(timers) <= groups[0]
+
+
+def test_a_reaction_to_a_hub_no_service_here_owns_is_named_at_start() -> None:
+    orphan = Subscription("no-such-hub", "accounts-orphan", "react_to_nothing", lambda *_: [])
+    services = [dataclasses.replace(ACCOUNTS, subscriptions=(orphan,))]
+
+    with pytest.raises(ValueError, match="react_to_nothing reads the hub 'no-such-hub', which no service"):
+        devhost.trigger_groups(services, app_worker().functions)
 
 
 def _hub(function: Any) -> str:

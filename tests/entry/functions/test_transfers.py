@@ -11,7 +11,10 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from domain.transfers import ExpireTransfer
+from domain.transfers import decider as transfer_decider
 from infra.entry import bootstrap, transfers_api
+from infra.ports.eventstore import Metadata
 from infra.ports.readmodels import KEY_MAX
 from projections import transfer_status
 from tests.entry.functions.conftest import (
@@ -404,31 +407,62 @@ def test_only_transfers_waiting_past_the_deadline_lie_in_the_range_the_sweep_rea
     assert sorted(everything) == sorted([*ended, waiting])  # an ended one keeps its row, past every deadline
 
 
+def timed_out(transfer_id: str) -> int:
+    route = {"id": transfer_id}
+    history = json_of(
+        functions.transfer_history(request("GET", f"/api/transfers/{transfer_id}/events", route_params=route))
+    )
+    return [event["type"] for event in history["events"]].count("TransferTimedOut")
+
+
+def stuck_transfers(count: int) -> list[str]:
+    """`count` transfers requested one after another (oldest first), each waiting for its debit."""
+    source, target = funded_account(1_000), funded_account(0)
+    stuck = [requested(source, target, 1) for _ in range(count)]
+    settle(skip=frozenset({MOVE_MONEY}))  # every request waits on the hub, unread by the accounts
+    return stuck
+
+
 def test_a_sweep_expires_at_most_its_limit_per_partition_oldest_first_and_the_next_sweeps_the_rest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(transfers_api, "SWEEP_LIMIT", 1)
-    source, target = funded_account(1_000), funded_account(0)
-    stuck = [requested(source, target, 1) for _ in range(6)]
-    settle(skip=frozenset({MOVE_MONEY}))  # every request waits on the hub, unread by the accounts
+    stuck = stuck_transfers(transfer_status.OPEN_PARTITIONS + 1)  # so two at least share a partition
     partitions = {transfer_status.open_partition(transfer) for transfer in stuck}
+    oldest = {next(t for t in stuck if transfer_status.open_partition(t) == p) for p in partitions}
     deadline = datetime.now(UTC)  # every one waits past it; once expired, its last move is after it
 
-    sweeps: list[int] = []
-    while sum(sweeps) < len(stuck) and len(sweeps) < 10:
-        sweeps.append(transfers_api.sweep(transfers_api.transfers(), 0, deadline))
+    sweeps = [transfers_api.sweep(transfers_api.transfers(), 0, deadline)]
+    first = {transfer for transfer in stuck if timed_out(transfer)}
+    while sum(sweeps) < len(stuck) and len(sweeps) < 20:
         settle(skip=frozenset({MOVE_MONEY}))  # the expired ones move on, out of the sweep's range
+        sweeps.append(transfers_api.sweep(transfers_api.transfers(), 0, deadline))
 
-    assert sweeps[0] == len(partitions)
+    assert len(partitions) < len(stuck)
+    assert (sweeps[0], first) == (len(partitions), oldest)
     assert all(0 < count <= len(partitions) for count in sweeps)
     assert sum(sweeps) == len(stuck)
-    for transfer in stuck:  # each asked to give up once, none twice
-        history = json_of(
-            functions.transfer_history(
-                request("GET", f"/api/transfers/{transfer}/events", route_params={"id": transfer})
-            )
-        )
-        assert [e["type"] for e in history["events"]].count("TransferTimedOut") == 1
+    assert [timed_out(transfer) for transfer in stuck] == [1] * len(stuck)  # each once, none twice
+
+
+def test_a_row_behind_its_transfer_does_not_count_against_the_limit_and_the_next_one_is_expired(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transfers_api, "SWEEP_LIMIT", 1)
+    stuck = stuck_transfers(transfer_status.OPEN_PARTITIONS + 1)
+    by_partition: dict[str, list[str]] = {}
+    for transfer in stuck:
+        by_partition.setdefault(transfer_status.open_partition(transfer), []).append(transfer)
+    behind, next_one = next(group for group in by_partition.values() if len(group) > 1)[:2]
+    service = transfers_api.transfers()
+    stream = transfer_decider.stream_id(behind)
+    service.commands.handle(stream, ExpireTransfer(step="debit"), Metadata(), expected_version=1)
+    # not settled: the read model still shows `behind` at version 1, the oldest of its partition
+
+    transfers_api.sweep(service, 0, datetime.now(UTC))
+
+    assert timed_out(behind) == 1  # only the expiry above: the sweep's own attempt met a newer version
+    assert timed_out(next_one) == 1
 
 
 def test_a_client_cannot_use_a_key_the_saga_records_its_steps_under() -> None:
