@@ -56,10 +56,13 @@ class Owner(BaseModel):
 
 class AccountOpened(Event):
     # v2 keeps the owner's personal data in one field (v1 had owner_name and owner_email side by side):
-    # one place to protect, and later to erase, it. Stored v1 events are upcast on read (UPCASTERS).
-    schema_version: ClassVar[int] = 2
+    # one place to protect, and later to erase, it. v3 records the account's holder: the id of the signed-in
+    # principal who opened it, the only one who may act on it (None: opened before identity, or in an open
+    # demo). Stored older versions are upcast on read (UPCASTERS).
+    schema_version: ClassVar[int] = 3
     owner: Owner
     currency: str
+    holder: str | None = None
 
 
 class MoneyDeposited(Event):
@@ -96,10 +99,14 @@ class TransferDebitRefused(Event):
 
 
 class TransferCredited(Event):
+    # v2 names the account's holder, so the transfers service can show the transfer to them (the
+    # accounts service is the one that knows who holds an account)
+    schema_version: ClassVar[int] = 2
     transfer_id: str
     amount: int
     balance_after: int
     counterparty: str
+    holder: str | None = None
 
 
 class TransferCreditRefused(Event):
@@ -159,6 +166,8 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
         "owner": {"name": data["owner_name"], "email": data["owner_email"]},
         "currency": data["currency"],
     },
+    ("AccountOpened", 2): lambda data: {**data, "holder": None},
+    ("TransferCredited", 1): lambda data: {**data, "holder": None},
 }
 
 
@@ -179,6 +188,7 @@ class Account(BaseModel):
     owner_email: str | None = None
     currency: str | None = None
     balance: int = 0
+    holder: str | None = None  # the principal who opened it
 
 
 # --- initial ----------------------------------------------------------------------------------------
@@ -197,6 +207,7 @@ def evolve(state: Account, event: AccountEvent) -> Account:
                 owner_name=event.owner.name,
                 owner_email=event.owner.email,
                 currency=event.currency,
+                holder=event.holder,
             )
         case (
             MoneyDeposited()
@@ -225,6 +236,7 @@ class OpenAccount(Command):
     owner_name: OwnerName
     owner_email: EmailStr
     currency: Currency
+    holder: str | None = None  # the signed-in principal opening it (from the platform, never the body)
 
 
 class DepositMoney(Command):
@@ -249,6 +261,7 @@ class DebitForTransfer(Command):
     amount: Amount
     counterparty: str
     cancel: bool = False
+    requested_by: str | None = None  # who asked for the transfer: only the account's holder may
 
 
 class CreditForTransfer(Command):
@@ -325,6 +338,7 @@ def decide(state: Account, command: AccountCommand) -> list[AccountEvent]:
                 AccountOpened(
                     owner=Owner(name=command.owner_name, email=str(command.owner_email)),
                     currency=str(command.currency),
+                    holder=command.holder,
                 )
             ]
         case DepositMoney():
@@ -363,7 +377,11 @@ def decide(state: Account, command: AccountCommand) -> list[AccountEvent]:
                 )
             return [AccountClosed()]
         case DebitForTransfer():
-            refusal = RefusalReason.TIMED_OUT if command.cancel else _debit_refusal(state, command.amount)
+            refusal = (
+                RefusalReason.TIMED_OUT
+                if command.cancel
+                else _debit_refusal(state, command.amount, command.requested_by)
+            )
             if refusal is not None:
                 return [TransferDebitRefused(transfer_id=command.transfer_id, reason=refusal)]
             assert state.currency is not None
@@ -390,6 +408,7 @@ def decide(state: Account, command: AccountCommand) -> list[AccountEvent]:
                     amount=command.amount,
                     balance_after=state.balance + command.amount,
                     counterparty=command.counterparty,
+                    holder=state.holder,
                 )
             ]
         case ReverseTransferDebit():
@@ -424,8 +443,9 @@ class RefusalReason(StrEnum):
     TIMED_OUT = "timed out"  # the transfer gave up waiting before the step was made
 
 
-def _debit_refusal(state: Account, amount: int) -> RefusalReason | None:
-    if state.status is Status.UNOPENED:
+def _debit_refusal(state: Account, amount: int, requested_by: str | None) -> RefusalReason | None:
+    # someone else's account is no account to them: they learn nothing of it, not even that it is closed
+    if state.status is Status.UNOPENED or requested_by != state.holder:
         return RefusalReason.UNKNOWN_ACCOUNT
     if state.status is Status.CLOSED:
         return RefusalReason.ACCOUNT_CLOSED
@@ -499,7 +519,13 @@ def react_to_transfers(
     command: AccountCommand
     if step == "debit":
         account = source
-        command = DebitForTransfer(transfer_id=transfer_id, amount=amount, counterparty=target, cancel=cancel)
+        command = DebitForTransfer(
+            transfer_id=transfer_id,
+            amount=amount,
+            counterparty=target,
+            cancel=cancel,
+            requested_by=data.get("requested_by"),
+        )
     elif step == "credit":
         account = target
         currency = (data["currency"] or "") if timed_out else data["currency"]

@@ -37,10 +37,14 @@ class Event(BaseModel):
 
 
 class TransferRequested(Event):
+    # v2 records who asked: the signed-in principal, who alone may read the transfer, and whom the
+    # accounts service checks is the source account's holder before it debits (None: an open demo).
+    schema_version: ClassVar[int] = 2
     from_account: str
     to_account: str
     amount: int
     reference: str | None = None
+    requested_by: str | None = None
 
 
 class SourceDebited(Event):
@@ -52,7 +56,9 @@ class SourceDebited(Event):
 
 
 class TransferCompleted(Event):
-    pass
+    # v2 names the target account's holder (from the accounts service's credit), who may then see it
+    schema_version: ClassVar[int] = 2
+    target_holder: str | None = None
 
 
 class TransferFailed(Event):
@@ -100,7 +106,10 @@ EVENT_TYPES: tuple[type[TransferEvent], ...] = (
     TransferCompensated,
     TransferTimedOut,
 )
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("TransferRequested", 1): lambda data: {**data, "requested_by": None},
+    ("TransferCompleted", 1): lambda data: {**data, "target_holder": None},
+}
 
 
 # --- state ------------------------------------------------------------------------------------------
@@ -129,6 +138,7 @@ class Transfer(BaseModel):
     currency: str | None = None
     reference: str | None = None
     reason: str | None = None
+    requested_by: str | None = None
 
 
 # --- initial ----------------------------------------------------------------------------------------
@@ -148,6 +158,7 @@ def evolve(state: Transfer, event: TransferEvent) -> Transfer:
                 to_account=event.to_account,
                 amount=event.amount,
                 reference=event.reference,
+                requested_by=event.requested_by,
             )
         case SourceDebited():
             return state.model_copy(update={"status": Status.DEBITED, "currency": event.currency})
@@ -180,6 +191,7 @@ class RequestTransfer(Command):
     to_account: AccountId
     amount: Amount
     reference: Reference | None = None
+    requested_by: str | None = None  # the signed-in principal (from the platform, never the body)
 
     @model_validator(mode="after")
     def _two_accounts(self) -> Self:
@@ -199,7 +211,9 @@ class RecordDebitRefused(Command):
 
 
 class RecordCredit(Command):
-    """The accounts service credited the target."""
+    """The accounts service credited the target (whose holder it names)."""
+
+    holder: str | None = None
 
 
 class RecordCreditRefused(Command):
@@ -246,6 +260,7 @@ def decide(state: Transfer, command: TransferCommand) -> list[TransferEvent]:
                     to_account=command.to_account,
                     amount=command.amount,
                     reference=command.reference,
+                    requested_by=command.requested_by,
                 )
             ]
         case RecordDebit():
@@ -266,7 +281,9 @@ def decide(state: Transfer, command: TransferCommand) -> list[TransferEvent]:
         case RecordDebitRefused():
             return [TransferFailed(reason=command.reason)] if state.status is Status.REQUESTED else []
         case RecordCredit():
-            return [TransferCompleted()] if state.status is Status.DEBITED else []
+            if state.status is not Status.DEBITED:
+                return []
+            return [TransferCompleted(target_holder=command.holder)]
         case RecordCreditRefused():
             return [_compensation(state, command.reason)] if state.status is Status.DEBITED else []
         case RecordDebitReversed():

@@ -56,6 +56,7 @@ class StatementHeader(BaseModel):
     currency: str | None
     balance: int
     version: int
+    holder: str | None = None  # the principal who opened the account: who may read its statement
 
 
 LINES: Table[StatementLine] = Table("statement-lines", StatementLine)
@@ -80,7 +81,9 @@ def evolve(header: StatementHeader | None, fact: Fact[AccountEvent]) -> Statemen
     event = fact.event
     match event:
         case AccountOpened():
-            return current.model_copy(update={"version": fact.version, "currency": event.currency})
+            return current.model_copy(
+                update={"version": fact.version, "currency": event.currency, "holder": event.holder}
+            )
         case (
             MoneyDeposited()
             | MoneyWithdrawn()

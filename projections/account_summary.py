@@ -1,5 +1,6 @@
-"""Account summary: one document per account with its owner, currency, balance and status, and a copy of
-it in its owner's partition of `accounts-by-owner` (owner emails compare ignoring ASCII case)."""
+"""Account summary: one document per account with its owner, holder, currency, balance and status, and a
+copy of it in its owner's partition of `accounts-by-owner` (owner emails compare ignoring ASCII case) and
+in its holder's partition of `accounts-by-holder` (a signed-in caller's accounts)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class AccountSummary(BaseModel):
     status: Status
     version: int
     updated_at: datetime
+    holder: str | None = None  # the principal who opened it
 
 
 def account_id(stream_id: str) -> str:
@@ -70,6 +72,7 @@ def evolve(summary: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountS
                     "owner": Owner(name=event.owner.name, email=event.owner.email),
                     "currency": event.currency,
                     "status": Status.OPEN,
+                    "holder": event.holder,
                 }
             )
         case (
@@ -94,12 +97,21 @@ def owner_partition(email: str) -> str:
 
 
 BY_OWNER: Table[AccountSummary] = Table("accounts-by-owner", AccountSummary)
+BY_HOLDER: Table[AccountSummary] = Table("accounts-by-holder", AccountSummary)
+
+
+def holder_partition(holder: str) -> str:
+    return f"holder-{holder}"
 
 
 def rows(summary: AccountSummary, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]:
     if summary.owner is None:
         return ()
-    return (Row(BY_OWNER, owner_partition(summary.owner.email), summary.id, summary.id, lambda _: summary),)
+    copies = [Row(BY_OWNER, owner_partition(summary.owner.email), summary.id, summary.id, lambda _: summary)]
+    if summary.holder is not None:
+        partition = holder_partition(summary.holder)
+        copies.append(Row(BY_HOLDER, partition, summary.id, summary.id, lambda _: summary))
+    return copies
 
 
 projection: Projection[AccountEvent, AccountSummary] = Projection(
@@ -109,5 +121,5 @@ projection: Projection[AccountEvent, AccountSummary] = Projection(
     view_type=AccountSummary,
     evolve=evolve,
     rows=rows,
-    tables=(BY_OWNER,),
+    tables=(BY_OWNER, BY_HOLDER),
 )

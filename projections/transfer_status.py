@@ -5,6 +5,7 @@ sweep reads only those waiting past their deadline (a key range per partition, n
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Sequence
 from datetime import datetime
@@ -53,6 +54,8 @@ class TransferView(BaseModel):
     requested_at: datetime
     updated_at: datetime
     version: int
+    requested_by: str | None = None  # the principal who asked: who may read it
+    target_holder: str | None = None  # the target account's holder, once it was credited
 
 
 class Direction(StrEnum):
@@ -74,9 +77,18 @@ class AccountTransfer(BaseModel):
     reason: str | None
     requested_at: datetime
     updated_at: datetime
+    requested_by: str | None = None
 
 
 BY_ACCOUNT: Table[AccountTransfer] = Table("account-transfers", AccountTransfer)
+# The same rows for an account's holder: in the partition of the account and the principal who may see the
+# row (the requester on the source side; the target's holder once it was credited), so a holder's page is
+# one key range, with nothing of anyone else's in it to filter out (or to count).
+SEEN_BY: Table[AccountTransfer] = Table("account-transfers-seen-by", AccountTransfer)
+
+
+def seen_by_partition(account: str, principal: str) -> str:
+    return f"{account}|{principal}"
 
 
 class OpenTransfer(BaseModel):
@@ -134,6 +146,7 @@ def evolve(view: TransferView | None, fact: Fact[TransferEvent]) -> TransferView
             requested_at=fact.recorded_at,
             updated_at=fact.recorded_at,
             version=fact.version,
+            requested_by=event.requested_by,
         )
     changes: dict[str, Any] = {"version": fact.version, "updated_at": fact.recorded_at}
     match event:
@@ -144,7 +157,7 @@ def evolve(view: TransferView | None, fact: Fact[TransferEvent]) -> TransferView
         case SourceDebited():
             changes |= {"status": Status.DEBITED, "currency": event.currency}
         case TransferCompleted():
-            changes |= {"status": Status.COMPLETED}
+            changes |= {"status": Status.COMPLETED, "target_holder": event.target_holder}
         case TransferFailed():
             changes |= {"status": Status.FAILED, "reason": event.reason}
         case CompensationStarted():
@@ -165,11 +178,24 @@ def rows(view: TransferView, fact: Fact[TransferEvent]) -> Sequence[Row[Any]]:
         transfer_id=view.id, status=view.status, version=view.version, updated_at=view.updated_at
     )
     open_key = row_key(view.updated_at, view.id) if view.status in PENDING_STEP else f"{ENDED}|{view.id}"
+    seen = [
+        Row(SEEN_BY, seen_by_partition(account, principal), view.id, key, functools.partial(_same, row))
+        for account, principal, row in (
+            (view.from_account, view.requested_by, sent),
+            (view.to_account, view.target_holder, received),
+        )
+        if principal is not None
+    ]
     return (
         Row(BY_ACCOUNT, view.from_account, view.id, key, lambda _: sent),
         Row(BY_ACCOUNT, view.to_account, view.id, key, lambda _: received),
+        *seen,
         Row(OPEN, open_partition(view.id), view.id, open_key, lambda _: waiting),
     )
+
+
+def _same(row: AccountTransfer, _: AccountTransfer | None) -> AccountTransfer:
+    return row
 
 
 def _as_seen_by(view: TransferView, direction: Direction, counterparty: str) -> AccountTransfer:
@@ -183,6 +209,7 @@ def _as_seen_by(view: TransferView, direction: Direction, counterparty: str) -> 
         reason=view.reason,
         requested_at=view.requested_at,
         updated_at=view.updated_at,
+        requested_by=view.requested_by,
     )
 
 
@@ -193,5 +220,5 @@ projection: Projection[TransferEvent, TransferView] = Projection(
     view_type=TransferView,
     evolve=evolve,
     rows=rows,
-    tables=(BY_ACCOUNT, OPEN),
+    tables=(BY_ACCOUNT, SEEN_BY, OPEN),
 )

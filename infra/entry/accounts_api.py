@@ -8,23 +8,26 @@ from datetime import date
 from typing import Annotated, cast
 
 import azure.functions as func
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
 
 from domain.accounts import (
     Account,
     AccountCommand,
     AccountEvent,
     CloseAccount,
+    Currency,
     DepositMoney,
     OpenAccount,
+    OwnerName,
     Status,
     WithdrawMoney,
     decider,
 )
 from infra.app.commands import CommandHandler, Outcome
 from infra.app.projector import ProjectionRunner
+from infra.app.queries import Page
 from infra.entry import accounts_queries as queries
-from infra.entry import bootstrap, http, streams_api
+from infra.entry import bootstrap, http, identity, streams_api
 from infra.ports.eventstore import MAX_VERSION
 from projections import account_statement as statement_projection
 from projections import account_summary, daily_totals
@@ -55,21 +58,36 @@ def accounts(root: bootstrap.Root | None = None) -> Accounts:
     )
 
 
+NOT_FOUND = http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
+
+
 # --- commands ---
+
+
+class OpenAccountRequest(BaseModel):
+    """What a client sends to open an account; its holder is the signed-in caller, never the body."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    owner_name: OwnerName
+    owner_email: EmailStr
+    currency: Currency
 
 
 @blueprint.route(route="accounts", methods=["POST"])
 @http.handles_problems
 def open_account(req: func.HttpRequest) -> func.HttpResponse:
-    command = http.parse_body(req, OpenAccount)
-    idempotency = http.idempotency(req, command.model_dump(mode="json"))
+    caller = identity.access(req)
+    request = http.parse_body(req, OpenAccountRequest)
+    command = OpenAccount(**request.model_dump(), holder=caller.holder)
+    idempotency = http.idempotency(req, request.model_dump(mode="json"))
     service = accounts()
-    scope = None if idempotency is None else f"{http.actor(req)}\n{idempotency.key}"
-    stream_id = service.commands.new_stream_id(scope)
+    stream_id = service.commands.new_stream_id(
+        None if idempotency is None else f"{identity.key_scope(caller)}\n{idempotency.key}"
+    )
     outcome = service.commands.handle(
         stream_id,
         command,
-        http.metadata(req, idempotency),
+        http.metadata(req, idempotency, caller.holder),
         expected_version=0,
         idempotency=idempotency,
     )
@@ -96,12 +114,17 @@ def close_account(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _account_command(req: func.HttpRequest, command: ACCOUNT_COMMANDS) -> func.HttpResponse:
+    caller = identity.access(req)
     stream_id = decider.stream_id(http.route_uuid(req))
     idempotency = http.idempotency(req, command.model_dump(mode="json"))
-    outcome = accounts().commands.handle(
+    commands = accounts().commands
+    # its holder never changes once it is opened, so this check cannot go stale before the command runs
+    if not caller.holds(commands.load(stream_id)[0].holder):
+        raise NOT_FOUND
+    outcome = commands.handle(
         stream_id,
         command,
-        http.metadata(req, idempotency),
+        http.metadata(req, idempotency, caller.holder),
         expected_version=http.expected_version(req),
         idempotency=idempotency,
     )
@@ -137,14 +160,15 @@ def _account_body(stream_id: str, version: int, state: Account) -> dict[str, obj
 @http.handles_problems
 def get_account(req: func.HttpRequest) -> func.HttpResponse:
     """The account summary read model (?min_version=N reads your writes; see streams_api.read_view)."""
-    not_found = http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
+    caller = identity.access(req)
     stream_id = decider.stream_id(http.route_uuid(req))
     return streams_api.read_view(
         req,
         accounts().summaries.read_side,
         stream_id,
-        not_found,
-        exists=lambda summary: summary.status is not Status.UNOPENED,  # not a stream of refusals only
+        NOT_FOUND,
+        # not a stream of refusals only, and the caller's (or they are an operator)
+        exists=lambda summary: summary.status is not Status.UNOPENED and caller.reads(summary.holder),
     )
 
 
@@ -152,15 +176,21 @@ def get_account(req: func.HttpRequest) -> func.HttpResponse:
 @http.handles_problems
 def account_history(req: func.HttpRequest) -> func.HttpResponse:
     """The audit trail: every event of the account with its metadata, oldest first, paged."""
+    caller = identity.access(req)
     not_found = http.Problem(404, "Account not found", "no account has this id")
-    return streams_api.history(req, accounts().commands, "accounts", not_found)
+    return streams_api.history(
+        req, accounts().commands, "accounts", not_found, lambda account: caller.reads(account.holder)
+    )
 
 
 @blueprint.route(route="accounts/{id}/state", methods=["GET"])
 @http.handles_problems
 def account_state(req: func.HttpRequest) -> func.HttpResponse:
     """Time travel: the account rebuilt from its events up to a version (?version=N) or a time (?at=...)."""
-    stream_id, state, version, as_of = streams_api.state_at(req, accounts().commands, "Account")
+    caller = identity.access(req)
+    stream_id, state, version, as_of = streams_api.state_at(
+        req, accounts().commands, "Account", lambda account: caller.reads(account.holder)
+    )
     if state.status is Status.UNOPENED:  # a stream of refused transfers only
         raise http.Problem(404, "Account not found", "the account did not exist at that point")
     body = _account_body(stream_id, version, state) | {"as_of": as_of}
@@ -182,6 +212,7 @@ class StatementQuery(BaseModel):
 def account_statement(req: func.HttpRequest) -> func.HttpResponse:
     """Every deposit and withdrawal with the balance after it, newest first, paged; ?from= and ?to= bound
     the time recorded (from inclusive, to exclusive); ?min_version= reads your writes, as on the summary."""
+    caller = identity.access(req)
     account_id = http.route_uuid(req)
     query = http.parse_query(req, StatementQuery)
     if query.since and query.until and query.since >= query.until:
@@ -196,8 +227,9 @@ def account_statement(req: func.HttpRequest) -> func.HttpResponse:
         query.min_version or 0,
         streams_api.wait_seconds(query.min_version),
     )
-    if found is None or found.header.currency is None:  # None: a stream of refused transfers only
-        raise http.Problem(404, "Account not found", "no account has this id (or it is not projected yet)")
+    # no currency: a stream of refused transfers only
+    if found is None or found.header.currency is None or not caller.reads(found.header.holder):
+        raise NOT_FOUND
     body = found.header.model_dump(mode="json") | {
         "entries": [line.model_dump(mode="json") for line in found.lines],
         "next": http.next_page(req, found.continuation),
@@ -205,25 +237,30 @@ def account_statement(req: func.HttpRequest) -> func.HttpResponse:
     return http.json_response(body, headers={} if found.fresh else {"X-Read-Model-Stale": "true"})
 
 
-class OwnerQuery(BaseModel):
+class AccountsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    owner_email: str = Field(min_length=3, max_length=320)
+    owner_email: str | None = Field(default=None, min_length=3, max_length=320)
     limit: int = Field(default=50, ge=1, le=http.MAX_PAGE)
     continuation: str | None = Field(default=None, max_length=512)
 
 
 @blueprint.route(route="accounts", methods=["GET"])
 @http.handles_problems
-def accounts_by_owner(req: func.HttpRequest) -> func.HttpResponse:
-    """The accounts of one owner (?owner_email=, compared case-insensitively), in id order, paged."""
-    query = http.parse_query(req, OwnerQuery)
-    page = queries.accounts_of_owner(
-        accounts().summaries.read_side,
-        query.owner_email,
-        query.limit,
-        http.continuation_key(query.continuation),
-    )
+def list_accounts(req: func.HttpRequest) -> func.HttpResponse:
+    """The caller's accounts, in id order, paged; an operator may ask for one owner's instead
+    (?owner_email=, compared case-insensitively)."""
+    caller = identity.access(req)
+    query = http.parse_query(req, AccountsQuery)
+    read_side, continuation = accounts().summaries.read_side, http.continuation_key(query.continuation)
+    if query.owner_email is not None:
+        if not caller.is_operator:
+            raise http.Problem(403, "Forbidden", "only operators look accounts up by owner")
+        page = queries.accounts_of_owner(read_side, query.owner_email, query.limit, continuation)
+    elif caller.holder is None:  # an open demo's anonymous caller holds nothing
+        page = Page([], None)
+    else:
+        page = queries.accounts_of_holder(read_side, caller.holder, query.limit, continuation)
     body = {
         "owner_email": query.owner_email,
         "accounts": [summary.model_dump(mode="json") for summary in page.items],
@@ -252,7 +289,9 @@ class DailyQuery(BaseModel):
 @http.handles_problems
 def daily_report(req: func.HttpRequest) -> func.HttpResponse:
     """Per UTC day and currency: money deposited and withdrawn, accounts opened and closed (?from= and
-    ?to= are days, both inclusive)."""
+    ?to= are days, both inclusive). For operators: it spans every account."""
+    if not identity.access(req).is_operator:
+        raise http.Problem(403, "Forbidden", "the daily report is for operators")
     query = http.parse_query(req, DailyQuery)
     if query.last < query.first:
         raise http.Problem(422, "Invalid query", "to must not be before from")

@@ -69,6 +69,15 @@ def accounts_of_owner(
     )
 
 
+def accounts_of_holder(
+    read_model: ReadModel[Any, AccountSummary], holder: str, limit: int, continuation: str | None
+) -> Page:
+    """The accounts `holder` opened, in id order, after the `continuation` id."""
+    return ascending(
+        read_model, account_summary.BY_HOLDER, account_summary.holder_partition(holder), limit, continuation
+    )
+
+
 def daily_report(read_model: ReadModel[Any, Any], first: date, last: date) -> list[DailyTotal]:
     """Each day's totals per currency, from `first` to `last` inclusive."""
     contributions: list[Contribution] = []

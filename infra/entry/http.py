@@ -227,17 +227,14 @@ def idempotency(req: func.HttpRequest, canonical_command: Any) -> Idempotency | 
     return Idempotency(key, fingerprint)
 
 
-def actor(req: func.HttpRequest) -> str | None:
-    # Set by App Service Authentication (Easy Auth) in front of the app; never taken from the body.
-    return req.headers.get("x-ms-client-principal-name") or None
-
-
-def metadata(req: func.HttpRequest, idempotency: Idempotency | None) -> Metadata:
+def metadata(req: func.HttpRequest, idempotency: Idempotency | None, actor: str | None) -> Metadata:
+    """What a command's events record besides their data: the correlation, the key, and the actor (the
+    signed-in principal's id, from the platform: infra/entry/identity.py)."""
     return Metadata(
         correlation_id=correlation_id(req),
         causation_id=str(uuid.uuid4()),
         idempotency_key=None if idempotency is None else idempotency.key,
-        actor=actor(req),
+        actor=actor,
     )
 
 

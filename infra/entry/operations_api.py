@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from infra.app import queries
 from infra.app.deadletters import DeadLetterStatus
 from infra.app.projector import ProjectionRunner
-from infra.entry import bootstrap, http
+from infra.entry import bootstrap, http, identity
 from infra.entry.settings import SettingsError
 from infra.ports.eventstore import STREAM_ID_PATTERN
 
@@ -25,8 +25,9 @@ blueprint = http.new_blueprint()
 @http.handles_problems
 def status(req: func.HttpRequest) -> func.HttpResponse:
     """How far each read model is behind its service's event store, in events and seconds, and what is
-    parked. For operators (master key): on Cosmos DB it sums over every document, a cost that grows with
-    the data."""
+    parked. For operators (the Operator role, and the master key): on Cosmos DB it sums over every
+    document, a cost that grows with the data."""
+    identity.operator(req)
     events, newest, projections = 0, None, list[dict[str, object]]()
     for service in bootstrap.root().services:
         totals, lags = queries.lags([r.read_side for r in service.projections], service.commands.store)
@@ -62,6 +63,7 @@ class DeadLetterQuery(BaseModel):
 @http.handles_problems
 def dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     """Events a read model could not apply: retrying, parked (their stream waits), or replayed."""
+    identity.operator(req)
     query = http.parse_query(req, DeadLetterQuery)
     letters = [
         letter
@@ -84,6 +86,7 @@ class ReplayCommand(BaseModel):
 def replay_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     """Unpark the parked streams (of one read model, or one stream) and apply what waited behind them,
     once the cause is fixed; a stream that fails again is parked again."""
+    identity.operator(req)
     command = http.parse_body(req, ReplayCommand, allow_empty=True)
     results = [
         letter for runner in _projections(command.projection) for letter in runner.replay(command.stream_id)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # how long a transfer waits for its pending step before it gives up on it (debit, credit) or asks
     # for it again (reversal); the timer looks every TRANSFER_SWEEP seconds (transfers_api.py)
     transfer_timeout_seconds: float = Field(default=60.0, ge=0, le=86_400)
+    # enforced: every route but health serves signed-in callers only (App Service Authentication), each
+    # to what is theirs (infra/entry/identity.py); off: an open demo, everyone may do everything
+    authorization: Literal["enforced", "off"] = "enforced"
 
 
 @dataclass(frozen=True)

@@ -61,13 +61,20 @@ class StateQuery(BaseModel):
     at: http.UtcDatetime | None = None
 
 
-def history(
-    req: func.HttpRequest, commands: CommandHandler[Any, Any, Any], path: str, not_found: http.Problem
+def history[S: BaseModel](
+    req: func.HttpRequest,
+    commands: CommandHandler[S, Any, Any],
+    path: str,
+    not_found: http.Problem,
+    may_read: Callable[[S], bool],
 ) -> func.HttpResponse:
-    """The stream of the aggregate at /api/`path`/{id}: its events oldest first, paged from ?from_version."""
+    """The stream of the aggregate at /api/`path`/{id}: its events oldest first, paged from ?from_version;
+    `not_found` unless the caller `may_read` the aggregate as it is now."""
     aggregate_id = http.route_uuid(req)
     query = http.parse_query(req, HistoryQuery)
     stream_id = commands.decider.stream_id(aggregate_id)
+    if not may_read(commands.load(stream_id)[0]):
+        raise not_found
     events = commands.store.read(
         stream_id, from_version=query.from_version, to_version=query.from_version + query.limit
     )
@@ -87,16 +94,17 @@ def history(
 
 
 def state_at[S: BaseModel](
-    req: func.HttpRequest, commands: CommandHandler[S, Any, Any], what: str
+    req: func.HttpRequest, commands: CommandHandler[S, Any, Any], what: str, may_read: Callable[[S], bool]
 ) -> tuple[str, S, int, dict[str, object]]:
     """Time travel: the stream's state rebuilt from its events up to ?version=N or ?at=<time>, with its
-    version and what it is as of; 404 (naming `what`) when it did not exist then."""
+    version and what it is as of; 404 (naming `what`) when it did not exist then, or the caller may not
+    read it (who may is the same at every version: it is fixed by the stream's first event)."""
     query = http.parse_query(req, StateQuery)
     if query.version is not None and query.at is not None:
         raise http.Problem(422, "Invalid query", "give either version or at, not both")
     stream_id = commands.decider.stream_id(http.route_uuid(req))
     state, version = commands.load(stream_id, to_version=query.version, until=query.at)
-    if version == 0:
+    if version == 0 or not may_read(state):
         raise http.Problem(404, f"{what} not found", f"the {what.lower()} did not exist at that point")
     if query.version is not None and version < query.version:
         raise http.Problem(

@@ -11,8 +11,10 @@ from typing import cast
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.accounts import Amount, Reference
 from domain.transfers import (
     PENDING_STEP,
+    AccountId,
     ExpireTransfer,
     RequestTransfer,
     Transfer,
@@ -23,7 +25,7 @@ from domain.transfers import (
 from infra.app.commands import CommandHandler, Outcome, VersionMismatch
 from infra.app.projector import ProjectionRunner
 from infra.app.queries import page_of
-from infra.entry import bootstrap, http, streams_api
+from infra.entry import bootstrap, http, identity, streams_api
 from infra.ports.eventstore import Metadata
 from infra.ports.readmodels import KEY_MAX
 from projections import transfer_status
@@ -50,18 +52,38 @@ def transfers(root: bootstrap.Root | None = None) -> Transfers:
     )
 
 
+class TransferRequest(BaseModel):
+    """What a client sends to move money; who asks is the signed-in caller, never the body."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    from_account: AccountId
+    to_account: AccountId
+    amount: Amount
+    reference: Reference | None = None
+
+
 @blueprint.route(route="transfers", methods=["POST"])
 @http.handles_problems
 def request_transfer(req: func.HttpRequest) -> func.HttpResponse:
-    """202 Accepted: the transfer is recorded; the accounts service debits, credits or refuses it next.
-    With an Idempotency-Key, a repeat answers the same transfer and records nothing."""
-    command = http.parse_body(req, RequestTransfer)
-    idempotency = http.idempotency(req, command.model_dump(mode="json"))
+    """202 Accepted: the transfer is recorded; the accounts service debits, credits or refuses it next
+    (it debits only an account the caller holds: any other source fails the transfer as an unknown
+    account). With an Idempotency-Key, a repeat answers the same transfer and records nothing."""
+    caller = identity.access(req)
+    request = http.parse_body(req, TransferRequest)
+    command = http.validate(
+        RequestTransfer, request.model_dump() | {"requested_by": caller.holder}, "Invalid command"
+    )
+    idempotency = http.idempotency(req, request.model_dump(mode="json"))
     service = transfers()
-    scope = None if idempotency is None else f"{http.actor(req)}\n{idempotency.key}"
-    stream_id = service.commands.new_stream_id(scope)
+    stream_id = service.commands.new_stream_id(
+        None if idempotency is None else f"{identity.key_scope(caller)}\n{idempotency.key}"
+    )
     outcome = service.commands.handle(
-        stream_id, command, http.metadata(req, idempotency), expected_version=0, idempotency=idempotency
+        stream_id,
+        command,
+        http.metadata(req, idempotency, caller.holder),
+        expected_version=0,
+        idempotency=idempotency,
     )
     transfer_id = decider.aggregate_id(stream_id)
     headers = {
@@ -90,27 +112,41 @@ def _transfer_body(outcome: Outcome[Transfer]) -> dict[str, object]:
 @blueprint.route(route="transfers/{id}", methods=["GET"])
 @http.handles_problems
 def get_transfer(req: func.HttpRequest) -> func.HttpResponse:
-    """The transfer's status and each step with its time (?min_version=N reads your writes)."""
+    """The transfer's status and each step with its time (?min_version=N reads your writes); for the
+    caller who requested it, or an operator."""
+    caller = identity.access(req)
     not_found = http.Problem(
         404, "Transfer not found", "no transfer has this id (or it is not projected yet)"
     )
     stream_id = decider.stream_id(http.route_uuid(req))
-    return streams_api.read_view(req, transfers().status.read_side, stream_id, not_found)
+    return streams_api.read_view(
+        req,
+        transfers().status.read_side,
+        stream_id,
+        not_found,
+        exists=lambda view: caller.reads(view.requested_by),
+    )
 
 
 @blueprint.route(route="transfers/{id}/events", methods=["GET"])
 @http.handles_problems
 def transfer_history(req: func.HttpRequest) -> func.HttpResponse:
     """The audit trail: every event of the transfer with its metadata, oldest first, paged."""
+    caller = identity.access(req)
     not_found = http.Problem(404, "Transfer not found", "no transfer has this id")
-    return streams_api.history(req, transfers().commands, "transfers", not_found)
+    return streams_api.history(
+        req, transfers().commands, "transfers", not_found, lambda t: caller.reads(t.requested_by)
+    )
 
 
 @blueprint.route(route="transfers/{id}/state", methods=["GET"])
 @http.handles_problems
 def transfer_state(req: func.HttpRequest) -> func.HttpResponse:
     """Time travel: the transfer rebuilt from its events up to ?version=N or ?at=<time>."""
-    stream_id, state, version, as_of = streams_api.state_at(req, transfers().commands, "Transfer")
+    caller = identity.access(req)
+    stream_id, state, version, as_of = streams_api.state_at(
+        req, transfers().commands, "Transfer", lambda t: caller.reads(t.requested_by)
+    )
     body = _transfer_body(Outcome(stream_id, version, state, 0)) | {"as_of": as_of}
     return http.json_response(body, headers={"ETag": f'"{version}"'})
 
@@ -125,13 +161,23 @@ class AccountTransfersQuery(BaseModel):
 @blueprint.route(route="accounts/{id}/transfers", methods=["GET"])
 @http.handles_problems
 def account_transfers(req: func.HttpRequest) -> func.HttpResponse:
-    """The account's transfers, out and in, newest first, paged (an empty list for an account with none:
-    the transfers service knows accounts only through their transfers)."""
+    """The account's transfers, newest first, paged: for its holder, those they requested from it and
+    those credited to it; for an operator, all of them. Anyone else sees none, as for an id that names no
+    account (the transfers service knows accounts only through their transfers)."""
+    caller = identity.access(req)
     account_id = str(http.route_uuid(req))
     query = http.parse_query(req, AccountTransfersQuery)
     before = http.continuation_key(query.continuation) or KEY_MAX
+    if caller.is_operator:
+        table, partition = transfer_status.BY_ACCOUNT, account_id
+    else:  # an open demo's anonymous caller is an operator; a signed-in one has an id
+        assert caller.holder is not None
+        table, partition = (
+            transfer_status.SEEN_BY,
+            transfer_status.seen_by_partition(account_id, caller.holder),
+        )
     found = transfers().status.read_side.rows(
-        transfer_status.BY_ACCOUNT, account_id, key_before=before, descending=True, limit=query.limit + 1
+        table, partition, key_before=before, descending=True, limit=query.limit + 1
     )
     page = page_of(found, query.limit)
     body = {

@@ -42,6 +42,7 @@ from infra.entry.services import ServiceDefinition, binding_setting_defaults
 from infra.entry.settings import SettingsError, load_local_settings
 from infra.tools import bindings, host_rules
 from infra.tools import function_rpc_pb2 as rpc
+from infra.tools.easyauth import DEFAULT_USER_NAME, DEFAULT_USER_ROLES, EasyAuth, local_user
 from infra.tools.pumps import ChangeFeedPump, Chaos, HubPartitionPump, Invoker, TimerPump, Turns
 from infra.tools.worker import FunctionMetadata, PythonWorker, WorkerError
 
@@ -116,6 +117,7 @@ class DevHost:
         triggers: bool = True,
         trigger_concurrency: int = DEFAULT_TRIGGER_CONCURRENCY,
         only: frozenset[str] | None = None,
+        easy_auth: EasyAuth | None = None,
     ) -> None:
         self.python = python
         # False: only the HTTP functions run (the relays, read models, reactions and timers do not)
@@ -132,6 +134,7 @@ class DevHost:
         self.route_prefix = str(self.extensions.get("http", {}).get("routePrefix", "api")).strip("/")
         self.poll_seconds = poll_seconds
         self.turns = Turns(trigger_concurrency)
+        self.easy_auth = easy_auth or EasyAuth()
         self.stop = threading.Event()
         self.pumps: list[threading.Thread] = []
 
@@ -178,7 +181,7 @@ class DevHost:
         binding = bindings.http_request(
             method=request.method,
             url=str(request.url),
-            headers=request.headers.items(),
+            headers=self.easy_auth.headers(request.headers.items()),
             query=request.query_params.multi_items(),
             route_params=route_values,
             body=body,
@@ -365,6 +368,11 @@ class BackendName(StrEnum):
     azure = "azure"
 
 
+class AuthMode(StrEnum):
+    user = "user"
+    test = "test"
+
+
 cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
@@ -412,6 +420,23 @@ def main(
             help="trigger invocations (relays, read models, reactions, timers) running at once, in turn",
         ),
     ] = DEFAULT_TRIGGER_CONCURRENCY,
+    auth: Annotated[
+        AuthMode,
+        typer.Option(
+            envvar="EVENTBANK_DEVHOST_AUTH",
+            help="user: every request is the local user's, as behind Easy Auth; test: the client's "
+            "X-MS-CLIENT-PRINCIPAL* headers are taken as sent (none: nobody signed in)",
+        ),
+    ] = AuthMode.user,
+    user_name: Annotated[
+        str, typer.Option(envvar="EVENTBANK_DEVHOST_USER", help="the local user's name (their id follows)")
+    ] = DEFAULT_USER_NAME,
+    user_roles: Annotated[
+        str,
+        typer.Option(
+            envvar="EVENTBANK_DEVHOST_USER_ROLES", help="the local user's app roles, comma-separated"
+        ),
+    ] = ",".join(DEFAULT_USER_ROLES),
     triggers_only: Annotated[bool, typer.Option(hidden=True)] = False,
     functions: Annotated[str, typer.Option(hidden=True, help="with --triggers-only: whose triggers")] = "",
 ) -> None:
@@ -466,6 +491,10 @@ def main(
             error,
         )
         raise SystemExit(1) from None
+    if auth is AuthMode.test:
+        log.warning("Easy Auth, test mode: the clients' X-MS-CLIENT-PRINCIPAL* headers are taken as sent")
+    else:
+        log.info("Easy Auth: every request is %s's (roles: %s)", user_name, user_roles or "none")
     log.info("Functions:")
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     if chaos is not None:
@@ -511,6 +540,9 @@ def main(
         trigger_processes=trigger_processes,
         triggers=triggers,
         trigger_concurrency=trigger_concurrency,
+        easy_auth=EasyAuth(
+            trust_client=auth is AuthMode.test, user=local_user(user_name, user_roles.split(","))
+        ),
     )
     uvicorn.run(dev_host.asgi(), host=host, port=port, log_level="warning")
 

@@ -187,6 +187,43 @@ def test_a_credit_the_target_cannot_take_is_refused_with_its_reason(
     ]
 
 
+HOLDER, STRANGER = "principal-ada", "principal-mallory"
+HELD = AccountOpened(owner=Owner(name="Ada", email="ada@example.com"), currency="EUR", holder=HOLDER)
+
+
+@pytest.mark.parametrize(
+    "history",
+    [(HELD, MoneyDeposited(amount=800, balance_after=800)), (HELD, AccountClosed()), (HELD,)],
+    ids=["funded", "closed", "empty"],
+)
+def test_a_debit_requested_by_anyone_but_the_holder_is_refused_as_an_unknown_account(
+    history: tuple[accounts.AccountEvent, ...],
+) -> None:
+    command = DebitForTransfer(transfer_id=TRANSFER, amount=500, counterparty=TARGET, requested_by=STRANGER)
+
+    # the same answer as for an id that names no account: the requester learns nothing of it
+    assert accounts.decide(account_after(*history), command) == [
+        TransferDebitRefused(transfer_id=TRANSFER, reason=RefusalReason.UNKNOWN_ACCOUNT)
+    ]
+
+
+def test_a_debit_requested_by_the_holder_is_made() -> None:
+    source = account_after(HELD, MoneyDeposited(amount=800, balance_after=800))
+    command = DebitForTransfer(transfer_id=TRANSFER, amount=500, counterparty=TARGET, requested_by=HOLDER)
+
+    assert [type(event) for event in accounts.decide(source, command)] == [TransferDebited]
+
+
+def test_the_accounts_service_debits_for_whoever_the_transfer_says_requested_it() -> None:
+    stream = transfers.decider.stream_id(TRANSFER)
+    requested = REQUESTED.model_copy(update={"requested_by": STRANGER})
+
+    (reaction,) = accounts.react_to_transfers("TransferRequested", stream, 1, requested.model_dump())
+
+    assert isinstance(reaction.command, DebitForTransfer)
+    assert reaction.command.requested_by == STRANGER
+
+
 def test_a_credit_in_the_targets_currency_adds_the_amount() -> None:
     command = CreditForTransfer(transfer_id=TRANSFER, amount=500, currency="EUR", counterparty=SOURCE)
 

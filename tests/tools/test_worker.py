@@ -27,7 +27,7 @@ HTTP_FUNCTIONS = {
     "account_history",
     "account_state",
     "account_statement",
-    "accounts_by_owner",
+    "list_accounts",
     "daily_report",
     "status",
     "dead_letters",

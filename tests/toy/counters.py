@@ -9,7 +9,7 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.decider import Decider
-from infra.entry import bootstrap, http
+from infra.entry import bootstrap, http, identity
 from infra.entry.services import ServiceDefinition
 from projections.projection import Projection
 
@@ -83,17 +83,18 @@ blueprint = http.new_blueprint()
 @blueprint.route(route="counters/{id}/increments", methods=["POST"])
 @http.handles_problems
 def increment_counter(req: func.HttpRequest) -> func.HttpResponse:
+    caller = identity.access(req)
     command = http.parse_body(req, Increment)
     stream_id = decider.stream_id(http.route_uuid(req))
-    outcome = (
-        bootstrap.root().service(COUNTERS.name).commands.handle(stream_id, command, http.metadata(req, None))
-    )
+    metadata = http.metadata(req, None, caller.holder)
+    outcome = bootstrap.root().service(COUNTERS.name).commands.handle(stream_id, command, metadata)
     return http.json_response({"version": outcome.version, "total": outcome.state.total})
 
 
 @blueprint.route(route="counters/{id}", methods=["GET"])
 @http.handles_problems
 def get_counter(req: func.HttpRequest) -> func.HttpResponse:
+    identity.access(req)  # counters are everyone's who signed in
     stream_id = decider.stream_id(http.route_uuid(req))
     view = bootstrap.root().service(COUNTERS.name).projection(projection.name).get(stream_id)
     if view is None:

@@ -11,6 +11,7 @@ import pytest
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.entry import bootstrap
+from infra.entry.identity import Principal, principal_headers
 from infra.entry.services import Subscription
 from tests.worker import functions
 
@@ -32,6 +33,12 @@ def embedded_events() -> SqliteEventStore:
     return embedded.events
 
 
+# Who the function tests call as, unless a test says otherwise: Easy Auth's headers for a signed-in user.
+ADA = Principal("a3f1c2d4-5b6e-4f70-8a9b-0c1d2e3f4a5b", "ada@example.com")
+STRANGER = Principal("5d0e9c1b-2a3f-4b4c-9d5e-6f7a8b9c0d1e", "mallory@example.com")
+OPERATOR = Principal("0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "ops@example.com", frozenset({"Operator"}))
+
+
 def request(
     method: str,
     path: str,
@@ -40,13 +47,16 @@ def request(
     route_params: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
     raw: bytes | None = None,
+    caller: Principal | None = ADA,
 ) -> func.HttpRequest:
+    """A request as the Functions host hands it to a function, from `caller` (None: nobody signed in)."""
     content = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
     default_headers = {"content-type": "application/json"} if body is not None else {}
+    signed_in = {} if caller is None else principal_headers(caller)
     return func.HttpRequest(
         method=method,
         url=f"http://localhost:7071{path}",
-        headers={**default_headers, **(headers or {})},
+        headers={**signed_in, **default_headers, **(headers or {})},
         params=params or {},
         route_params=route_params or {},
         body=content,

@@ -10,7 +10,14 @@ import azure.functions as func
 from infra.entry import bootstrap
 from infra.entry.services import SERVICES
 from infra.formats.documents import to_document
-from tests.entry.functions.conftest import account_command, json_of, opened_account_id, request, settle
+from tests.entry.functions.conftest import (
+    OPERATOR,
+    account_command,
+    json_of,
+    opened_account_id,
+    request,
+    settle,
+)
 from tests.worker import app_worker, functions
 
 
@@ -28,11 +35,15 @@ def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.E
         "account_history": request("GET", f"/api/accounts/{account}/events", route_params=route),
         "account_state": request("GET", f"/api/accounts/{account}/state", route_params=route),
         "account_statement": request("GET", f"/api/accounts/{account}/statement", route_params=route),
-        "accounts_by_owner": request("GET", "/api/accounts", params={"owner_email": "ada@example.com"}),
-        "daily_report": request("GET", "/api/reports/daily", params={"from": today, "to": today}),
-        "status": request("GET", "/api/status"),
-        "dead_letters": request("GET", "/api/ops/deadletters"),
-        "replay_dead_letters": request("POST", "/api/ops/deadletters/replay", {}),
+        "list_accounts": request(
+            "GET", "/api/accounts", params={"owner_email": "ada@example.com"}, caller=OPERATOR
+        ),
+        "daily_report": request(
+            "GET", "/api/reports/daily", params={"from": today, "to": today}, caller=OPERATOR
+        ),
+        "status": request("GET", "/api/status", caller=OPERATOR),
+        "dead_letters": request("GET", "/api/ops/deadletters", caller=OPERATOR),
+        "replay_dead_letters": request("POST", "/api/ops/deadletters/replay", {}, caller=OPERATOR),
         "health": request("GET", "/api/health"),
         "deep_health": request("GET", "/api/health/deep"),
     }
