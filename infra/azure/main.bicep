@@ -46,6 +46,9 @@ param instanceMemoryMB int = 2048
 @description('Upper bound on Flex Consumption instances.')
 param maximumInstanceCount int = 100
 
+@description('Client id of the Microsoft Entra ID app registration callers sign in to (AUTH_CLIENT_ID): App Service Authentication then validates every caller\'s token in front of the app. Empty: no sign-in, and the app, failing closed, answers every request but health with 503.')
+param authClientId string = ''
+
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -130,6 +133,7 @@ module functionApp 'app/function-app.bicep' = {
     eventHubsNamespace: eventHubs.outputs.fullyQualifiedNamespace
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    authClientId: authClientId
   }
 }
 

@@ -33,7 +33,14 @@ def the_one(file: str, resource_type: str) -> Resource:
 
 
 def app_settings() -> dict[str, bicep.Value]:
-    return the_one(FUNCTION_APP, "Microsoft.Web/sites/config").properties
+    return site_config("appsettings").properties
+
+
+def site_config(name: str) -> bicep.Resource:
+    [config] = [
+        c for c in bicep.by_relative(FUNCTION_APP).of_type("Microsoft.Web/sites/config") if c.name == name
+    ]
+    return config
 
 
 @pytest.mark.parametrize(
@@ -211,3 +218,30 @@ def test_the_app_pins_the_python_worker_azure_runs_and_the_dev_host_runs_that_sa
     assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"].startswith(
         ">=3.13"
     )
+
+
+def test_with_a_client_id_app_service_authentication_answers_401_to_anyone_without_a_token_but_health() -> (
+    None
+):
+    authentication = site_config("authsettingsV2")
+    settings = authentication.properties
+    validation = settings["globalValidation"]
+    providers = settings["identityProviders"]
+    assert isinstance(providers, dict)
+    entra = providers["azureActiveDirectory"]
+    assert isinstance(entra, dict)
+
+    assert "!empty(authClientId)" in str(authentication.condition)
+    assert settings["platform"] == {"enabled": True}
+    assert validation == {
+        "requireAuthentication": True,
+        "unauthenticatedClientAction": "Return401",
+        "excludedPaths": ["/api/health", "/api/health/deep"],
+    }
+    assert entra["registration"] == {
+        "clientId": Expr("authClientId"),
+        "openIdIssuer": Expr("'${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'"),
+    }
+    assert bicep.load(MAIN).params["authClientId"].default == ""
+    # the platform's marker that it is on is read, never set: setting it would fake authentication
+    assert "WEBSITE_AUTH_ENABLED" not in app_settings()

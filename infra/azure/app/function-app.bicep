@@ -25,6 +25,9 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+// The Entra ID app registration callers sign in to; empty: no authentication in front of the app.
+param authClientId string = ''
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -116,6 +119,47 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       TRANSFERS_RELAY_LEASE_PREFIX: 'transfers-relay-'
       EVENTBANK_BACKEND: 'azure'
       EVENTBANK_COSMOS_DATABASE: cosmosDatabaseName
+    }
+  }
+
+  // App Service Authentication (Easy Auth): Microsoft Entra ID validates each caller's token before the
+  // app runs and passes on who they are (X-MS-CLIENT-PRINCIPAL*, which a client then cannot set itself);
+  // a call without a valid token is answered 401. Health stays open for probes. The app fails closed
+  // without this (infra/entry/identity.py). See the README's security section for Flex Consumption.
+  resource authentication 'config' = if (!empty(authClientId)) {
+    name: 'authsettingsV2'
+    properties: {
+      platform: {
+        enabled: true
+      }
+      globalValidation: {
+        requireAuthentication: true
+        unauthenticatedClientAction: 'Return401'
+        excludedPaths: [
+          '/api/health'
+          '/api/health/deep'
+        ]
+      }
+      identityProviders: {
+        azureActiveDirectory: {
+          enabled: true
+          registration: {
+            clientId: authClientId
+            openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+          }
+          validation: {
+            allowedAudiences: [
+              'api://${authClientId}'
+              authClientId
+            ]
+          }
+        }
+      }
+      login: {
+        tokenStore: {
+          enabled: false
+        }
+      }
     }
   }
 
