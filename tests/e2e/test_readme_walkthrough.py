@@ -41,7 +41,20 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.strip()]
-    account_id, deposit, withdrawal, refused, history, past, summary, statement, owned, daily, status = (
+    (
+        account_id,
+        deposit,
+        withdrawal,
+        refused,
+        history,
+        past,
+        summary,
+        statement,
+        mine,
+        owned,
+        daily,
+        status,
+    ) = (
         lines[0],
         *map(json.loads, lines[1:]),
     )
@@ -61,6 +74,8 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
         ("withdrawal", 2_500, 7_500),
         ("deposit", 10_000, 10_000),
     ]
+    assert [account["id"] for account in mine["accounts"]] == [account_id]  # the local user opened it
+    assert summary["holder"] == history["events"][0]["metadata"]["actor"]
     assert [account["id"] for account in owned["accounts"]] == [account_id]
     assert [
         (d["currency"], d["deposits"], d["withdrawals"], d["accounts_opened"]) for d in daily["days"]

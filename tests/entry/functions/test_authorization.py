@@ -282,3 +282,36 @@ def test_an_open_demo_lets_anyone_do_anything_even_on_the_platform_without_authe
     status = functions.status(request("GET", "/api/status", caller=ANONYMOUS))
 
     assert (deposited.status_code, status.status_code) == (200, 200)
+
+
+def _open_with_key(caller: Principal | None, key: str) -> func.HttpResponse:
+    response: func.HttpResponse = functions.open_account(
+        request("POST", "/api/accounts", OPEN_BODY, headers={"Idempotency-Key": key}, caller=caller)
+    )
+    return response
+
+
+def test_the_same_idempotency_key_from_two_callers_opens_two_accounts() -> None:
+    first, again, theirs = (
+        _open_with_key(ADA, "k-1"),
+        _open_with_key(ADA, "k-1"),
+        _open_with_key(STRANGER, "k-1"),
+    )
+
+    assert json_of(again)["id"] == json_of(first)["id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert json_of(theirs)["id"] != json_of(first)["id"]
+    assert theirs.headers.get("Idempotent-Replayed") is None
+
+
+@pytest.mark.parametrize("named", ["None", "anonymous"])
+def test_an_open_demos_anonymous_callers_keys_are_apart_from_any_principals(
+    monkeypatch: pytest.MonkeyPatch, named: str
+) -> None:
+    monkeypatch.setenv("EVENTBANK_AUTHORIZATION", "off")
+    bootstrap.reset()
+
+    anonymous, principal = _open_with_key(ANONYMOUS, "k-2"), _open_with_key(Principal(named), "k-2")
+
+    assert (anonymous.status_code, principal.status_code) == (201, 201)
+    assert json_of(principal)["id"] != json_of(anonymous)["id"]
