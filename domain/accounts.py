@@ -7,11 +7,20 @@ errors, decide, queries.
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, assert_never
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+)
 from pydantic_extra_types.currency_code import ISO4217
 
 from domain.decider import Decider, Reaction, Upcaster
@@ -23,8 +32,33 @@ MAX_AMOUNT = 10**12
 MAX_BALANCE = 10**15
 
 Amount = Annotated[int, Field(strict=True, ge=MIN_AMOUNT, le=MAX_AMOUNT)]
-Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=140)]
-OwnerName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+# Free text is shown back in statements and audit trails: no control characters, no invisible format
+# characters (bidirectional overrides and isolates, which can make a line read other than it is), no line
+# or paragraph separators, nothing private-use, surrogate or unassigned. The zero-width joiner and
+# non-joiner stay: scripts (Persian, Indic) and emoji need them.
+_UNSHOWN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_JOINERS = frozenset({"\u200c", "\u200d"})
+
+
+def _shown_as_written(text: str) -> str:
+    for character in text:
+        if character not in _JOINERS and unicodedata.category(character) in _UNSHOWN:
+            name = unicodedata.name(character, "an unnamed character")
+            raise ValueError(f"{name} (U+{ord(character):04X}) cannot be shown as written: leave it out")
+    return text
+
+
+Reference = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=140),
+    AfterValidator(_shown_as_written),
+]
+OwnerName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_shown_as_written),
+]
 
 
 def _upper_case_code(value: object) -> object:

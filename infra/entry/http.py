@@ -222,9 +222,22 @@ def idempotency(req: func.HttpRequest, canonical_command: Any) -> Idempotency | 
             f"keys starting with {REACTION_KEY_PREFIX!r} are the services' own",
         )
     fingerprint = Idempotency.fingerprint_of(
-        req.method, urlsplit(req.url).path, canonical_json(canonical_command)
+        req.method, canonical_path(urlsplit(req.url).path), canonical_json(canonical_command)
     )
     return Idempotency(key, fingerprint)
+
+
+def canonical_path(path: str) -> str:
+    """The path as the routes read it: segments match ignoring case and a trailing slash, and an id is
+    any spelling of its UUID (upper case, without hyphens, urn:uuid:), so a retry that spells them
+    differently is the same request."""
+    segments = []
+    for segment in path.strip("/").split("/"):
+        try:
+            segments.append(str(uuid.UUID(segment)))
+        except ValueError:
+            segments.append(segment.lower())
+    return "/" + "/".join(segments)
 
 
 def metadata(req: func.HttpRequest, idempotency: Idempotency | None, actor: str | None) -> Metadata:

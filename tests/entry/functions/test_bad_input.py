@@ -111,6 +111,10 @@ def test_a_body_of_exactly_64_kib_is_parsed(account_id: str) -> None:
         ({}, "amount"),
         ({"amount": 5, "reference": "x" * 141}, "reference"),
         ({"amount": 5, "balance": 1_000_000}, "balance"),
+        ({"amount": 5, "reference": "rent\u202efdp.exe"}, "reference"),
+        ({"amount": 5, "reference": "rent\nPAID"}, "reference"),
+        ({"amount": 5, "reference": "rent\u2066x\u2069"}, "reference"),
+        ({"amount": 5, "reference": "rent\u200b"}, "reference"),
     ],
     ids=[
         "zero",
@@ -122,6 +126,10 @@ def test_a_body_of_exactly_64_kib_is_parsed(account_id: str) -> None:
         "missing",
         "long-reference",
         "unknown",
+        "bidi-override-in-reference",
+        "control-in-reference",
+        "bidi-isolate-in-reference",
+        "zero-width-space-in-reference",
     ],
 )
 def test_an_invalid_or_unknown_field_is_a_422_naming_the_field(
@@ -145,6 +153,9 @@ def test_a_body_that_is_not_an_object_is_a_422(account_id: str) -> None:
         ({"currency": "XYZ"}, "currency"),
         ({"owner_email": "not-an-email"}, "owner_email"),
         ({"owner_name": "   "}, "owner_name"),
+        ({"owner_name": "Ada\u202eecalevoL"}, "owner_name"),
+        ({"owner_name": "Ada\x00"}, "owner_name"),
+        ({"owner_name": "Ada\u2028Lovelace"}, "owner_name"),
     ],
 )
 def test_opening_with_invalid_fields_is_a_422_and_opens_nothing(fields: dict[str, str], field: str) -> None:
@@ -287,3 +298,12 @@ def test_a_time_that_overflows_once_in_utc_is_a_422(account_id: str, at: str) ->
         ),
         422,
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["Mehr\u200cdad", "\U0001f469\u200d\U0001f4bb Ada", "Zo\u00eb", "\u5c71\u7530"]
+)
+def test_names_in_any_script_with_the_joiners_they_need_are_accepted(name: str) -> None:
+    response = open_account({"owner_name": name})
+
+    assert response.status_code == 201, response.get_body()

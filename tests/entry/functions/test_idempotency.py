@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import azure.functions as func
+import pytest
 
 from tests.entry.functions.conftest import (
     account_command,
@@ -12,7 +14,9 @@ from tests.entry.functions.conftest import (
     json_of,
     open_account,
     opened_account_id,
+    request,
 )
+from tests.worker import functions
 
 
 def all_events() -> list[tuple[str, int, str]]:
@@ -33,6 +37,34 @@ def test_a_retried_deposit_returns_the_original_response_and_deposits_once() -> 
     assert {signature(retry) for retry in retries} == {signature(first)}
     assert all(retry.headers["Idempotent-Replayed"] == "true" for retry in retries)
     assert "Idempotent-Replayed" not in first.headers
+    assert [event[2] for event in all_events()] == ["AccountOpened", "MoneyDeposited"]
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [str.upper, lambda id_: id_.replace("-", ""), lambda id_: f"urn:uuid:{id_}"],
+    ids=["upper-case", "no-hyphens", "urn"],
+)
+def test_a_retry_that_spells_the_id_or_the_path_differently_is_the_same_request(
+    spelling: Callable[[str], str],
+) -> None:
+    account_id = opened_account_id()
+    key = {"Idempotency-Key": "deposit-spelled"}
+    first = account_command("deposits", account_id, {"amount": 500}, headers=key)
+
+    other = spelling(account_id)
+    retry = functions.deposit(
+        request(
+            "POST",
+            f"/API/Accounts/{other}/Deposits/",
+            {"amount": 500},
+            headers=key,
+            route_params={"id": other},
+        )
+    )
+
+    assert (retry.status_code, retry.headers.get("Idempotent-Replayed")) == (200, "true")
+    assert retry.get_body() == first.get_body()
     assert [event[2] for event in all_events()] == ["AccountOpened", "MoneyDeposited"]
 
 

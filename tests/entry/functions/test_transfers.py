@@ -228,8 +228,19 @@ def test_a_repeated_request_with_its_idempotency_key_is_the_same_transfer() -> N
         {"amount": "300"},
         {"currency": "EUR"},
         {"from_account": "not-an-id"},
+        {"reference": "rent\u202efdp.exe"},
+        {"requested_by": "someone-else"},
     ],
-    ids=["same account", "zero", "negative", "a string amount", "an unknown field", "not an id"],
+    ids=[
+        "same account",
+        "zero",
+        "negative",
+        "a string amount",
+        "an unknown field",
+        "not an id",
+        "a bidi override in the reference",
+        "a requester named in the body",
+    ],
 )
 def test_a_bad_request_is_refused_at_once_and_records_nothing(change: dict[str, Any]) -> None:
     source, target = funded_account(1_000), funded_account(0)
