@@ -202,9 +202,9 @@ class StatementQuery(BaseModel):
 
     since: http.UtcDatetime | None = Field(default=None, alias="from")
     until: http.UtcDatetime | None = Field(default=None, alias="to")
-    limit: int = Field(default=50, ge=1, le=http.MAX_PAGE)
+    limit: http.QueryInt = Field(default=50, ge=1, le=http.MAX_PAGE)
     continuation: str | None = Field(default=None, max_length=512)
-    min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    min_version: http.QueryInt | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 @blueprint.route(route="accounts/{id}/statement", methods=["GET"])
@@ -241,7 +241,7 @@ class AccountsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     owner_email: str | None = Field(default=None, min_length=3, max_length=320)
-    limit: int = Field(default=50, ge=1, le=http.MAX_PAGE)
+    limit: http.QueryInt = Field(default=50, ge=1, le=http.MAX_PAGE)
     continuation: str | None = Field(default=None, max_length=512)
 
 

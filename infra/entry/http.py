@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ValidationError
 
 from domain.errors import Conflict, DomainError, NotFound
 from infra.app.commands import (
@@ -284,8 +284,26 @@ def _in_utc(at: datetime) -> datetime:
         raise ValueError("the time is out of range once converted to UTC") from None
 
 
-# A query's time: with an offset, converted to UTC (refused if it is out of range once converted).
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def _iso_time(value: object) -> object:
+    if isinstance(value, str) and not _ISO_TIME.fullmatch(value):
+        raise ValueError("a time is ISO 8601 with its offset, as in 2026-11-30T12:00:00Z (+ sent as %2B)")
+    return value
+
+
+def _digits(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,18}", value):
+        raise ValueError("a whole number is written with the digits 0 to 9 only")
+    return value
+
+
+# A query's time: ISO 8601 with an offset (no bare numbers, no space for the T), converted to UTC (refused
+# if it is out of range once converted).
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_time), AfterValidator(_in_utc)]
+# A query's whole number: digits only (no sign, spaces or underscores, which int() would take).
+QueryInt = Annotated[int, BeforeValidator(_digits)]
 
 
 def next_page(req: func.HttpRequest, continuation: str | None) -> str | None:

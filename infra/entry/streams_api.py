@@ -19,7 +19,7 @@ from infra.ports.eventstore import MAX_VERSION
 class FreshnessQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    min_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    min_version: http.QueryInt | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 def read_view[V: BaseModel](
@@ -50,14 +50,14 @@ def wait_seconds(min_version: int | None) -> float:
 class HistoryQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    from_version: int = Field(default=1, ge=1, le=MAX_VERSION)
-    limit: int = Field(default=100, ge=1, le=1000)
+    from_version: http.QueryInt = Field(default=1, ge=1, le=MAX_VERSION)
+    limit: http.QueryInt = Field(default=100, ge=1, le=1000)
 
 
 class StateQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    version: http.QueryInt | None = Field(default=None, ge=1, le=MAX_VERSION)
     at: http.UtcDatetime | None = None
 
 

@@ -154,7 +154,7 @@ def transfer_state(req: func.HttpRequest) -> func.HttpResponse:
 class AccountTransfersQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    limit: int = Field(default=50, ge=1, le=http.MAX_PAGE)
+    limit: http.QueryInt = Field(default=50, ge=1, le=http.MAX_PAGE)
     continuation: str | None = Field(default=None, max_length=512)
 
 

@@ -316,6 +316,13 @@ def test_an_empty_query_value_never_reaches_the_function_so_an_empty_continuatio
         {"continuation": "x"},
         {"continuation": "AQ"},
         {"continuation": "A" * 600},
+        {"limit": "3_0"},
+        {"limit": " 30"},
+        {"limit": "+30"},
+        {"min_version": "1_0"},
+        {"from": "1700000000"},
+        {"from": "2026-03-01 09:00:00+00:00"},
+        {"to": "2026-03-01"},
     ],
     ids=[
         "from-equals-to",
@@ -337,6 +344,13 @@ def test_an_empty_query_value_never_reaches_the_function_so_an_empty_continuatio
         "continuation-truncated",
         "continuation-control-character",
         "continuation-too-long",
+        "limit-with-an-underscore",
+        "limit-with-a-space",
+        "limit-with-a-sign",
+        "min-version-with-an-underscore",
+        "from-a-bare-number",
+        "from-with-a-space-for-the-t",
+        "to-a-day-not-a-time",
     ],
 )
 def test_a_statement_query_that_makes_no_sense_is_422_problem_json(
