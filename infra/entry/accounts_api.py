@@ -31,6 +31,7 @@ from infra.entry import bootstrap, http, identity, streams_api
 from infra.ports.eventstore import MAX_VERSION
 from projections import account_statement as statement_projection
 from projections import account_summary, daily_totals
+from projections.account_statement import StatementHeader
 
 SERVICE = "accounts"
 blueprint = http.new_blueprint()
@@ -98,29 +99,32 @@ def open_account(req: func.HttpRequest) -> func.HttpResponse:
 @blueprint.route(route="accounts/{id}/deposits", methods=["POST"])
 @http.handles_problems
 def deposit(req: func.HttpRequest) -> func.HttpResponse:
-    return _account_command(req, http.parse_body(req, DepositMoney))
+    return _account_command(req, DepositMoney)
 
 
 @blueprint.route(route="accounts/{id}/withdrawals", methods=["POST"])
 @http.handles_problems
 def withdraw(req: func.HttpRequest) -> func.HttpResponse:
-    return _account_command(req, http.parse_body(req, WithdrawMoney))
+    return _account_command(req, WithdrawMoney)
 
 
 @blueprint.route(route="accounts/{id}/close", methods=["POST"])
 @http.handles_problems
 def close_account(req: func.HttpRequest) -> func.HttpResponse:
-    return _account_command(req, http.parse_body(req, CloseAccount, allow_empty=True))
+    return _account_command(req, CloseAccount, allow_empty=True)
 
 
-def _account_command(req: func.HttpRequest, command: ACCOUNT_COMMANDS) -> func.HttpResponse:
-    caller = identity.access(req)
+def _account_command(
+    req: func.HttpRequest, command_type: type[ACCOUNT_COMMANDS], allow_empty: bool = False
+) -> func.HttpResponse:
+    caller = identity.access(req)  # first: nobody signed in learns nothing, not even what a body needs
+    command = http.parse_body(req, command_type, allow_empty=allow_empty)
     stream_id = decider.stream_id(http.route_uuid(req))
     idempotency = http.idempotency(req, command.model_dump(mode="json"))
     commands = accounts().commands
-    # its holder never changes once it is opened, so this check cannot go stale before the command runs
-    if not caller.holds(commands.load(stream_id)[0].holder):
-        raise NOT_FOUND
+    # the first event fixes the holder for good, so this check cannot go stale before the command runs
+    if not caller.holds(commands.load(stream_id, to_version=1)[0].holder):
+        raise http.Problem(404, "Account not found", "no account has this id")
     outcome = commands.handle(
         stream_id,
         command,
@@ -162,9 +166,11 @@ def get_account(req: func.HttpRequest) -> func.HttpResponse:
     """The account summary read model (?min_version=N reads your writes; see streams_api.read_view)."""
     caller = identity.access(req)
     stream_id = decider.stream_id(http.route_uuid(req))
+    service = accounts()
     return streams_api.read_view(
         req,
-        accounts().summaries.read_side,
+        service.summaries.read_side,
+        service.commands.store,
         stream_id,
         NOT_FOUND,
         # not a stream of refusals only, and the caller's (or they are an operator)
@@ -217,15 +223,27 @@ def account_statement(req: func.HttpRequest) -> func.HttpResponse:
     query = http.parse_query(req, StatementQuery)
     if query.since and query.until and query.since >= query.until:
         raise http.Problem(422, "Invalid query", "from must be before to")
+    service, stream_id = accounts(), decider.stream_id(account_id)
+
+    def readable(header: StatementHeader) -> bool:
+        return caller.reads(header.holder)
+
     found = queries.statement(
-        accounts().statements.read_side,
-        decider.stream_id(account_id),
+        service.statements.read_side,
+        stream_id,
         query.since,
         query.until,
         query.limit,
         http.continuation_key(query.continuation),
         query.min_version or 0,
-        streams_api.wait_seconds(query.min_version),
+        streams_api.wait_seconds(
+            service.statements.read_side,
+            service.commands.store,
+            stream_id,
+            query.min_version or 0,
+            readable,
+            NOT_FOUND,
+        ),
     )
     # no currency: a stream of refused transfers only
     if found is None or found.header.currency is None or not caller.reads(found.header.holder):

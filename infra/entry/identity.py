@@ -4,9 +4,10 @@ of every request it lets through, and the app's rules of access over it.
 In Azure, Easy Auth validates the caller's token before the request reaches the app and passes on who
 they are in `X-MS-CLIENT-PRINCIPAL-ID`, `-NAME` and `X-MS-CLIENT-PRINCIPAL` (base64 JSON: the claims, the
 role claim's type); a client cannot set those headers itself while authentication is on. Without it,
-anybody could: so on the platform (`WEBSITE_SITE_NAME` is set) with authentication off
-(`WEBSITE_AUTH_ENABLED` is not `True`) the app fails closed and refuses every request but health, unless
-`EVENTBANK_AUTHORIZATION=off` says that this deployment is an open demo.
+anybody could: so the app believes them only on the platform (`WEBSITE_SITE_NAME` is set) with
+authentication on (`WEBSITE_AUTH_ENABLED` is `True`), or off the platform where a local host says it puts
+them there (`EVENTBANK_IDENTITY_HEADERS=local`: the dev host, the tests). Anywhere else it fails closed
+and refuses every request but health, unless `EVENTBANK_AUTHORIZATION=off` says this is an open demo.
 
 The rules: an account belongs to the principal who opened it (its holder) and only they act on it or
 read it; a transfer is read by the principal who requested it; an operator (the `Operator` app role in
@@ -84,12 +85,10 @@ def access(req: func.HttpRequest, env: Mapping[str, str] | None = None) -> Acces
     """The caller's access, or a problem: 503 on the platform without authentication (fail closed), 401
     when authorization is enforced and nobody signed in."""
     env = os.environ if env is None else env
-    enforced = bootstrap.settings().authorization == "enforced"
-    if enforced and on_platform(env) and not authentication_enabled(env):
-        log.error(
-            "App Service Authentication is off: refusing every request. Enable it (the deployment's "
-            "authsettingsV2) or, for an open demo, set EVENTBANK_AUTHORIZATION=off."
-        )
+    settings = bootstrap.settings()
+    enforced = settings.authorization == "enforced"
+    if enforced and (why := _untrusted(env, settings.identity_headers)):
+        log.error("%s: refusing every request but health", why)
         raise http.Problem(
             503,
             "Authentication not configured",
@@ -114,6 +113,25 @@ def operator(req: func.HttpRequest) -> Access:
     if not found.is_operator:
         raise http.Problem(403, "Forbidden", f"this route is for callers with the {OPERATOR_ROLE} role")
     return found
+
+
+def _untrusted(env: Mapping[str, str], identity_headers: str) -> str | None:
+    """Why the identity headers cannot be believed here, or None if they can: in Azure only behind the
+    platform's authentication; anywhere else only where a local host says it puts them there."""
+    if on_platform(env):
+        if authentication_enabled(env):
+            return None
+        return (
+            "App Service Authentication is off: enable it (the deployment's authsettingsV2) or, for an "
+            "open demo, set EVENTBANK_AUTHORIZATION=off"
+        )
+    if identity_headers == "local":
+        return None
+    return (
+        "nothing in front of this app signs callers in: outside Azure, set EVENTBANK_IDENTITY_HEADERS=local "
+        "only where a local host puts the identity headers there (the dev host does), or "
+        "EVENTBANK_AUTHORIZATION=off for an open demo"
+    )
 
 
 def on_platform(env: Mapping[str, str]) -> bool:
@@ -146,7 +164,7 @@ def _roles(encoded: str) -> frozenset[str]:
             for claim in claims.get("claims") or []
             if claim.get("typ") in (role_type, DEFAULT_ROLE_CLAIM)
         )
-    except (binascii.Error, ValueError, TypeError, AttributeError, KeyError):
+    except (binascii.Error, ValueError, TypeError, AttributeError, KeyError, RecursionError):
         raise http.Problem(
             401, "Unauthenticated", "the X-MS-CLIENT-PRINCIPAL header is not what Easy Auth sends"
         ) from None

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # enforced: every route but health serves signed-in callers only (App Service Authentication), each
     # to what is theirs (infra/entry/identity.py); off: an open demo, everyone may do everything
     authorization: Literal["enforced", "off"] = "enforced"
+    # who puts the identity headers on a request: "platform", App Service Authentication (trusted only
+    # when the platform says it is on); "local", a local host playing it (the dev host, the tests)
+    identity_headers: Literal["platform", "local"] = "platform"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from infra.app.commands import CommandHandler
 from infra.app.readside import ReadModel
 from infra.entry import bootstrap, http
-from infra.ports.eventstore import MAX_VERSION
+from infra.ports.eventstore import MAX_VERSION, EventStore
 
 
 class FreshnessQuery(BaseModel):
@@ -25,26 +25,52 @@ class FreshnessQuery(BaseModel):
 def read_view[V: BaseModel](
     req: func.HttpRequest,
     read_model: ReadModel[Any, V],
+    store: EventStore,
     stream_id: str,
     not_found: http.Problem,
-    exists: Callable[[V], bool] = lambda view: True,
+    exists: Callable[[V], bool],
+    private: frozenset[str] = frozenset(),
 ) -> func.HttpResponse:
-    """The stream's view: eventually consistent with the event store. With ?min_version=N (the version a
-    command answered) it waits briefly for the projection to reach N, then answers what it has, marked
-    X-Read-Model-Stale if it is still behind."""
+    """The stream's view (less its `private` fields): eventually consistent with the event store, and
+    `not_found` unless it `exists` for the caller. With ?min_version=N (the version a command answered) it
+    waits briefly for the projection to reach N, then answers what it has, marked X-Read-Model-Stale if it
+    is still behind."""
     query = http.parse_query(req, FreshnessQuery)
-    view, fresh = read_model.read(stream_id, query.min_version or 0, wait_seconds(query.min_version))
+    min_version = query.min_version or 0
+    waiting = wait_seconds(read_model, store, stream_id, min_version, exists, not_found)
+    view, fresh = read_model.read(stream_id, min_version, waiting)
     if view is None or not exists(view):
         raise not_found
     headers = {"ETag": f'"{getattr(view, "version", 0)}"'}
     if not fresh:
         headers["X-Read-Model-Stale"] = "true"
-    return http.json_response(view.model_dump(mode="json"), headers=headers)
+    return http.json_response(view.model_dump(mode="json", exclude=set(private)), headers=headers)
 
 
-def wait_seconds(min_version: int | None) -> float:
-    """How long a read with ?min_version= waits for the read model to catch up (no wait without it)."""
-    return bootstrap.root().settings.min_version_wait_seconds if min_version else 0.0
+def wait_seconds[V: BaseModel](
+    read_model: ReadModel[Any, V],
+    store: EventStore,
+    stream_id: str,
+    min_version: int,
+    may_read: Callable[[V], bool],
+    not_found: http.Problem,
+) -> float:
+    """How long a read with ?min_version=N may wait for the read model to reach N: not at all without it
+    or once it has; not for a stream the caller may not read (`not_found` at once, as for any other); not
+    for a version the stream does not have (404 at once: nothing would come, and the wait would hold a
+    worker for nothing)."""
+    if not min_version:
+        return 0.0
+    view, fresh = read_model.read(stream_id, min_version)
+    if fresh:
+        return 0.0
+    if view is not None and not may_read(view):
+        raise not_found
+    if not store.read(stream_id, from_version=min_version, to_version=min_version):
+        if view is None:
+            raise not_found
+        raise http.Problem(404, "Version not found", f"the stream has no version {min_version} yet")
+    return bootstrap.root().settings.min_version_wait_seconds
 
 
 class HistoryQuery(BaseModel):
@@ -67,13 +93,14 @@ def history[S: BaseModel](
     path: str,
     not_found: http.Problem,
     may_read: Callable[[S], bool],
+    private: frozenset[str] = frozenset(),
 ) -> func.HttpResponse:
-    """The stream of the aggregate at /api/`path`/{id}: its events oldest first, paged from ?from_version;
-    `not_found` unless the caller `may_read` the aggregate as it is now."""
+    """The stream of the aggregate at /api/`path`/{id}: its events oldest first (their data less its
+    `private` fields), paged from ?from_version; `not_found` unless the caller `may_read` the aggregate."""
     aggregate_id = http.route_uuid(req)
     query = http.parse_query(req, HistoryQuery)
     stream_id = commands.decider.stream_id(aggregate_id)
-    if not may_read(commands.load(stream_id)[0]):
+    if not may_read(commands.load(stream_id, to_version=1)[0]):  # who may read it is fixed by event 1
         raise not_found
     events = commands.store.read(
         stream_id, from_version=query.from_version, to_version=query.from_version + query.limit
@@ -83,7 +110,7 @@ def history[S: BaseModel](
     page, more = events[: query.limit], len(events) > query.limit
     body = {
         "id": str(aggregate_id),
-        "events": [event.model_dump(mode="json") for event in page],
+        "events": [_shown(event.model_dump(mode="json"), private) for event in page],
         "next": (
             f"/api/{path}/{aggregate_id}/events?from_version={page[-1].version + 1}&limit={query.limit}"
             if more
@@ -119,3 +146,9 @@ def _as_of(version: int | None, at: datetime | None) -> dict[str, object]:
     if at is not None:
         return {"at": at.isoformat()}
     return {"latest": True}
+
+
+def _shown(event: dict[str, Any], private: frozenset[str]) -> dict[str, Any]:
+    if private & event["data"].keys():
+        event["data"] = {name: value for name, value in event["data"].items() if name not in private}
+    return event

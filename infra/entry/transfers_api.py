@@ -31,6 +31,9 @@ from infra.ports.readmodels import KEY_MAX
 from projections import transfer_status
 
 SERVICE = "transfers"
+# The principal ids of other people a transfer carries (the target account's holder; on the receiving
+# holder's list, the sender): for operators only, or every sender would learn who holds an account.
+PRIVATE = frozenset({"target_holder", "requested_by"})
 RETRY_AFTER_SECONDS = 1  # a transfer usually ends within milliseconds on the dev host, seconds in Azure
 blueprint = http.new_blueprint()
 log = logging.getLogger("eventbank.transfers")
@@ -119,12 +122,15 @@ def get_transfer(req: func.HttpRequest) -> func.HttpResponse:
         404, "Transfer not found", "no transfer has this id (or it is not projected yet)"
     )
     stream_id = decider.stream_id(http.route_uuid(req))
+    service = transfers()
     return streams_api.read_view(
         req,
-        transfers().status.read_side,
+        service.status.read_side,
+        service.commands.store,
         stream_id,
         not_found,
         exists=lambda view: caller.reads(view.requested_by),
+        private=frozenset() if caller.is_operator else PRIVATE,
     )
 
 
@@ -135,7 +141,12 @@ def transfer_history(req: func.HttpRequest) -> func.HttpResponse:
     caller = identity.access(req)
     not_found = http.Problem(404, "Transfer not found", "no transfer has this id")
     return streams_api.history(
-        req, transfers().commands, "transfers", not_found, lambda t: caller.reads(t.requested_by)
+        req,
+        transfers().commands,
+        "transfers",
+        not_found,
+        lambda t: caller.reads(t.requested_by),
+        private=frozenset() if caller.is_operator else PRIVATE,
     )
 
 
@@ -182,7 +193,10 @@ def account_transfers(req: func.HttpRequest) -> func.HttpResponse:
     page = page_of(found, query.limit)
     body = {
         "account_id": account_id,
-        "transfers": [row.model_dump(mode="json") for row in page.items],
+        "transfers": [
+            row.model_dump(mode="json", exclude=set() if caller.is_operator else set(PRIVATE))
+            for row in page.items
+        ],
         "next": http.next_page(req, page.continuation),
     }
     return http.json_response(body)

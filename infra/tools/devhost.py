@@ -455,6 +455,8 @@ def main(
     if backend is BackendName.azure and not load_local_settings(settings):
         log.warning("%s not found: the Azure settings must come from the environment", settings)
     os.environ["EVENTBANK_BACKEND"] = backend.value
+    # the dev host plays Easy Auth (infra/tools/easyauth.py): the identity headers the functions see are its
+    os.environ["EVENTBANK_IDENTITY_HEADERS"] = "local"
     app_dir = app_dir.resolve()
     host_json = json.loads((app_dir / "host.json").read_text())
     log.info("eventbank dev host (%s backend): data in %s", backend.value, os.environ["EVENTBANK_DATA_DIR"])

@@ -39,7 +39,11 @@ def test_a_command_on_a_second_service_reaches_its_read_model_on_the_dev_host(
     monkeypatch.setenv(COUNTERS.lease_prefix_setting, COUNTERS.lease_prefix)
     python, _ = index_app(tmp_path / "app", APP)
     bootstrap.install(
-        bootstrap.Root(Settings(backend="embedded", data_dir=tmp_path / "data"), services=[COUNTERS])
+        bootstrap.Root(
+            # the dev host plays Easy Auth (its command line says so; here, the settings)
+            Settings(backend="embedded", data_dir=tmp_path / "data", identity_headers="local"),
+            services=[COUNTERS],
+        )
     )
     host = DevHost(python, json.loads((REPO / "host.json").read_text()), poll_seconds=0.05)
     counter = uuid.uuid4()

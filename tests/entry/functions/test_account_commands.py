@@ -266,3 +266,41 @@ def test_without_min_version_a_query_never_waits_or_says_stale(
 
     assert json_of(response)["version"] == 1
     assert "X-Read-Model-Stale" not in response.headers
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """How long each read-model read was allowed to wait (the read side's own record of it)."""
+    from infra.app.readside import ReadModel
+
+    allowed: list[float] = []
+    read = ReadModel.read
+
+    def recorded(self: ReadModel, stream_id: str, min_version: int = 0, wait_seconds: float = 0.0):  # type: ignore[no-untyped-def,type-arg]
+        allowed.append(wait_seconds)
+        return read(self, stream_id, min_version, wait_seconds)
+
+    monkeypatch.setattr(ReadModel, "read", recorded)
+    return allowed
+
+
+def test_a_min_version_the_stream_does_not_have_is_404_at_once_instead_of_a_wait(waits: list[float]) -> None:
+    account_id = opened_account_id()
+    account_command("deposits", account_id, {"amount": 5})
+
+    beyond = get_summary(account_id, min_version="99")
+    statement = functions.account_statement(
+        request(
+            "GET",
+            f"/api/accounts/{account_id}/statement",
+            params={"min_version": "99"},
+            route_params={"id": account_id},
+        )
+    )
+    nowhere = get_summary("3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40", min_version="5")
+
+    assert beyond.status_code == 404
+    assert statement.status_code == 404
+    assert nowhere.status_code == 404
+    assert waits
+    assert set(waits) == {0.0}  # no read was allowed to wait: nothing would have come

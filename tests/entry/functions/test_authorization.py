@@ -315,3 +315,82 @@ def test_an_open_demos_anonymous_callers_keys_are_apart_from_any_principals(
 
     assert (anonymous.status_code, principal.status_code) == (201, 201)
     assert json_of(principal)["id"] != json_of(anonymous)["id"]
+
+
+BOB = Principal("7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b", "bob@example.com")
+
+
+def test_an_incoming_transfer_is_listed_to_the_target_holder_and_not_to_the_sender_under_that_account(
+    world: World,
+) -> None:
+    bobs = _open(BOB)
+    sent = functions.request_transfer(
+        request("POST", "/api/transfers", {"from_account": world.account, "to_account": bobs, "amount": 7})
+    )
+    settle()
+    transfer = json_of(sent)["id"]
+
+    def listed(account: str, caller: Principal) -> list[dict[str, Any]]:
+        page = Call("account_transfers", "GET", "/api/accounts/{id}/transfers", "account")(
+            World(account, account, transfer), caller
+        )
+        rows: list[dict[str, Any]] = json_of(page)["transfers"]
+        return rows
+
+    to_bob = [row for row in listed(bobs, BOB) if row["transfer_id"] == transfer]
+    assert [(row["direction"], row["counterparty"]) for row in to_bob] == [("in", world.account)]
+    assert "requested_by" not in to_bob[0]  # who sent it is no principal id of Bob's business
+    assert listed(bobs, ADA) == []
+    assert transfer in [row["transfer_id"] for row in listed(world.account, ADA)]
+
+
+def test_a_sender_never_learns_the_principal_who_holds_the_account_they_paid(world: World) -> None:
+    bobs = _open(BOB)
+    sent = functions.request_transfer(
+        request("POST", "/api/transfers", {"from_account": world.account, "to_account": bobs, "amount": 7})
+    )
+    settle()
+    transfer = {"id": json_of(sent)["id"]}
+
+    def seen(caller: Principal, function: str, path: str) -> str:
+        response: func.HttpResponse = getattr(functions, function)(
+            request("GET", path.format(**transfer), route_params=transfer, caller=caller)
+        )
+        return response.get_body().decode()
+
+    for function, path in (
+        ("get_transfer", "/api/transfers/{id}"),
+        ("transfer_history", "/api/transfers/{id}/events"),
+    ):
+        assert BOB.id not in seen(ADA, function, path)
+        assert BOB.id in seen(OPERATOR, function, path)  # operators read everything
+
+
+def test_a_stranger_asking_for_a_version_learns_nothing_of_the_account(world: World) -> None:
+    route = {"id": world.account}
+
+    answers = [
+        functions.account_state(
+            request(
+                "GET",
+                f"/api/accounts/{world.account}/state",
+                route_params=route,
+                params=params,
+                caller=STRANGER,
+            )
+        )
+        for params in ({"version": "99"}, {"version": "1"})
+    ]
+
+    assert [(a.status_code, json_of(a)["title"]) for a in answers] == [(404, "Account not found")] * 2
+    assert all("current_version" not in json_of(a) for a in answers)
+
+
+def test_off_azure_nothing_in_front_to_sign_callers_in_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTBANK_IDENTITY_HEADERS", "platform")
+    bootstrap.reset()
+
+    refused = functions.open_account(request("POST", "/api/accounts", OPEN_BODY))
+    health = functions.health(request("GET", "/api/health"))
+
+    assert (refused.status_code, health.status_code) == (503, 200)
