@@ -126,3 +126,11 @@ def deep_health(req: func.HttpRequest) -> func.HttpResponse:
     for service in root.services:
         service.commands.store.read(service.commands.decider.stream_id(uuid.UUID(int=0)))
     return http.json_response({"status": "ok", "backend": root.settings.backend})
+
+
+@blueprint.route(route="{*path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@http.handles_problems
+def unknown_route(req: func.HttpRequest) -> func.HttpResponse:
+    """Every path and method no other function takes (the host routes literal segments first, then
+    parameters, then this catch-all): a problem+json 404 rather than the host's empty one."""
+    raise http.Problem(404, "No such route", f"nothing answers {req.method} here: see the API's routes")

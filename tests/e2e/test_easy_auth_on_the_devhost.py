@@ -42,3 +42,17 @@ def test_by_default_a_principal_a_client_claims_is_replaced_by_the_local_user(tm
     holder = history["events"][0]["data"]["holder"]
     assert holder not in ("ada-id", "mallory-id")
     assert history["events"][0]["metadata"]["actor"] == holder  # the local user, both times
+
+
+def test_a_path_or_method_no_route_takes_is_a_problem_json_404(tmp_path: Path) -> None:
+    with dev_host(tmp_path) as (client, process):
+        answers = [
+            client.get("/nothing/here"),
+            client.delete("/accounts"),  # the route exists, for GET and POST only
+            client.put("/transfers/3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"),
+        ]
+        stop(process, tmp_path)
+
+    assert [answer.status_code for answer in answers] == [404, 404, 404]
+    assert all(answer.headers["content-type"].startswith("application/problem+json") for answer in answers)
+    assert answers[0].json()["title"] == "No such route"

@@ -39,6 +39,7 @@ HTTP_FUNCTIONS = {
     "transfer_history",
     "transfer_state",
     "account_transfers",
+    "unknown_route",
 }
 RELAYS = {"relay_account_events", "relay_transfer_events"}
 TIMERS = {"expire_transfers"}

@@ -46,6 +46,7 @@ def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.E
         "replay_dead_letters": request("POST", "/api/ops/deadletters/replay", {}, caller=OPERATOR),
         "health": request("GET", "/api/health"),
         "deep_health": request("GET", "/api/health/deep"),
+        "unknown_route": request("DELETE", "/api/accounts", route_params={"path": "accounts"}),
     }
 
     other = opened_account_id()
@@ -89,6 +90,7 @@ def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.E
     assert json_of(answers["get_transfer"])["status"] == "completed"
     assert invoked == {function.name for function in app_worker().functions}
     failed = {name: answer.status_code for name, answer in answers.items() if answer.status_code >= 300}
-    assert failed == {"close_account": 409}  # a balance is left: the refusal, as problem+json
+    # a balance is left: the refusal, as problem+json; and a method no route takes
+    assert failed == {"close_account": 409, "unknown_route": 404}
     assert json_of(answers["get_account"])["version"] == 3  # the relays, reactions and projectors ran
     assert all(isinstance(json_of(answer), dict) for answer in answers.values())
