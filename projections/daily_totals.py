@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date
-from typing import Any, assert_never
+from typing import Annotated, Any, assert_never
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from domain.accounts import (
     TRANSFER_STEP_TYPES,
@@ -31,6 +31,20 @@ from domain.accounts import (
 from projections.projection import Fact, Projection, Row, Table
 
 
+def _whole_number(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError("a sum is written with the digits 0 to 9")
+    return int(value)
+
+
+# A day's sum of money: it can pass 2^53 (some 9,000 operations of 10^12 on one day), which a JSON number
+# does not hold exactly in every reader (Cosmos DB, JavaScript), so it is written as a string of digits,
+# stored and answered alike; reading takes the string or, from rows written before, a number.
+Sum = Annotated[int, BeforeValidator(_whole_number), PlainSerializer(str, return_type=str, when_used="json")]
+
+
 class Contribution(BaseModel):
     """One account's share of one day."""
 
@@ -38,8 +52,8 @@ class Contribution(BaseModel):
 
     day: date
     currency: str
-    deposits: int = 0
-    withdrawals: int = 0
+    deposits: Sum = 0
+    withdrawals: Sum = 0
     opened: int = 0
     closed: int = 0
 
@@ -49,8 +63,8 @@ class DailyTotal(BaseModel):
 
     day: date
     currency: str
-    deposits: int
-    withdrawals: int
+    deposits: Sum
+    withdrawals: Sum
     accounts_opened: int
     accounts_closed: int
 

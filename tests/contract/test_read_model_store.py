@@ -244,3 +244,20 @@ def test_a_deleted_document_can_be_created_again(read_models: ReadModelStore) ->
     etag = read_models.put(MODEL, ViewDocument(DOC, {"balance": 2}, {DOC: 2}))
 
     assert read_models.get(MODEL, DOC) == ViewDocument(DOC, {"balance": 2}, {DOC: 2}, etag)
+
+
+def test_a_days_sum_past_2_to_the_53_reads_back_exactly_as_the_daily_totals_write_it(
+    read_models: ReadModelStore,
+) -> None:
+    from datetime import date
+
+    from projections.daily_totals import Contribution
+
+    past_doubles = 9_010_000_000_000_001  # 9,010 operations of 10^12 and one of 1 on one day
+    row = Contribution(day=date(2026, 12, 3), currency="EUR", deposits=past_doubles)
+    read_models.put(MODEL, ViewDocument(DOC, row.model_dump(mode="json"), {DOC: 1}))
+
+    stored = read_models.get(MODEL, DOC)
+
+    assert stored is not None
+    assert Contribution.model_validate(stored.view).deposits == past_doubles

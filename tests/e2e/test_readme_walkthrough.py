@@ -79,7 +79,7 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     assert [account["id"] for account in owned["accounts"]] == [account_id]
     assert [
         (d["currency"], d["deposits"], d["withdrawals"], d["accounts_opened"]) for d in daily["days"]
-    ] == [("EUR", 10_000, 2_500, 1)]
+    ] == [("EUR", "10000", "2500", 1)]
     assert {p["name"] for p in status["projections"]} == {
         "account-summary",
         "account-statement",
