@@ -96,8 +96,16 @@ def owner_partition(email: str) -> str:
     return "".join(c.lower() if c.isascii() else c for c in email)
 
 
+class HeldAccount(BaseModel):
+    """An account in its holder's list: written once, when it is opened (the summary is read for it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+
+
 BY_OWNER: Table[AccountSummary] = Table("accounts-by-owner", AccountSummary)
-BY_HOLDER: Table[AccountSummary] = Table("accounts-by-holder", AccountSummary)
+BY_HOLDER: Table[HeldAccount] = Table("accounts-by-holder", HeldAccount)
 
 
 def holder_partition(holder: str) -> str:
@@ -107,10 +115,14 @@ def holder_partition(holder: str) -> str:
 def rows(summary: AccountSummary, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]:
     if summary.owner is None:
         return ()
-    copies = [Row(BY_OWNER, owner_partition(summary.owner.email), summary.id, summary.id, lambda _: summary)]
-    if summary.holder is not None:
-        partition = holder_partition(summary.holder)
-        copies.append(Row(BY_HOLDER, partition, summary.id, summary.id, lambda _: summary))
+    copies: list[Row[Any]] = [
+        Row(BY_OWNER, owner_partition(summary.owner.email), summary.id, summary.id, lambda _: summary)
+    ]
+    if summary.holder is not None and isinstance(fact.event, AccountOpened):  # a holder never changes
+        held = HeldAccount(id=summary.id)
+        copies.append(
+            Row(BY_HOLDER, holder_partition(summary.holder), summary.id, summary.id, lambda _: held)
+        )
     return copies
 
 

@@ -81,10 +81,22 @@ class AccountTransfer(BaseModel):
 
 
 BY_ACCOUNT: Table[AccountTransfer] = Table("account-transfers", AccountTransfer)
-# The same rows for an account's holder: in the partition of the account and the principal who may see the
-# row (the requester on the source side; the target's holder once it was credited), so a holder's page is
-# one key range, with nothing of anyone else's in it to filter out (or to count).
-SEEN_BY: Table[AccountTransfer] = Table("account-transfers-seen-by", AccountTransfer)
+
+
+class SeenTransfer(BaseModel):
+    """A transfer in an account's list for one principal who may see it: written once (the requester's
+    when it is requested, the target holder's when it is credited); the transfer's view is read for it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    transfer_id: str
+    direction: Direction
+
+
+# An account's transfers for its holder: in the partition of the account and the principal who may see the
+# transfer (the requester on the source side; the target's holder once it was credited), so a holder's page
+# is one key range, with nothing of anyone else's in it to filter out (or to count).
+SEEN_BY: Table[SeenTransfer] = Table("account-transfers-seen-by", SeenTransfer)
 
 
 def seen_by_partition(account: str, principal: str) -> str:
@@ -180,11 +192,21 @@ def rows(view: TransferView, fact: Fact[TransferEvent]) -> Sequence[Row[Any]]:
     open_key = row_key(view.updated_at, view.id) if view.status in PENDING_STEP else f"{ENDED}|{view.id}"
     seen = [
         Row(SEEN_BY, seen_by_partition(account, principal), view.id, key, functools.partial(_same, row))
-        for account, principal, row in (
-            (view.from_account, view.requested_by, sent),
-            (view.to_account, view.target_holder, received),
+        for account, principal, row, written_at in (
+            (
+                view.from_account,
+                view.requested_by,
+                SeenTransfer(transfer_id=view.id, direction=Direction.OUT),
+                TransferRequested,
+            ),
+            (
+                view.to_account,
+                view.target_holder,
+                SeenTransfer(transfer_id=view.id, direction=Direction.IN),
+                TransferCompleted,
+            ),
         )
-        if principal is not None
+        if principal is not None and isinstance(fact.event, written_at)
     ]
     return (
         Row(BY_ACCOUNT, view.from_account, view.id, key, lambda _: sent),
@@ -194,8 +216,15 @@ def rows(view: TransferView, fact: Fact[TransferEvent]) -> Sequence[Row[Any]]:
     )
 
 
-def _same(row: AccountTransfer, _: AccountTransfer | None) -> AccountTransfer:
+def _same(row: SeenTransfer, _: SeenTransfer | None) -> SeenTransfer:
     return row
+
+
+def as_seen_by(view: TransferView, direction: Direction) -> AccountTransfer:
+    """A transfer as one of its accounts sees it, from the transfer's view."""
+    if direction is Direction.OUT:
+        return _as_seen_by(view, Direction.OUT, view.to_account)
+    return _as_seen_by(view, Direction.IN, view.from_account)
 
 
 def _as_seen_by(view: TransferView, direction: Direction, counterparty: str) -> AccountTransfer:

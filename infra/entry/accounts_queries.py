@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from domain import accounts
 from infra.app.queries import Page, ascending, page_of
 from infra.app.readside import ReadModel
 from infra.ports.readmodels import KEY_MAX
@@ -72,10 +73,13 @@ def accounts_of_owner(
 def accounts_of_holder(
     read_model: ReadModel[Any, AccountSummary], holder: str, limit: int, continuation: str | None
 ) -> Page:
-    """The accounts `holder` opened, in id order, after the `continuation` id."""
-    return ascending(
+    """The summaries of the accounts `holder` opened, in id order, after the `continuation` id: a page of
+    their list (written once per account), then each one's summary (one point read each)."""
+    held = ascending(
         read_model, account_summary.BY_HOLDER, account_summary.holder_partition(holder), limit, continuation
     )
+    summaries = (read_model.get(accounts.decider.stream_id(row.id)) for row in held.items)
+    return Page([summary for summary in summaries if summary is not None], held.continuation)
 
 
 def daily_report(read_model: ReadModel[Any, Any], first: date, last: date) -> list[DailyTotal]:

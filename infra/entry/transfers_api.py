@@ -179,23 +179,27 @@ def account_transfers(req: func.HttpRequest) -> func.HttpResponse:
     account_id = str(http.route_uuid(req))
     query = http.parse_query(req, AccountTransfersQuery)
     before = http.continuation_key(query.continuation) or KEY_MAX
+    read_side = transfers().status.read_side
+    rows: list[transfer_status.AccountTransfer]
     if caller.is_operator:
-        table, partition = transfer_status.BY_ACCOUNT, account_id
-    else:  # an open demo's anonymous caller is an operator; a signed-in one has an id
-        assert caller.holder is not None
-        table, partition = (
-            transfer_status.SEEN_BY,
-            transfer_status.seen_by_partition(account_id, caller.holder),
+        found = read_side.rows(
+            transfer_status.BY_ACCOUNT, account_id, key_before=before, descending=True, limit=query.limit + 1
         )
-    found = transfers().status.read_side.rows(
-        table, partition, key_before=before, descending=True, limit=query.limit + 1
-    )
-    page = page_of(found, query.limit)
+        page = page_of(found, query.limit)
+        rows = page.items
+    else:  # a signed-in caller (an open demo's anonymous one is an operator): their list, each transfer read
+        assert caller.holder is not None
+        partition = transfer_status.seen_by_partition(account_id, caller.holder)
+        seen = read_side.rows(
+            transfer_status.SEEN_BY, partition, key_before=before, descending=True, limit=query.limit + 1
+        )
+        page = page_of(seen, query.limit)
+        views = ((read_side.get(decider.stream_id(row.transfer_id)), row.direction) for row in page.items)
+        rows = [transfer_status.as_seen_by(view, direction) for view, direction in views if view is not None]
     body = {
         "account_id": account_id,
         "transfers": [
-            row.model_dump(mode="json", exclude=set() if caller.is_operator else set(PRIVATE))
-            for row in page.items
+            row.model_dump(mode="json", exclude=set() if caller.is_operator else set(PRIVATE)) for row in rows
         ],
         "next": http.next_page(req, page.continuation),
     }
