@@ -58,6 +58,7 @@ def run(sizes: Sizes, workdir: Path) -> WorkerCostResult:
     import importlib.metadata
 
     os.environ["EVENTBANK_DATA_DIR"] = str(workdir / "worker-cost")
+    os.environ["EVENTBANK_IDENTITY_HEADERS"] = "local"  # this bench plays Easy Auth, as the dev host does
     import function_app  # noqa: F401 - the app, as the worker indexes it
     from infra.entry import accounts_api, bootstrap, operations_api
     from infra.tools import worker
@@ -137,10 +138,13 @@ def _timed(call: Callable[[], None], times: int) -> list[float]:
 def _request(
     method: str, path: str, body: object = None, route: dict[str, str] | None = None
 ) -> func.HttpRequest:
+    from infra.entry.identity import Principal, principal_headers
+
+    signed_in = principal_headers(Principal("bench-user", "bench@localhost"))
     return func.HttpRequest(
         method=method,
         url=f"http://localhost:7071{path}",
-        headers={"content-type": "application/json"} if body is not None else {},
+        headers=signed_in | ({"content-type": "application/json"} if body is not None else {}),
         params={},
         route_params=route or {},
         body=b"" if body is None else json.dumps(body).encode(),
