@@ -236,7 +236,7 @@ def test_with_a_client_id_app_service_authentication_answers_401_to_anyone_witho
     assert validation == {
         "requireAuthentication": True,
         "unauthenticatedClientAction": "Return401",
-        "excludedPaths": ["/api/health", "/api/health/deep"],
+        "excludedPaths": ["/api/health", "/api/health/deep", "/api/openapi.json"],
     }
     assert entra["registration"] == {
         "clientId": Expr("authClientId"),

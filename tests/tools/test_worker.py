@@ -40,6 +40,7 @@ HTTP_FUNCTIONS = {
     "transfer_state",
     "account_transfers",
     "unknown_route",
+    "openapi",
 }
 RELAYS = {"relay_account_events", "relay_transfer_events"}
 TIMERS = {"expire_transfers"}

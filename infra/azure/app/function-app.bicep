@@ -138,6 +138,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         excludedPaths: [
           '/api/health'
           '/api/health/deep'
+          '/api/openapi.json'
         ]
       }
       identityProviders: {

@@ -149,6 +149,7 @@ TABLE: dict[str, tuple[Call, tuple[int, int, int, int]]] = {
     "health": (_get("health", "/api/health"), (200, 200, 200, 200)),
     "deep health": (_get("deep_health", "/api/health/deep"), (200, 200, 200, 200)),
     "a route that does not exist": (_get("unknown_route", "/api/nothing"), (404, 404, 404, 404)),
+    "the API's contract": (_get("openapi", "/api/openapi.json"), (200, 200, 200, 200)),
 }
 
 

@@ -47,6 +47,7 @@ def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.E
         "health": request("GET", "/api/health"),
         "deep_health": request("GET", "/api/health/deep"),
         "unknown_route": request("DELETE", "/api/accounts", route_params={"path": "accounts"}),
+        "openapi": request("GET", "/api/openapi.json"),
     }
 
     other = opened_account_id()

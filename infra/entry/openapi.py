@@ -1,0 +1,380 @@
+"""The HTTP API's contract: an OpenAPI 3.1 document built from the request and query models the routes
+parse with (pydantic's JSON schemas), each route with every status it answers and the problem+json it
+answers errors with, and the headers of the protocol (If-Match, Idempotency-Key, ETag, Location,
+Retry-After); served at /api/openapi.json.
+
+One table, OPERATIONS, says what each route takes and answers; tests/entry/functions/test_openapi.py
+holds it to the app (every route documented, every documented route served) and to the OpenAPI
+specification (openapi-spec-validator)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel
+
+from domain.accounts import CloseAccount, DepositMoney, WithdrawMoney
+from infra.entry import accounts_api, http, operations_api, streams_api, transfers_api
+
+blueprint = http.new_blueprint()
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+# What each status means wherever it is answered (a route adds its own words where they differ).
+STATUS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted: it ends asynchronously",
+    400: "Malformed JSON, If-Match or Idempotency-Key",
+    401: "Nobody signed in",
+    403: "Only for callers with the Operator role",
+    404: "Nothing with this id, or not the caller's (the same answer)",
+    409: "Refused by the rules (funds, a closed account), or concurrent changes retried out",
+    412: "If-Match does not match the current version",
+    413: "A body over 64 KiB",
+    415: "A body that is not application/json",
+    422: "Invalid or unknown fields (named in detail and errors), or an Idempotency-Key reused",
+    503: "No sign-in in front of the app (fail closed), or a store busy or away",
+}
+
+# Every route that serves signed-in callers answers these besides its own.
+SIGNED_IN = (401, 503)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route: its function, method and path, what it parses, and what it answers."""
+
+    function: str
+    method: str
+    path: str  # under the route prefix, with {id} for the route's UUID
+    summary: str
+    statuses: tuple[int, ...]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    request_headers: tuple[str, ...] = ()
+    response_headers: tuple[str, ...] = ()
+    signed_in: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+COMMAND = ("If-Match", "Idempotency-Key", "X-Correlation-ID")
+STREAM_READS = (200, 400, 404, 422)
+WRITES = (200, 400, 404, 409, 412, 413, 415, 422)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "open_account",
+        "post",
+        "/accounts",
+        "Open an account, held by the caller",
+        (201, 400, 409, 413, 415, 422),
+        body=accounts_api.OpenAccountRequest,
+        request_headers=("Idempotency-Key", "X-Correlation-ID"),
+        response_headers=("ETag", "Location", "Idempotent-Replayed"),
+    ),
+    Operation(
+        "deposit",
+        "post",
+        "/accounts/{id}/deposits",
+        "Deposit money",
+        WRITES,
+        body=DepositMoney,
+        request_headers=COMMAND,
+        response_headers=("ETag", "Idempotent-Replayed"),
+    ),
+    Operation(
+        "withdraw",
+        "post",
+        "/accounts/{id}/withdrawals",
+        "Withdraw money (no overdraft)",
+        WRITES,
+        body=WithdrawMoney,
+        request_headers=COMMAND,
+        response_headers=("ETag", "Idempotent-Replayed"),
+    ),
+    Operation(
+        "close_account",
+        "post",
+        "/accounts/{id}/close",
+        "Close an account whose balance is zero",
+        WRITES,
+        body=CloseAccount,
+        request_headers=COMMAND,
+        response_headers=("ETag", "Idempotent-Replayed"),
+    ),
+    Operation(
+        "get_account",
+        "get",
+        "/accounts/{id}",
+        "The account summary (read your writes with min_version)",
+        STREAM_READS,
+        query=streams_api.FreshnessQuery,
+        response_headers=("ETag", "X-Read-Model-Stale"),
+    ),
+    Operation(
+        "account_history",
+        "get",
+        "/accounts/{id}/events",
+        "The account's audit trail, paged",
+        STREAM_READS,
+        query=streams_api.HistoryQuery,
+    ),
+    Operation(
+        "account_state",
+        "get",
+        "/accounts/{id}/state",
+        "The account at a version or a time",
+        STREAM_READS,
+        query=streams_api.StateQuery,
+        response_headers=("ETag",),
+    ),
+    Operation(
+        "account_statement",
+        "get",
+        "/accounts/{id}/statement",
+        "Every line with the balance after it, newest first, paged",
+        STREAM_READS,
+        query=accounts_api.StatementQuery,
+        response_headers=("X-Read-Model-Stale",),
+    ),
+    Operation(
+        "account_transfers",
+        "get",
+        "/accounts/{id}/transfers",
+        "The account's transfers the caller may see, newest first, paged",
+        STREAM_READS,
+        query=transfers_api.AccountTransfersQuery,
+    ),
+    Operation(
+        "list_accounts",
+        "get",
+        "/accounts",
+        "The caller's accounts (an operator: one owner's, with owner_email)",
+        (200, 400, 403, 422),
+        query=accounts_api.AccountsQuery,
+    ),
+    Operation(
+        "daily_report",
+        "get",
+        "/reports/daily",
+        "Per UTC day and currency: money in and out, accounts opened and closed (operators)",
+        (200, 400, 403, 422),
+        query=accounts_api.DailyQuery,
+    ),
+    Operation(
+        "request_transfer",
+        "post",
+        "/transfers",
+        "Move money from an account the caller holds",
+        (202, 400, 409, 413, 415, 422),
+        body=transfers_api.TransferRequest,
+        request_headers=("Idempotency-Key", "X-Correlation-ID"),
+        response_headers=("ETag", "Location", "Retry-After", "Idempotent-Replayed"),
+    ),
+    Operation(
+        "get_transfer",
+        "get",
+        "/transfers/{id}",
+        "The transfer's status and steps (read your writes with min_version)",
+        STREAM_READS,
+        query=streams_api.FreshnessQuery,
+        response_headers=("ETag", "X-Read-Model-Stale"),
+    ),
+    Operation(
+        "transfer_history",
+        "get",
+        "/transfers/{id}/events",
+        "The transfer's audit trail, paged",
+        STREAM_READS,
+        query=streams_api.HistoryQuery,
+    ),
+    Operation(
+        "transfer_state",
+        "get",
+        "/transfers/{id}/state",
+        "The transfer at a version or a time",
+        STREAM_READS,
+        query=streams_api.StateQuery,
+        response_headers=("ETag",),
+    ),
+    Operation("status", "get", "/status", "Read-model lag and parked streams (operators)", (200, 403)),
+    Operation(
+        "dead_letters",
+        "get",
+        "/ops/deadletters",
+        "Events a read model could not apply (operators)",
+        (200, 400, 403, 404, 422),
+        query=operations_api.DeadLetterQuery,
+    ),
+    Operation(
+        "replay_dead_letters",
+        "post",
+        "/ops/deadletters/replay",
+        "Unpark and catch up parked streams (operators)",
+        (200, 400, 403, 404, 413, 415, 422),
+        body=operations_api.ReplayCommand,
+    ),
+    Operation("health", "get", "/health", "Liveness", (200,), signed_in=False),
+    Operation(
+        "deep_health", "get", "/health/deep", "Readiness: every store answers", (200, 503), signed_in=False
+    ),
+    Operation("openapi", "get", "/openapi.json", "This document", (200,), signed_in=False),
+)
+
+
+HEADERS = {
+    "If-Match": (
+        "a version in quotes, as the ETag gives it: the command applies only at that version",
+        '"3"',
+    ),
+    "Idempotency-Key": ("1 to 255 visible ASCII characters: a repeat replays the first answer", "k-1"),
+    "X-Correlation-ID": ("stored in every event's metadata", "order-7"),
+    "ETag": ("the version, in quotes", '"3"'),
+    "Location": ("where the new resource is", "/api/accounts/3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"),
+    "Retry-After": ("seconds until it is worth asking again", "1"),
+    "Idempotent-Replayed": ("true when this is the replay of an earlier request's answer", "true"),
+    "X-Read-Model-Stale": ("true when the read model had not reached min_version in time", "true"),
+}
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route."""
+    schemas: dict[str, Any] = {"Problem": _problem_schema()}
+    paths: dict[str, Any] = {}
+    for operation in OPERATIONS:
+        paths.setdefault(f"/api{operation.path}", {})[operation.method] = _operation(operation, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "eventbank",
+            "version": "1",
+            "description": "Event-sourced accounts and transfers. Errors are application/problem+json "
+            "(RFC 9457). Callers sign in with Microsoft Entra ID (App Service Authentication) and send a "
+            "function key; see the README's Security section.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "entraId": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+            },
+        },
+    }
+
+
+def _operation(operation: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = []
+    if "{id}" in operation.path:
+        parameters.append(
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+        )
+    if operation.query is not None:
+        parameters.extend(_query_parameters(operation.query))
+    parameters.extend(
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "description": HEADERS[name][0],
+            "schema": {"type": "string"},
+            "example": HEADERS[name][1],
+        }
+        for name in operation.request_headers
+    )
+    statuses = sorted(set(operation.statuses) | (set(SIGNED_IN) if operation.signed_in else set()))
+    found: dict[str, Any] = {
+        "operationId": operation.function,
+        "summary": operation.summary,
+        "parameters": parameters,
+        "responses": {str(status): _response(status, operation) for status in statuses},
+    }
+    if operation.signed_in:
+        found["security"] = [{"entraId": [], "functionKey": []}]
+    else:
+        found["security"] = [{}, {"functionKey": []}]
+    if operation.body is not None:
+        found["requestBody"] = {
+            "required": operation.body is not CloseAccount,
+            "content": {"application/json": {"schema": _schema(operation.body, schemas)}},
+        }
+    return found
+
+
+def _response(status: int, operation: Operation) -> dict[str, Any]:
+    if status >= 400:
+        return {"description": STATUS[status], "content": {"application/problem+json": {"schema": PROBLEM}}}
+    headers = {
+        name: {"description": HEADERS[name][0], "schema": {"type": "string"}}
+        for name in operation.response_headers
+    }
+    response: dict[str, Any] = {
+        "description": STATUS[status],
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _query_parameters(query: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = query.model_json_schema(by_alias=True)
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": _inline(prop, schema)}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _inline(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A property's schema with its local $defs references resolved (query parameters stand alone)."""
+    text = json.dumps(prop)
+    for name, definition in schema.get("$defs", {}).items():
+        text = text.replace(json.dumps({"$ref": f"#/$defs/{name}"}), json.dumps(definition))
+    inlined: dict[str, Any] = json.loads(text)
+    return inlined
+
+
+def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+    """A reference to `model`'s schema among the components, added with the models it refers to."""
+    found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in found.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    schemas.setdefault(model.__name__, found)
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _problem_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "An RFC 9457 problem; some carry more members (errors, current_version, incident)",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": {"type": "string", "format": "uri"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+            "current_version": {"type": "integer"},
+        },
+    }
+
+
+@blueprint.route(route="openapi.json", methods=["GET"])
+@http.handles_problems
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """The API's OpenAPI 3.1 document (no sign-in needed: the contract is no secret)."""
+    return http.json_response(document())

@@ -1,0 +1,75 @@
+"""The API's OpenAPI document: valid OpenAPI 3.1, and the same routes as the app (every route the app
+serves is in it, every route in it is served by the function it names, with the same method)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openapi_spec_validator import validate
+
+from infra.entry import openapi
+from tests.entry.functions.conftest import json_of, request
+from tests.worker import app_worker, functions
+
+# not an operation of the API: what answers every path and method no operation takes
+UNDOCUMENTED = {"unknown_route"}
+
+
+def app_routes() -> set[tuple[str, str, str]]:
+    """(function, method, path) for every method of every HTTP function the worker loaded."""
+    found = set()
+    for function in app_worker().functions:
+        trigger = function.trigger
+        if trigger["type"] != "httpTrigger" or function.name in UNDOCUMENTED:
+            continue
+        for method in trigger["methods"]:
+            found.add((function.name, method.lower(), "/api/" + trigger["route"]))
+    return found
+
+
+def documented_routes(document: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (operation["operationId"], method, path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    document = openapi.document()
+
+    validate(document)
+    assert document["openapi"] == "3.1.0"
+
+
+def test_every_route_the_app_serves_is_documented_and_every_documented_route_is_served() -> None:
+    assert documented_routes(openapi.document()) == app_routes()
+
+
+def test_every_operation_answers_errors_as_problems_and_signed_in_ones_say_401() -> None:
+    for path, item in openapi.document()["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert "application/problem+json" in response["content"], (method, path, status)
+            if operation["security"] == [{"entraId": [], "functionKey": []}]:
+                assert "401" in operation["responses"], (method, path)
+
+
+def test_the_headers_of_the_protocol_are_in_the_contract() -> None:
+    document = openapi.document()
+    deposit = document["paths"]["/api/accounts/{id}/deposits"]["post"]
+    opened = document["paths"]["/api/accounts"]["post"]["responses"]["201"]["headers"]
+
+    assert {p["name"] for p in deposit["parameters"] if p["in"] == "header"} >= {
+        "If-Match",
+        "Idempotency-Key",
+    }
+    assert {"ETag", "Location"} <= set(opened)
+
+
+def test_the_document_is_served_to_anyone() -> None:
+    response = functions.openapi(request("GET", "/api/openapi.json", caller=None))
+
+    assert response.status_code == 200
+    assert json_of(response) == openapi.document()
