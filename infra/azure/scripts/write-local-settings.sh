@@ -62,7 +62,8 @@ cat > "$new" <<JSON
     "RELAY_LEASE_PREFIX": "$relay_lease_prefix",
     "TRANSFERS_RELAY_LEASE_PREFIX": "$transfers_relay_lease_prefix",
     "EVENTBANK_BACKEND": "azure",
-    "EVENTBANK_COSMOS_DATABASE": "$cosmos_database"
+    "EVENTBANK_COSMOS_DATABASE": "$cosmos_database",
+    "EVENTBANK_IDENTITY_HEADERS": "local"
   },
   "Host": {
     "LocalHttpPort": 7071
