@@ -82,8 +82,8 @@ class Access:
 
 
 def access(req: func.HttpRequest, env: Mapping[str, str] | None = None) -> Access:
-    """The caller's access, or a problem: 503 on the platform without authentication (fail closed), 401
-    when authorization is enforced and nobody signed in."""
+    """The caller's access, or a problem: 503 where the identity headers cannot be believed (fail
+    closed: see `_untrusted`), 401 when authorization is enforced and nobody signed in."""
     env = os.environ if env is None else env
     settings = bootstrap.settings()
     enforced = settings.authorization == "enforced"
