@@ -16,10 +16,14 @@ from functools import cache
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from domain import accounts, transfers
 from domain.accounts import CloseAccount, DepositMoney, WithdrawMoney
 from infra.entry import accounts_api, http, operations_api, streams_api, transfers_api
+from projections.account_summary import AccountSummary
+from projections.transfer_status import TransferView
 
 blueprint = http.new_blueprint()
 
@@ -46,6 +50,48 @@ STATUS = {
 SIGNED_IN = (401, 503)
 
 
+# --- the answers' shapes (the routes build them; test_openapi.py holds real answers to these) ---
+
+
+class Owner(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    email: str
+
+
+class AccountState(BaseModel):
+    """An account as a command answers it, and as time travel rebuilds it."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    version: int
+    status: accounts.Status
+    owner: Owner | None
+    currency: str | None
+    balance: int
+
+
+class AccountStateAt(AccountState):
+    as_of: dict[str, Any]  # {"version": N}, {"at": time} or {"latest": true}
+
+
+class TransferAccepted(BaseModel):
+    """A transfer as its request answers it (202), and as time travel rebuilds it."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    version: int
+    status: transfers.Status
+    from_account: str | None
+    to_account: str | None
+    amount: int
+    reference: str | None
+
+
+class TransferStateAt(TransferAccepted):
+    as_of: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Operation:
     """One route: its function, method and path, what it parses, and what it answers."""
@@ -59,6 +105,7 @@ class Operation:
     query: type[BaseModel] | None = None
     request_headers: tuple[str, ...] = ()
     response_headers: tuple[str, ...] = ()
+    answer: type[BaseModel] | None = None  # the success body's shape (None: not described yet)
     signed_in: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -77,6 +124,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body=accounts_api.OpenAccountRequest,
         request_headers=("Idempotency-Key", "X-Correlation-ID"),
         response_headers=("ETag", "Location", "Idempotent-Replayed"),
+        answer=AccountState,
     ),
     Operation(
         "deposit",
@@ -87,6 +135,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body=DepositMoney,
         request_headers=COMMAND,
         response_headers=("ETag", "Idempotent-Replayed"),
+        answer=AccountState,
     ),
     Operation(
         "withdraw",
@@ -97,6 +146,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body=WithdrawMoney,
         request_headers=COMMAND,
         response_headers=("ETag", "Idempotent-Replayed"),
+        answer=AccountState,
     ),
     Operation(
         "close_account",
@@ -107,6 +157,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body=CloseAccount,
         request_headers=COMMAND,
         response_headers=("ETag", "Idempotent-Replayed"),
+        answer=AccountState,
     ),
     Operation(
         "get_account",
@@ -116,6 +167,7 @@ OPERATIONS: tuple[Operation, ...] = (
         STREAM_READS,
         query=streams_api.FreshnessQuery,
         response_headers=("ETag", "X-Read-Model-Stale"),
+        answer=AccountSummary,
     ),
     Operation(
         "account_history",
@@ -133,6 +185,7 @@ OPERATIONS: tuple[Operation, ...] = (
         STREAM_READS,
         query=streams_api.StateQuery,
         response_headers=("ETag",),
+        answer=AccountStateAt,
     ),
     Operation(
         "account_statement",
@@ -176,6 +229,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body=transfers_api.TransferRequest,
         request_headers=("Idempotency-Key", "X-Correlation-ID"),
         response_headers=("ETag", "Location", "Retry-After", "Idempotent-Replayed"),
+        answer=TransferAccepted,
     ),
     Operation(
         "get_transfer",
@@ -185,6 +239,7 @@ OPERATIONS: tuple[Operation, ...] = (
         STREAM_READS,
         query=streams_api.FreshnessQuery,
         response_headers=("ETag", "X-Read-Model-Stale"),
+        answer=TransferView,
     ),
     Operation(
         "transfer_history",
@@ -202,6 +257,7 @@ OPERATIONS: tuple[Operation, ...] = (
         STREAM_READS,
         query=streams_api.StateQuery,
         response_headers=("ETag",),
+        answer=TransferStateAt,
     ),
     Operation("status", "get", "/status", "Read-model lag and parked streams (operators)", (200, 403)),
     Operation(
@@ -246,10 +302,19 @@ HEADERS = {
 @cache
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route."""
-    schemas: dict[str, Any] = {"Problem": _problem_schema()}
+    # every model's schema in one go, so two models of one name (each service's Status) get two names
+    validation: JsonSchemaMode = "validation"
+    serialization: JsonSchemaMode = "serialization"
+    wanted = [(op.body, validation) for op in OPERATIONS if op.body is not None] + [
+        (op.answer, serialization) for op in OPERATIONS if op.answer is not None
+    ]
+    refs, definitions = models_json_schema(
+        list(dict.fromkeys(wanted)), ref_template="#/components/schemas/{model}"
+    )
+    schemas: dict[str, Any] = {"Problem": _problem_schema(), **definitions.get("$defs", {})}
     paths: dict[str, Any] = {}
     for operation in OPERATIONS:
-        paths.setdefault(f"/api{operation.path}", {})[operation.method] = _operation(operation, schemas)
+        paths.setdefault(f"/api{operation.path}", {})[operation.method] = _operation(operation, refs)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -270,7 +335,10 @@ def document() -> dict[str, Any]:
     }
 
 
-def _operation(operation: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
+Refs = Mapping[tuple[Any, JsonSchemaMode], Any]
+
+
+def _operation(operation: Operation, refs: Refs) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = []
     if "{id}" in operation.path:
         parameters.append(
@@ -294,7 +362,7 @@ def _operation(operation: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         "operationId": operation.function,
         "summary": operation.summary,
         "parameters": parameters,
-        "responses": {str(status): _response(status, operation) for status in statuses},
+        "responses": {str(status): _response(status, operation, refs) for status in statuses},
     }
     if operation.signed_in:
         found["security"] = [{"entraId": [], "functionKey": []}]
@@ -303,21 +371,22 @@ def _operation(operation: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     if operation.body is not None:
         found["requestBody"] = {
             "required": operation.body is not CloseAccount,
-            "content": {"application/json": {"schema": _schema(operation.body, schemas)}},
+            "content": {"application/json": {"schema": refs[(operation.body, "validation")]}},
         }
     return found
 
 
-def _response(status: int, operation: Operation) -> dict[str, Any]:
+def _response(status: int, operation: Operation, refs: Refs) -> dict[str, Any]:
     if status >= 400:
         return {"description": STATUS[status], "content": {"application/problem+json": {"schema": PROBLEM}}}
     headers = {
         name: {"description": HEADERS[name][0], "schema": {"type": "string"}}
         for name in operation.response_headers
     }
+    shape = {"type": "object"} if operation.answer is None else refs[(operation.answer, "serialization")]
     response: dict[str, Any] = {
         "description": STATUS[status],
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": {"application/json": {"schema": shape}},
     }
     if headers:
         response["headers"] = headers
@@ -340,15 +409,6 @@ def _inline(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
         text = text.replace(json.dumps({"$ref": f"#/$defs/{name}"}), json.dumps(definition))
     inlined: dict[str, Any] = json.loads(text)
     return inlined
-
-
-def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
-    """A reference to `model`'s schema among the components, added with the models it refers to."""
-    found = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, definition in found.pop("$defs", {}).items():
-        schemas.setdefault(name, definition)
-    schemas.setdefault(model.__name__, found)
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
 def _problem_schema() -> dict[str, Any]:
