@@ -16,14 +16,18 @@ from functools import cache
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from domain import accounts, transfers
 from domain.accounts import CloseAccount, DepositMoney, WithdrawMoney
+from infra.app.deadletters import DeadLetter
 from infra.entry import accounts_api, http, operations_api, streams_api, transfers_api
+from infra.ports.eventstore import StoredEvent
+from projections.account_statement import StatementHeader, StatementLine
 from projections.account_summary import AccountSummary
-from projections.transfer_status import TransferView
+from projections.daily_totals import DailyTotal
+from projections.transfer_status import AccountTransfer, TransferView
 
 blueprint = http.new_blueprint()
 
@@ -90,6 +94,80 @@ class TransferAccepted(BaseModel):
 
 class TransferStateAt(TransferAccepted):
     as_of: dict[str, Any]
+
+
+class History(BaseModel):
+    """A page of a stream's audit trail (someone else's principal ids left out of a transfer's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    events: list[StoredEvent]
+    next: str | None
+
+
+class Statement(StatementHeader):
+    model_config = ConfigDict(extra="forbid")
+    entries: list[StatementLine]
+    next: str | None
+
+
+class AccountList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    owner_email: str | None
+    accounts: list[AccountSummary]
+    next: str | None
+
+
+class DailyReport(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    first: str = Field(alias="from")
+    last: str = Field(alias="to")
+    days: list[DailyTotal]
+
+
+class AccountTransfers(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account_id: str
+    transfers: list[AccountTransfer]
+    next: str | None
+
+
+class StoreTotals(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: int
+    newest: str | None
+
+
+class ReadModelLag(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str
+    name: str
+    generation: int
+    events_behind: int
+    seconds_behind: float
+    parked_streams: int
+
+
+class Status(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    store: StoreTotals
+    projections: list[ReadModelLag]
+
+
+class DeadLetters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dead_letters: list[DeadLetter]
+
+
+class Replayed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    replayed: list[DeadLetter]
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str
+    backend: str
 
 
 @dataclass(frozen=True)
@@ -176,6 +254,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "The account's audit trail, paged",
         STREAM_READS,
         query=streams_api.HistoryQuery,
+        answer=History,
     ),
     Operation(
         "account_state",
@@ -195,6 +274,7 @@ OPERATIONS: tuple[Operation, ...] = (
         STREAM_READS,
         query=accounts_api.StatementQuery,
         response_headers=("X-Read-Model-Stale",),
+        answer=Statement,
     ),
     Operation(
         "account_transfers",
@@ -203,6 +283,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "The account's transfers the caller may see, newest first, paged",
         STREAM_READS,
         query=transfers_api.AccountTransfersQuery,
+        answer=AccountTransfers,
     ),
     Operation(
         "list_accounts",
@@ -211,6 +292,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "The caller's accounts (an operator: one owner's, with owner_email)",
         (200, 400, 403, 422),
         query=accounts_api.AccountsQuery,
+        answer=AccountList,
     ),
     Operation(
         "daily_report",
@@ -219,6 +301,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Per UTC day and currency: money in and out, accounts opened and closed (operators)",
         (200, 400, 403, 422),
         query=accounts_api.DailyQuery,
+        answer=DailyReport,
     ),
     Operation(
         "request_transfer",
@@ -248,6 +331,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "The transfer's audit trail, paged",
         STREAM_READS,
         query=streams_api.HistoryQuery,
+        answer=History,
     ),
     Operation(
         "transfer_state",
@@ -259,7 +343,14 @@ OPERATIONS: tuple[Operation, ...] = (
         response_headers=("ETag",),
         answer=TransferStateAt,
     ),
-    Operation("status", "get", "/status", "Read-model lag and parked streams (operators)", (200, 403)),
+    Operation(
+        "status",
+        "get",
+        "/status",
+        "Read-model lag and parked streams (operators)",
+        (200, 403),
+        answer=Status,
+    ),
     Operation(
         "dead_letters",
         "get",
@@ -267,6 +358,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Events a read model could not apply (operators)",
         (200, 400, 403, 404, 422),
         query=operations_api.DeadLetterQuery,
+        answer=DeadLetters,
     ),
     Operation(
         "replay_dead_letters",
@@ -275,10 +367,17 @@ OPERATIONS: tuple[Operation, ...] = (
         "Unpark and catch up parked streams (operators)",
         (200, 400, 403, 404, 413, 415, 422),
         body=operations_api.ReplayCommand,
+        answer=Replayed,
     ),
-    Operation("health", "get", "/health", "Liveness", (200,), signed_in=False),
+    Operation("health", "get", "/health", "Liveness", (200,), answer=Health, signed_in=False),
     Operation(
-        "deep_health", "get", "/health/deep", "Readiness: every store answers", (200, 503), signed_in=False
+        "deep_health",
+        "get",
+        "/health/deep",
+        "Readiness: every store answers",
+        (200, 503),
+        answer=Health,
+        signed_in=False,
     ),
     Operation("openapi", "get", "/openapi.json", "This document", (200,), signed_in=False),
 )

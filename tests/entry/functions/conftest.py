@@ -7,10 +7,13 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
-from infra.entry import bootstrap
+from infra.entry import bootstrap, openapi
 from infra.entry.identity import Principal, principal_headers
 from infra.entry.services import Subscription
 from tests.worker import functions
@@ -198,3 +201,27 @@ def _subscription(function: str) -> tuple[Subscription, bootstrap.EmbeddedBacken
 def _hub_owner(hub: str) -> bootstrap.EmbeddedBackend:
     root = bootstrap.root()
     return next(root.embedded[d.name] for d in root.definitions if d.hub == hub)
+
+
+def conforms(function: str, response: Any) -> None:
+    """Asserts `response` is one its operation documents: its status, and its body's shape."""
+    document = openapi.document()
+    found = [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if operation["operationId"] == function
+    ]
+    (path, method, operation), *_ = found
+    status = str(response.status_code)
+    assert status in operation["responses"], (function, status)
+    media = "application/problem+json" if response.status_code >= 400 else "application/json"
+    pointer = "/".join(
+        part.replace("~", "~0").replace("/", "~1")
+        for part in ("paths", path, method, "responses", status, "content", media, "schema")
+    )
+    registry = Registry().with_resource(
+        "urn:eventbank:openapi", Resource.from_contents(document, default_specification=DRAFT202012)
+    )
+    validator = Draft202012Validator({"$ref": f"urn:eventbank:openapi#/{pointer}"}, registry=registry)
+    validator.validate(json_of(response))

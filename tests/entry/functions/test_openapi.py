@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from infra.entry import openapi
-from tests.entry.functions.conftest import json_of, request, settle
+from tests.entry.functions.conftest import conforms, json_of, request, settle
 from tests.worker import app_worker, functions
 
 # not an operation of the API: what answers every path and method no operation takes
@@ -76,30 +73,6 @@ def test_the_document_is_served_to_anyone() -> None:
 
     assert response.status_code == 200
     assert json_of(response) == openapi.document()
-
-
-def conforms(function: str, response: Any) -> None:
-    """Asserts `response` is one its operation documents: its status, and its body's shape."""
-    document = openapi.document()
-    found = [
-        (path, method, operation)
-        for path, item in document["paths"].items()
-        for method, operation in item.items()
-        if operation["operationId"] == function
-    ]
-    (path, method, operation), *_ = found
-    status = str(response.status_code)
-    assert status in operation["responses"], (function, status)
-    media = "application/problem+json" if response.status_code >= 400 else "application/json"
-    pointer = "/".join(
-        part.replace("~", "~0").replace("/", "~1")
-        for part in ("paths", path, method, "responses", status, "content", media, "schema")
-    )
-    registry = Registry().with_resource(
-        "urn:eventbank:openapi", Resource.from_contents(document, default_specification=DRAFT202012)
-    )
-    validator = Draft202012Validator({"$ref": f"urn:eventbank:openapi#/{pointer}"}, registry=registry)
-    validator.validate(json_of(response))
 
 
 def test_the_answers_of_accounts_and_transfers_are_what_the_contract_says() -> None:
