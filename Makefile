@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 7071
 DATA_DIR ?= .data
 
-.PHONY: run run-azure cli test lint unit e2e bench clean protos wire asyncapi
+.PHONY: run run-azure cli test lint unit e2e bench clean protos wire asyncapi swagger-ui
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (or pyenv install 3.13), or make PYTHON=/path/to/python3.13"; exit 1; }
@@ -30,6 +30,13 @@ cli: $(STAMP)  ## the read-model operator tool on the embedded data: make cli AR
 
 asyncapi: $(STAMP)  ## rewrite docs/asyncapi.json (the hubs' AsyncAPI 3.0 document) from the code
 	$(PY) -m infra.tools.asyncapi
+
+SWAGGER_UI ?= 5.35.0
+swagger-ui:  ## replace the vendored Swagger UI (infra/entry/swagger_ui, the /api/docs page) with npm's swagger-ui-dist $(SWAGGER_UI)
+	rm -rf .swagger-ui && mkdir .swagger-ui && cd .swagger-ui && npm pack --silent swagger-ui-dist@$(SWAGGER_UI) >/dev/null && tar xzf swagger-ui-dist-$(SWAGGER_UI).tgz
+	cp .swagger-ui/package/swagger-ui-bundle.js .swagger-ui/package/swagger-ui.css .swagger-ui/package/LICENSE .swagger-ui/package/NOTICE infra/entry/swagger_ui/
+	echo "swagger-ui-dist $(SWAGGER_UI) (npm), files as published: make swagger-ui SWAGGER_UI=<version> replaces them" > infra/entry/swagger_ui/VERSION
+	rm -rf .swagger-ui
 
 protos: $(STAMP)  ## recompile infra/tools/function_rpc.proto (the host <-> worker messages the dev host speaks)
 	$(PY) -m grpc_tools.protoc -Iinfra/tools --python_out=infra/tools infra/tools/function_rpc.proto

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -532,8 +533,57 @@ def _problem_schema() -> dict[str, Any]:
     }
 
 
-@blueprint.route(route="openapi.json", methods=["GET"])
+@blueprint.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http.handles_problems
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
-    """The API's OpenAPI 3.1 document (no sign-in needed: the contract is no secret)."""
+    """The API's OpenAPI 3.1 document (no key and no sign-in: the contract is no secret, and the docs page
+    fetches it from a browser)."""
     return http.json_response(document())
+
+
+# --- the docs page: Swagger UI, vendored from npm's swagger-ui-dist (make swagger-ui), so it works offline
+
+SWAGGER_UI = Path(__file__).parent / "swagger_ui"
+ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>eventbank API</title>
+<link rel="stylesheet" href="/api/docs/swagger-ui.css">
+</head>
+<body>
+<div id="docs"></div>
+<script src="/api/docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#docs"});</script>
+</body>
+</html>
+"""
+
+
+@blueprint.route(route="docs", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http.handles_problems
+def docs(req: func.HttpRequest) -> func.HttpResponse:
+    """The API's interactive documentation (Swagger UI over /api/openapi.json), from files served here."""
+    return func.HttpResponse(PAGE, mimetype="text/html", charset="utf-8")
+
+
+@blueprint.route(route="docs/{asset}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http.handles_problems
+def docs_asset(req: func.HttpRequest) -> func.HttpResponse:
+    """One of the docs page's two files, as vendored; anything else is a 404."""
+    name = req.route_params.get("asset", "")
+    if name not in ASSETS:
+        raise http.Problem(
+            404, "No such file", "the docs page has two files: swagger-ui-bundle.js and swagger-ui.css"
+        )
+    return func.HttpResponse(
+        _asset(name),
+        mimetype=ASSETS[name],
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@cache
+def _asset(name: str) -> bytes:
+    return (SWAGGER_UI / name).read_bytes()

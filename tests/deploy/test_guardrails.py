@@ -195,7 +195,8 @@ def test_http_functions_need_a_key_except_health_and_the_operators_ones_need_the
         if binding["type"] == "httpTrigger"
     }
 
-    assert levels.pop("health") == "ANONYMOUS"
+    # no key: health for probes, and the contract and its docs page, which a browser fetches
+    assert {levels.pop(name) for name in ("health", "openapi", "docs", "docs_asset")} == {"ANONYMOUS"}
     admin = {name for name in levels if routes[name].startswith("ops/") or routes[name] == "status"}
     assert admin == {"dead_letters", "replay_dead_letters", "status"}
     assert {levels.pop(name) for name in admin} == {"ADMIN"}
@@ -236,7 +237,14 @@ def test_with_a_client_id_app_service_authentication_answers_401_to_anyone_witho
     assert validation == {
         "requireAuthentication": True,
         "unauthenticatedClientAction": "Return401",
-        "excludedPaths": ["/api/health", "/api/health/deep", "/api/openapi.json"],
+        "excludedPaths": [
+            "/api/health",
+            "/api/health/deep",
+            "/api/openapi.json",
+            "/api/docs",
+            "/api/docs/swagger-ui.css",
+            "/api/docs/swagger-ui-bundle.js",
+        ],
     }
     assert entra["registration"] == {
         "clientId": Expr("authClientId"),

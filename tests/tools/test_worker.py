@@ -41,6 +41,8 @@ HTTP_FUNCTIONS = {
     "account_transfers",
     "unknown_route",
     "openapi",
+    "docs",
+    "docs_asset",
 }
 RELAYS = {"relay_account_events", "relay_transfer_events"}
 TIMERS = {"expire_transfers"}

@@ -139,6 +139,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           '/api/health'
           '/api/health/deep'
           '/api/openapi.json'
+          '/api/docs'
+          '/api/docs/swagger-ui.css'
+          '/api/docs/swagger-ui-bundle.js'
         ]
       }
       identityProviders: {

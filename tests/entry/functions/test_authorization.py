@@ -23,6 +23,7 @@ from tests.entry.functions.conftest import (
     request,
     settle,
 )
+from tests.entry.functions.test_openapi import UNDOCUMENTED
 from tests.worker import functions
 
 ANONYMOUS = None
@@ -70,9 +71,10 @@ class Call:
     key: str | None = None
     body: Any = None  # or a function of the world
     params: dict[str, str] = field(default_factory=dict)
+    route: dict[str, str] = field(default_factory=dict)  # other route values
 
     def __call__(self, world: World, caller: Principal | None) -> func.HttpResponse:
-        route = {} if self.key is None else {"id": getattr(world, self.key)}
+        route = self.route | ({} if self.key is None else {"id": getattr(world, self.key)})
         content = self.body(world) if callable(self.body) else self.body
         url = self.path.format(**route)
         response: func.HttpResponse = getattr(functions, self.function)(
@@ -151,6 +153,11 @@ TABLE: dict[str, tuple[Call, tuple[int, int, int, int]]] = {
     "deep health": (_get("deep_health", "/api/health/deep"), (200, 200, 200, 200)),
     "a route that does not exist": (_get("unknown_route", "/api/nothing"), (404, 404, 404, 404)),
     "the API's contract": (_get("openapi", "/api/openapi.json"), (200, 200, 200, 200)),
+    "the docs page": (_get("docs", "/api/docs"), (200, 200, 200, 200)),
+    "the docs page's files": (
+        Call("docs_asset", "GET", "/api/docs/swagger-ui.css", route={"asset": "swagger-ui.css"}),
+        (200, 200, 200, 200),
+    ),
 }
 
 
@@ -165,7 +172,7 @@ def test_each_route_answers_each_caller_as_the_table_says(world: World, route: s
     assert response.status_code == expected, response.get_body()
     if expected >= 400:
         assert response.mimetype == "application/problem+json"
-    if call.function != "unknown_route":  # what no route takes is in no contract
+    if call.function not in UNDOCUMENTED:  # what no route takes, and the docs page, are in no contract
         conforms(call.function, response)  # its body is what the OpenAPI document says
 
 

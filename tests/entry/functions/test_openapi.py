@@ -11,8 +11,8 @@ from infra.entry import openapi
 from tests.entry.functions.conftest import conforms, json_of, request, settle
 from tests.worker import app_worker, functions
 
-# not an operation of the API: what answers every path and method no operation takes
-UNDOCUMENTED = {"unknown_route"}
+# not operations of the API: what answers every path and method no operation takes, and the docs page
+UNDOCUMENTED = {"unknown_route", "docs", "docs_asset"}
 
 
 def app_routes() -> set[tuple[str, str, str]]:
@@ -125,3 +125,24 @@ def test_the_answers_of_accounts_and_transfers_are_what_the_contract_says() -> N
     for function, response in answers.items():
         conforms(function, response)
     assert refused.status_code == 409  # a problem, held to the problem's shape
+
+
+def test_the_docs_page_is_swagger_ui_over_the_contract_from_files_served_here() -> None:
+    page = functions.docs(request("GET", "/api/docs", caller=None))
+    assets = {
+        name: functions.docs_asset(
+            request("GET", f"/api/docs/{name}", route_params={"asset": name}, caller=None)
+        )
+        for name in ("swagger-ui-bundle.js", "swagger-ui.css", "index.html")
+    }
+    html = page.get_body().decode()
+
+    assert (page.status_code, page.mimetype) == (200, "text/html")
+    assert 'url: "/api/openapi.json"' in html
+    assert all(f'"/api/docs/{name}"' in html for name in ("swagger-ui-bundle.js", "swagger-ui.css"))
+    assert "://" not in html  # nothing fetched from elsewhere: it works offline
+    bundle = assets["swagger-ui-bundle.js"]
+    assert (bundle.status_code, bundle.mimetype) == (200, "text/javascript")
+    assert bundle.get_body() == (openapi.SWAGGER_UI / "swagger-ui-bundle.js").read_bytes()
+    assert assets["swagger-ui.css"].mimetype == "text/css"
+    assert assets["index.html"].status_code == 404
