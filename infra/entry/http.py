@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field, ValidationError
 
 from domain.errors import Conflict, DomainError, NotFound
 from infra.app.commands import (
@@ -28,7 +28,7 @@ from infra.app.commands import (
     canonical_json,
 )
 from infra.app.reactions import REACTION_KEY_PREFIX
-from infra.ports.eventstore import AppendTooLarge, Metadata, StoreUnavailable
+from infra.ports.eventstore import MAX_VERSION, AppendTooLarge, Metadata, StoreUnavailable
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE = 200
@@ -304,6 +304,9 @@ def _digits(value: object) -> object:
 UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_time), AfterValidator(_in_utc)]
 # A query's whole number: digits only (no sign, spaces or underscores, which int() would take).
 QueryInt = Annotated[int, BeforeValidator(_digits)]
+# A stream's version in a query (its bounds inside the type, so the JSON schema of an optional one says
+# them as `minimum` and `maximum`, not as pydantic's own `ge` and `le`).
+QueryVersion = Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(_digits)]
 
 
 def next_page(req: func.HttpRequest, continuation: str | None) -> str | None:

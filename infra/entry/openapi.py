@@ -384,6 +384,13 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 
+# The request headers' rules, as infra/entry/http.py reads them (a malformed If-Match or Idempotency-Key is
+# a 400; a malformed X-Correlation-ID is replaced by a new one).
+HEADER_PATTERNS = {
+    "If-Match": r'^(W/)?"[0-9]{1,15}"$',
+    "Idempotency-Key": r"^(?![Rr][Ee][Aa][Cc][Tt][Ii][Oo][Nn]:)[!-~]{1,255}$",
+    "X-Correlation-ID": r"^[A-Za-z0-9._:\-]{1,128}$",
+}
 HEADERS = {
     "If-Match": (
         "a version in quotes, as the ETag gives it: the command applies only at that version",
@@ -452,7 +459,7 @@ def _operation(operation: Operation, refs: Refs) -> dict[str, Any]:
             "in": "header",
             "required": False,
             "description": HEADERS[name][0],
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": HEADER_PATTERNS[name]},
             "example": HEADERS[name][1],
         }
         for name in operation.request_headers

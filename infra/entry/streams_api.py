@@ -19,7 +19,7 @@ from infra.ports.eventstore import MAX_VERSION, EventStore
 class FreshnessQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    min_version: http.QueryInt | None = Field(default=None, ge=1, le=MAX_VERSION)
+    min_version: http.QueryVersion | None = None
 
 
 def read_view[V: BaseModel](
@@ -83,7 +83,7 @@ class HistoryQuery(BaseModel):
 class StateQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: http.QueryInt | None = Field(default=None, ge=1, le=MAX_VERSION)
+    version: http.QueryVersion | None = None
     at: http.UtcDatetime | None = None
 
 
