@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,11 @@ class ConcurrencyExhausted(CommandRejected):
 
 class IdempotencyKeyReused(CommandRejected):
     pass
+
+
+class NotPermitted(Exception):
+    """The caller may not act on this stream (`handle`'s `permits` said no): refused before anything is
+    decided or replayed, so nothing of the stream's answers is given away."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,11 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         metadata: Metadata,
         expected_version: int | None = None,
         idempotency: Idempotency | None = None,
+        permits: Callable[[S], bool] | None = None,
     ) -> Outcome[S]:
+        """Decide `command` on the stream's state and append what it decides. `permits`, if given, is asked
+        of the state first (the state it loads anyway, so asking costs no read); NotPermitted if it says no.
+        It must hold on any state of the stream alike, as a holder fixed by its first event does."""
         use_cache = True
         for attempt in range(self.max_attempts):
             if attempt == 0 and expected_version == 0:
@@ -136,6 +146,8 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
             else:
                 state, version, cached = self._current(stream_id, use_cache)
             use_cache = False
+            if permits is not None and not permits(state):
+                raise NotPermitted(stream_id)
             try:
                 if expected_version is not None and version != expected_version:
                     raise VersionMismatch(expected_version, version)

@@ -14,6 +14,7 @@ from domain.accounts import (
     Account,
     AccountCommand,
     AccountEvent,
+    AccountNotFound,
     CloseAccount,
     Currency,
     DepositMoney,
@@ -23,7 +24,7 @@ from domain.accounts import (
     WithdrawMoney,
     decider,
 )
-from infra.app.commands import CommandHandler, Outcome
+from infra.app.commands import CommandHandler, NotPermitted, Outcome
 from infra.app.projector import ProjectionRunner
 from infra.app.queries import Page
 from infra.entry import accounts_queries as queries
@@ -80,19 +81,8 @@ def open_account(req: func.HttpRequest) -> func.HttpResponse:
     caller = identity.access(req)
     request = http.parse_body(req, OpenAccountRequest)
     command = OpenAccount(**request.model_dump(), holder=caller.holder)
-    idempotency = http.idempotency(req, request.model_dump(mode="json"))
-    service = accounts()
-    stream_id = service.commands.new_stream_id(
-        None if idempotency is None else f"{identity.key_scope(caller)}\n{idempotency.key}"
-    )
-    outcome = service.commands.handle(
-        stream_id,
-        command,
-        http.metadata(req, idempotency, caller.holder),
-        expected_version=0,
-        idempotency=idempotency,
-    )
-    location = f"/api/accounts/{decider.aggregate_id(stream_id)}"
+    outcome = streams_api.create(req, accounts().commands, command, request, caller)
+    location = f"/api/accounts/{decider.aggregate_id(outcome.stream_id)}"
     return _command_response(outcome, status=201, extra_headers={"Location": location})
 
 
@@ -121,17 +111,18 @@ def _account_command(
     command = http.parse_body(req, command_type, allow_empty=allow_empty)
     stream_id = decider.stream_id(http.route_uuid(req))
     idempotency = http.idempotency(req, command.model_dump(mode="json"))
-    commands = accounts().commands
-    # the first event fixes the holder for good, so this check cannot go stale before the command runs
-    if not caller.holds(commands.load(stream_id, to_version=1)[0].holder):
-        raise http.Problem(404, "Account not found", "no account has this id")
-    outcome = commands.handle(
-        stream_id,
-        command,
-        http.metadata(req, idempotency, caller.holder),
-        expected_version=http.expected_version(req),
-        idempotency=idempotency,
-    )
+    try:
+        outcome = accounts().commands.handle(
+            stream_id,
+            command,
+            http.metadata(req, idempotency, caller.holder),
+            expected_version=http.expected_version(req),
+            idempotency=idempotency,
+            # on the state the command is decided on: its first event fixes the holder for good
+            permits=lambda account: caller.holds(account.holder),
+        )
+    except NotPermitted:  # someone else's account: the answer for an id that names none
+        raise AccountNotFound("no such account") from None
     return _command_response(outcome)
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from infra.app.commands import CommandHandler
+from infra.app.commands import CommandHandler, Outcome
 from infra.app.readside import ReadModel
-from infra.entry import bootstrap, http
+from infra.entry import bootstrap, http, identity
 from infra.ports.eventstore import MAX_VERSION, EventStore
 
 
@@ -45,6 +45,27 @@ def read_view[V: BaseModel](
     if not fresh:
         headers["X-Read-Model-Stale"] = "true"
     return http.json_response(view.model_dump(mode="json", exclude=set(private)), headers=headers)
+
+
+def create[S: BaseModel](
+    req: func.HttpRequest,
+    commands: CommandHandler[S, Any, Any],
+    command: BaseModel,
+    request: BaseModel,
+    caller: identity.Access,
+) -> Outcome[S]:
+    """A new stream for `command` (what the caller's `request` asked for). With an Idempotency-Key, the
+    same stream, and so the same answer, for the same caller and key: the key is scoped to the caller, and
+    recorded with the first event."""
+    idempotency = http.idempotency(req, request.model_dump(mode="json"))
+    scope = None if idempotency is None else f"{identity.key_scope(caller)}\n{idempotency.key}"
+    return commands.handle(
+        commands.new_stream_id(scope),
+        command,
+        http.metadata(req, idempotency, caller.holder),
+        expected_version=0,
+        idempotency=idempotency,
+    )
 
 
 def wait_seconds[V: BaseModel](

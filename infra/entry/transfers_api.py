@@ -76,19 +76,8 @@ def request_transfer(req: func.HttpRequest) -> func.HttpResponse:
     command = http.validate(
         RequestTransfer, request.model_dump() | {"requested_by": caller.holder}, "Invalid command"
     )
-    idempotency = http.idempotency(req, request.model_dump(mode="json"))
-    service = transfers()
-    stream_id = service.commands.new_stream_id(
-        None if idempotency is None else f"{identity.key_scope(caller)}\n{idempotency.key}"
-    )
-    outcome = service.commands.handle(
-        stream_id,
-        command,
-        http.metadata(req, idempotency, caller.holder),
-        expected_version=0,
-        idempotency=idempotency,
-    )
-    transfer_id = decider.aggregate_id(stream_id)
+    outcome = streams_api.create(req, transfers().commands, command, request, caller)
+    transfer_id = decider.aggregate_id(outcome.stream_id)
     headers = {
         "Location": f"/api/transfers/{transfer_id}",
         "Retry-After": str(RETRY_AFTER_SECONDS),
