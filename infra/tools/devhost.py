@@ -33,6 +33,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -72,6 +73,19 @@ PARENT_CHECK_SECONDS = 0.5
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 
 
+class AnyPath(Convertor[str]):
+    """Every path, line breaks included (Starlette's own `path` stops at one, and answers text/plain 404):
+    which function takes it is for the routes below to say, as the host's routing does."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
 @dataclass(frozen=True)
 class HttpRoute:
     """An HTTP function's route template (`accounts/{id}/deposits`, under the route prefix) as a pattern."""
@@ -94,7 +108,8 @@ class HttpRoute:
             value = f"(?P<{name}>.*)" if catch_all else f"(?P<{name}>[^/]+)"
             parts.append(f"(?:{value})?" if optional or catch_all else value)
             rank.append(2 if catch_all else 1)
-        pattern = re.compile("/".join(parts).replace("/(?:", "/?(?:"), re.IGNORECASE)
+        # a parameter takes any character, a line break included, as ASP.NET Core routing does
+        pattern = re.compile("/".join(parts).replace("/(?:", "/?(?:"), re.IGNORECASE | re.DOTALL)
         return cls(function, methods, pattern, tuple(rank))
 
     def match(self, path: str) -> dict[str, str] | None:
@@ -321,7 +336,8 @@ class DevHost:
                 bootstrap.reset()
                 log.info("Dev host stopped; checkpoints are saved, the next start resumes from them.")
 
-        every_path = Route("/{path:path}", self._dispatcher(), methods=list(ALL_METHODS))
+        register_url_convertor("anything", AnyPath())
+        every_path = Route("/{path:anything}", self._dispatcher(), methods=list(ALL_METHODS))
         return Starlette(routes=[every_path], lifespan=lifespan)
 
 

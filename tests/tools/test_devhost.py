@@ -473,6 +473,11 @@ def test_paths_match_ignoring_case_and_a_trailing_slash_as_the_hosts_routing_doe
     assert routed.get("/api/items/Abc").text == "item Abc"  # a route value keeps its case
 
 
+def test_a_route_value_may_hold_any_character_a_line_break_included(routed: Routed) -> None:
+    # decoded from %0A and %1F, as the host's routing passes them on: the function answers
+    assert routed.get("/api/items/a%0Ab%1F").text == "item a\nb\x1f"
+
+
 def test_a_literal_segment_wins_over_a_parameter(routed: Routed) -> None:
     assert routed.get("/api/items/new").text == "the literal route"
 
