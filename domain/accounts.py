@@ -31,7 +31,14 @@ MAX_AMOUNT = 10**12
 # Balances stay below 2**53 so every JSON reader (Cosmos DB included) holds them exactly.
 MAX_BALANCE = 10**15
 
-Amount = Annotated[int, Field(strict=True, ge=MIN_AMOUNT, le=MAX_AMOUNT)]
+
+def _whole_number(value: object) -> object:
+    # JSON Schema counts 5.0 as an integer, and so does the API: a whole number is taken however it is
+    # written; a fraction, a string or a boolean still is not an amount.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Amount = Annotated[int, Field(strict=True, ge=MIN_AMOUNT, le=MAX_AMOUNT), BeforeValidator(_whole_number)]
 
 # Free text is shown back in statements and audit trails: no control characters, no invisible format
 # characters (bidirectional overrides and isolates, which can make a line read other than it is), no line
@@ -39,25 +46,73 @@ Amount = Annotated[int, Field(strict=True, ge=MIN_AMOUNT, le=MAX_AMOUNT)]
 # non-joiner stay: scripts (Persian, Indic) and emoji need them.
 _UNSHOWN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _JOINERS = frozenset({"\u200c", "\u200d"})
+# What a JSON Schema pattern can say of it, in the regular expressions every reader shares: the named
+# categories in the Basic Multilingual Plane, one escape per code unit (surrogates and unassigned code
+# points are left to the description). Spaces around the text are dropped, as `str.strip` drops them (tabs
+# and line breaks included); inside, the text keeps its spaces but no control character.
+_PATTERN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Zl", "Zp"})
+
+
+def unshown(character: str) -> bool:
+    """Whether a character may not appear in free text, because it would not be shown as written."""
+    return character not in _JOINERS and unicodedata.category(character) in _UNSHOWN
 
 
 def _shown_as_written(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValueError("needs at least one character that is not a space")
     for character in text:
-        if character not in _JOINERS and unicodedata.category(character) in _UNSHOWN:
+        if unshown(character):
             name = unicodedata.name(character, "an unnamed character")
             raise ValueError(f"{name} (U+{ord(character):04X}) cannot be shown as written: leave it out")
     return text
 
 
+def _ranges(codes: Sequence[int]) -> str:
+    spans: list[list[int]] = []
+    for code in codes:
+        if spans and spans[-1][1] == code - 1:
+            spans[-1][1] = code
+        else:
+            spans.append([code, code])
+    return "".join(f"\\u{a:04X}" + (f"-\\u{b:04X}" if b > a else "") for a, b in spans)
+
+
+@functools.cache
+def _free_text_pattern() -> str:
+    plane = [chr(code) for code in range(0x10000) if not 0xD800 <= code <= 0xDFFF]
+    refused = _ranges(
+        [ord(c) for c in plane if c not in _JOINERS and unicodedata.category(c) in _PATTERN_CATEGORIES]
+    )
+    spaces = _ranges([ord(c) for c in plane if c.isspace()])
+    kept = f"[^{refused}{spaces}]"  # neither refused nor a space: what the text begins and ends with
+    return f"^[{spaces}]*{kept}(?:[^{refused}]*{kept})?[{spaces}]*$"
+
+
+def _document_free_text(schema: dict[str, Any]) -> None:
+    schema["pattern"] = _free_text_pattern()
+    schema["description"] = (
+        "Free text, shown as written: at least one character that is not a space, and no control, "
+        "format (such as bidirectional overrides), separator, private-use, surrogate or unassigned "
+        "characters (the zero-width joiner and non-joiner are allowed). Spaces, tabs and line breaks "
+        "around it are dropped; the length counts them."
+    )
+
+
+# The length is of the text as sent, the spaces around it included, so that the schema's maxLength and
+# the app agree; what is stored has them dropped.
 Reference = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=140),
+    StringConstraints(min_length=1, max_length=140),
     AfterValidator(_shown_as_written),
+    Field(json_schema_extra=_document_free_text),
 ]
 OwnerName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    StringConstraints(min_length=1, max_length=200),
     AfterValidator(_shown_as_written),
+    Field(json_schema_extra=_document_free_text),
 ]
 
 

@@ -15,6 +15,7 @@ from tests.entry.functions.conftest import (
     account_command,
     assert_problem,
     embedded_events,
+    json_of,
     open_account,
     opened_account_id,
     request,
@@ -110,6 +111,7 @@ def test_a_body_of_exactly_64_kib_is_parsed(account_id: str) -> None:
         ({"amount": True}, "amount"),
         ({}, "amount"),
         ({"amount": 5, "reference": "x" * 141}, "reference"),
+        ({"amount": 5, "reference": " " + "x" * 140}, "reference"),
         ({"amount": 5, "balance": 1_000_000}, "balance"),
         ({"amount": 5, "reference": "rent\u202efdp.exe"}, "reference"),
         ({"amount": 5, "reference": "rent\nPAID"}, "reference"),
@@ -125,6 +127,7 @@ def test_a_body_of_exactly_64_kib_is_parsed(account_id: str) -> None:
         "boolean",
         "missing",
         "long-reference",
+        "long-reference-counting-the-spaces-around-it",
         "unknown",
         "bidi-override-in-reference",
         "control-in-reference",
@@ -139,6 +142,17 @@ def test_an_invalid_or_unknown_field_is_a_422_naming_the_field(
 
     assert field in str(problem["detail"])
     assert any(error["field"] == field for error in problem["errors"])  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("written", ["2500.0", "2.5e3", "2500"])
+def test_an_amount_written_as_a_whole_number_with_a_fraction_or_exponent_is_that_amount(
+    account_id: str, written: str
+) -> None:
+    # JSON Schema's integer, which the contract says: any number whose fraction is zero
+    response = raw_deposit(account_id, f'{{"amount": {written}}}'.encode())
+
+    assert response.status_code == 200
+    assert json_of(response)["balance"] == 2500
 
 
 def test_a_body_that_is_not_an_object_is_a_422(account_id: str) -> None:
