@@ -71,7 +71,14 @@ class OpenAccountRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     owner_name: OwnerName
     # the contract says what the validator wants beyond `format: email`: a dot in the domain
-    owner_email: Annotated[EmailStr, Field(json_schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"})]
+    owner_email: Annotated[
+        EmailStr,
+        Field(
+            json_schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"},
+            description="an address as email-validator takes it: a domain with a dot, and not a special-use "
+            "name (.test, .localhost, .local, .invalid, .onion, .arpa)",
+        ),
+    ]
     currency: Currency
 
 
@@ -197,11 +204,17 @@ def account_state(req: func.HttpRequest) -> func.HttpResponse:
 class StatementQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    since: http.UtcDatetime | None = Field(default=None, alias="from")
-    until: http.UtcDatetime | None = Field(default=None, alias="to")
+    since: http.UtcDatetime | None = Field(
+        default=None,
+        alias="from",
+        description=f"lines recorded at or after this time; before `to`. {http.TIME}",
+    )
+    until: http.UtcDatetime | None = Field(
+        default=None, alias="to", description=f"lines recorded before this time; after `from`. {http.TIME}"
+    )
     limit: http.QueryInt = Field(default=50, ge=1, le=http.MAX_PAGE)
-    continuation: str | None = Field(default=None, max_length=512)
-    min_version: http.QueryVersion | None = None
+    continuation: http.Continuation | None = None
+    min_version: http.QueryVersion | None = Field(default=None, description=http.READ_YOUR_WRITES)
 
 
 @blueprint.route(route="accounts/{id}/statement", methods=["GET"])
@@ -251,7 +264,7 @@ class AccountsQuery(BaseModel):
 
     owner_email: str | None = Field(default=None, min_length=3, max_length=320)
     limit: http.QueryInt = Field(default=50, ge=1, le=http.MAX_PAGE)
-    continuation: str | None = Field(default=None, max_length=512)
+    continuation: http.Continuation | None = None
 
 
 @blueprint.route(route="accounts", methods=["GET"])
@@ -290,8 +303,12 @@ Day = Annotated[date, BeforeValidator(_iso_day)]
 class DailyQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    first: Day = Field(alias="from")
-    last: Day = Field(alias="to")
+    first: Day = Field(alias="from", description="the first UTC day, inclusive")
+    last: Day = Field(
+        alias="to",
+        description=f"the last UTC day, inclusive: not before `from`, and at most {queries.MAX_REPORT_DAYS} "
+        "days from it, both counted",
+    )
 
 
 @blueprint.route(route="reports/daily", methods=["GET"])

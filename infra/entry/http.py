@@ -140,7 +140,7 @@ def parse_body[M: BaseModel](req: func.HttpRequest, model: type[M], allow_empty:
     body = req.get_body()
     if len(body) > MAX_BODY_BYTES:
         _fail(413, "Body too large", f"the body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
-    if allow_empty and not body.strip():
+    if allow_empty and not body:  # no body at all; whitespace is not JSON, and is refused as such
         return model.model_validate({})
     media_type = req.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not re.fullmatch(r"application/[a-z0-9.+-]+\+json", media_type):
@@ -307,6 +307,22 @@ QueryInt = Annotated[int, BeforeValidator(_digits)]
 # A stream's version in a query (its bounds inside the type, so the JSON schema of an optional one says
 # them as `minimum` and `maximum`, not as pydantic's own `ge` and `le`).
 QueryVersion = Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(_digits)]
+# A page's continuation: only ever the token a previous page's `next` link carries.
+Continuation = Annotated[
+    str,
+    Field(
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="the token in the previous page's `next` link; any other value is refused",
+    ),
+]
+# A time in a query, in words (the schema says date-time).
+TIME = "ISO 8601 with its offset (Z or +hh:mm, + sent as %2B), still within the years 1 to 9999 once in UTC"
+# Read your writes: the version a command answered with (its ETag).
+READ_YOUR_WRITES = (
+    "read your writes: the version your command answered with (its ETag); the read waits briefly for the "
+    "read model to reach it, and says X-Read-Model-Stale if it did not. Beyond the stream's version: 404"
+)
 
 
 def next_page(req: func.HttpRequest, continuation: str | None) -> str | None:

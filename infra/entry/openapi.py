@@ -384,12 +384,11 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 
-# The request headers' rules, as infra/entry/http.py reads them (a malformed If-Match or Idempotency-Key is
-# a 400; a malformed X-Correlation-ID is replaced by a new one).
+# The request headers' rules, as infra/entry/http.py reads them: a malformed If-Match or Idempotency-Key is
+# a 400. A malformed X-Correlation-ID is not refused but replaced by a new one, so its rule is in words.
 HEADER_PATTERNS = {
     "If-Match": r'^(W/)?"[0-9]{1,15}"$',
     "Idempotency-Key": r"^(?![Rr][Ee][Aa][Cc][Tt][Ii][Oo][Nn]:)[!-~]{1,255}$",
-    "X-Correlation-ID": r"^[A-Za-z0-9._:\-]{1,128}$",
 }
 HEADERS = {
     "If-Match": (
@@ -397,7 +396,11 @@ HEADERS = {
         '"3"',
     ),
     "Idempotency-Key": ("1 to 255 visible ASCII characters: a repeat replays the first answer", "k-1"),
-    "X-Correlation-ID": ("stored in every event's metadata", "order-7"),
+    "X-Correlation-ID": (
+        "stored in every event's metadata when it is 1 to 128 of A-Z, a-z, 0-9, '.', '_', ':' and '-'; "
+        "any other value is replaced by a new one, never refused",
+        "order-7",
+    ),
     "ETag": ("the version, in quotes", '"3"'),
     "Location": ("where the new resource is", "/api/accounts/3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"),
     "Retry-After": ("seconds until it is worth asking again", "1"),
@@ -459,7 +462,10 @@ def _operation(operation: Operation, refs: Refs) -> dict[str, Any]:
             "in": "header",
             "required": False,
             "description": HEADERS[name][0],
-            "schema": {"type": "string", "pattern": HEADER_PATTERNS[name]},
+            "schema": {
+                "type": "string",
+                **({"pattern": HEADER_PATTERNS[name]} if name in HEADER_PATTERNS else {}),
+            },
             "example": HEADERS[name][1],
         }
         for name in operation.request_headers
@@ -504,7 +510,13 @@ def _query_parameters(query: type[BaseModel]) -> list[dict[str, Any]]:
     schema = query.model_json_schema(by_alias=True)
     required = set(schema.get("required", []))
     return [
-        {"name": name, "in": "query", "required": name in required, "schema": _inline(prop, schema)}
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            **({"description": prop["description"]} if "description" in prop else {}),
+            "schema": _inline(prop, schema),
+        }
         for name, prop in schema.get("properties", {}).items()
     ]
 

@@ -19,7 +19,7 @@ from infra.ports.eventstore import MAX_VERSION, EventStore
 class FreshnessQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    min_version: http.QueryVersion | None = None
+    min_version: http.QueryVersion | None = Field(default=None, description=http.READ_YOUR_WRITES)
 
 
 def read_view[V: BaseModel](
@@ -104,8 +104,12 @@ class HistoryQuery(BaseModel):
 class StateQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: http.QueryVersion | None = None
-    at: http.UtcDatetime | None = None
+    version: http.QueryVersion | None = Field(
+        default=None, description="the state after this version; not together with `at`"
+    )
+    at: http.UtcDatetime | None = Field(
+        default=None, description=f"the state as of this time; not together with `version`. {http.TIME}"
+    )
 
 
 def history[S: BaseModel](

@@ -155,7 +155,7 @@ class AccountTransfersQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     limit: http.QueryInt = Field(default=50, ge=1, le=http.MAX_PAGE)
-    continuation: str | None = Field(default=None, max_length=512)
+    continuation: http.Continuation | None = None
 
 
 @blueprint.route(route="accounts/{id}/transfers", methods=["GET"])

@@ -59,6 +59,16 @@ def test_closing_an_empty_account_closes_it_and_closing_again_changes_nothing() 
     assert (second.status_code, json_of(second)["version"]) == (200, 2)
 
 
+def test_a_close_whose_body_is_only_whitespace_is_malformed_json_not_an_empty_body() -> None:
+    account_id = opened_account_id()
+
+    response = account_command("close", account_id, headers={"content-type": "application/json"}, raw=b"\t\n")
+
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert json_of(account_command("close", account_id))["version"] == 2  # nothing was written
+
+
 def test_a_command_with_the_current_version_in_if_match_is_applied() -> None:
     account_id = opened_account_id()
 

@@ -7,8 +7,12 @@ import json
 import re
 from typing import Any
 
+import pydantic
+from hypothesis import given
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
+from domain.accounts import DepositMoney
 from infra.entry import openapi
 from tests.entry.functions.conftest import conforms, json_of, request, settle
 from tests.worker import app_worker, functions
@@ -164,11 +168,54 @@ def test_the_schemas_use_only_json_schemas_own_words_for_their_bounds() -> None:
 def test_the_headers_and_the_email_say_what_the_app_accepts() -> None:
     document = openapi.document()
     deposit = document["paths"]["/api/accounts/{id}/deposits"]["post"]["parameters"]
-    patterns = {p["name"]: p["schema"]["pattern"] for p in deposit if p["in"] == "header"}
+    headers = {p["name"]: p["schema"] for p in deposit if p["in"] == "header"}
+    patterns = {name: schema["pattern"] for name, schema in headers.items() if "pattern" in schema}
     email = document["components"]["schemas"]["OpenAccountRequest"]["properties"]["owner_email"]
+
+    # a malformed correlation id is replaced, never refused: a pattern would promise a refusal
+    assert "pattern" not in headers["X-Correlation-ID"]
 
     assert re.fullmatch(patterns["If-Match"], '"3"')
     assert not re.fullmatch(patterns["If-Match"], "*")
     assert re.fullmatch(patterns["Idempotency-Key"], "k-1")
     assert not re.fullmatch(patterns["Idempotency-Key"], "Reaction:transfer:x:debit")
     assert not re.fullmatch(email["pattern"], "developer@localhost")  # email-validator wants a dot there
+
+
+def free_text_pattern() -> str:
+    reference = openapi.document()["components"]["schemas"]["DepositMoney"]["properties"]["reference"]
+    (text,) = [branch for branch in reference["anyOf"] if branch["type"] == "string"]
+    return str(text["pattern"])
+
+
+def accepted_as_reference(text: str) -> bool:
+    try:
+        DepositMoney(amount=1, reference=text)
+    except pydantic.ValidationError:
+        return False
+    return True
+
+
+# Within the Basic Multilingual Plane and Unicode's assigned characters, the pattern says exactly what the
+# app takes; surrogates and unassigned code points are refused by the app and named only in the description.
+@given(
+    st.text(
+        alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs", "Cn")), min_size=1, max_size=60
+    )
+)
+def test_the_free_text_pattern_takes_what_the_app_takes_and_refuses_what_it_refuses(text: str) -> None:
+    assert bool(re.fullmatch(free_text_pattern(), text)) == accepted_as_reference(text)
+
+
+def test_the_free_text_pattern_refuses_overrides_controls_and_blank_text_and_keeps_the_joiners() -> None:
+    pattern = free_text_pattern()
+
+    for refused in ("a\u202eb", "a\u0000", " ", "\u3000\u00a0", "line\u2028break", "\ue000"):
+        assert not re.fullmatch(pattern, refused), refused
+    for taken in (
+        "Ada Lovelace",
+        " padded ",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        "\U0001f9d1\u200d\U0001f4bb",
+    ):
+        assert re.fullmatch(pattern, taken), taken
