@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 7071
 DATA_DIR ?= .data
 
-.PHONY: run run-azure cli test lint unit e2e bench clean protos wire asyncapi swagger-ui
+.PHONY: run run-azure cli test lint unit e2e bench clean protos wire asyncapi swagger-ui fuzz
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (or pyenv install 3.13), or make PYTHON=/path/to/python3.13"; exit 1; }
@@ -61,6 +61,12 @@ $(WIRE_STAMP): tests/wire/package.json tests/wire/package-lock.json
 
 unit: $(STAMP)
 	$(PY) -m pytest -m "not e2e"
+
+# `make test` fuzzes every operation with a few requests (FUZZ_EXAMPLES defaults to 25 per operation and
+# mode there); this is the long run, with the count of requests sent in its log.
+FUZZ_EXAMPLES ?= 1000
+fuzz: $(STAMP)  ## fuzz the API from its OpenAPI document for a long time: FUZZ_EXAMPLES requests per operation and mode
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/entry/functions/test_contract_fuzz.py -o log_cli=true --log-cli-level=INFO
 
 # Benchmarks (issue 6): their own dependencies on top of the dev ones; never part of `make test`.
 BENCH_STAMP := $(VENV)/.bench-installed
