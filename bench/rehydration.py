@@ -126,7 +126,7 @@ def build_stream(
 
 
 def _append(store: EventStore, stream_id: str, version: int, batch: list[NewEvent]) -> int:
-    return store.append(stream_id, version, batch, Metadata(correlation_id=str(uuid.uuid4())))
+    return store.append(stream_id, version, batch, Metadata(correlation_id=str(uuid.uuid4()))).version
 
 
 def _timed_deposit(handler: AccountHandler, stream_id: str) -> float:

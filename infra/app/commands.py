@@ -17,7 +17,14 @@ from domain.decider import Decider
 from domain.errors import DomainError
 from infra.app.cache import BoundedCache
 from infra.formats.codec import EventCodec
-from infra.ports.eventstore import ConcurrencyError, EventStore, IdempotencyRecord, Metadata, utc_now
+from infra.ports.eventstore import (
+    ConcurrencyError,
+    EventStore,
+    IdempotencyRecord,
+    Metadata,
+    StreamHead,
+    utc_now,
+)
 from infra.ports.snapshots import Snapshot, SnapshotStore
 
 log = logging.getLogger("eventbank.commands")
@@ -106,7 +113,8 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         self.max_attempts = max_attempts
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every
-        self._cache: BoundedCache[str, tuple[int, S]] = BoundedCache(cache_size)
+        # each stream's version, state and last event (the hash chain's link for the next append)
+        self._cache: BoundedCache[str, tuple[int, S, StreamHead | None]] = BoundedCache(cache_size)
 
     def new_stream_id(self, idempotency_scope: str | None = None) -> str:
         """A fresh stream id; for an idempotent create, the same one for the same actor and key."""
@@ -119,7 +127,7 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
     ) -> tuple[S, int]:
         """The stream's state and version: now, or as it was at `to_version` or at `until` (time travel)."""
         if to_version is None and until is None:
-            state, version, _ = self._current(stream_id, use_cache=False)
+            state, version, _, _ = self._current(stream_id, use_cache=False)
             return state, version
         stored = self.store.read(stream_id, to_version=to_version, until=until)
         state = self.decider.fold(self.decider.initial, [self.codec.decode(event) for event in stored])
@@ -142,9 +150,9 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
             if attempt == 0 and expected_version == 0:
                 # The caller says the stream is new (an account being opened): decide on the initial state
                 # without reading. If it is not new the append conflicts, and that is checked on a real load.
-                state, version, cached = self.decider.initial, 0, True
+                state, version, cached, head = self.decider.initial, 0, True, None
             else:
-                state, version, cached = self._current(stream_id, use_cache)
+                state, version, cached, head = self._current(stream_id, use_cache)
             use_cache = False
             if permits is not None and not permits(state):
                 raise NotPermitted(stream_id)
@@ -164,8 +172,8 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
                 return outcome
             record = None if idempotency is None else self._record(idempotency, outcome)
             try:
-                self.store.append(
-                    stream_id, version, [self.codec.encode(event) for event in events], metadata, record
+                new_head = self.store.append(
+                    stream_id, version, [self.codec.encode(event) for event in events], metadata, record, head
                 )
             except ConcurrencyError:
                 self._forget(stream_id)
@@ -174,18 +182,20 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
                 if expected_version is not None:
                     raise VersionMismatch(expected_version, None) from None
                 continue
-            self._remember(stream_id, outcome.version, new_state)
+            self._remember(stream_id, outcome.version, new_state, new_head)
             self._snapshot_if_due(stream_id, version, outcome.version, new_state)
             return outcome
         raise ConcurrencyExhausted(f"{stream_id} kept changing; gave up after {self.max_attempts} attempts")
 
     # --- loading state ---
 
-    def _current(self, stream_id: str, use_cache: bool) -> tuple[S, int, bool]:
+    def _current(self, stream_id: str, use_cache: bool) -> tuple[S, int, bool, StreamHead | None]:
+        """The stream's state and version, whether they came from the cache, and its last event's link if
+        known (not after a snapshot with nothing after it: the store then reads it, if it must)."""
         if use_cache:
             hit = self._cache.get(stream_id)
             if hit is not None:
-                return hit[1], hit[0], True
+                return hit[1], hit[0], True, hit[2]
         state, version = self.decider.initial, 0
         snapshot = None if self.snapshots is None else self.snapshots.get(stream_id)
         if snapshot is not None and snapshot.state_version == self.decider.state_version:
@@ -193,12 +203,13 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         tail = self.store.read(stream_id, from_version=version + 1)
         state = self.decider.fold(state, [self.codec.decode(event) for event in tail])
         version = tail[-1].version if tail else version
+        head = StreamHead(tail[-1].version, tail[-1].event_hash) if tail else None
         if version:
-            self._remember(stream_id, version, state)
-        return state, version, False
+            self._remember(stream_id, version, state, head)
+        return state, version, False, head
 
-    def _remember(self, stream_id: str, version: int, state: S) -> None:
-        self._cache.put(stream_id, (version, state))
+    def _remember(self, stream_id: str, version: int, state: S, head: StreamHead | None) -> None:
+        self._cache.put(stream_id, (version, state, head))
 
     def _forget(self, stream_id: str) -> None:
         self._cache.forget(stream_id)

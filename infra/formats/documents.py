@@ -21,6 +21,7 @@ def event_document_id(version: int) -> str:
 
 
 def to_document(event: StoredEvent) -> dict[str, Any]:
+    chain = {"eventHash": event.event_hash, "previousHash": event.previous_hash} if event.event_hash else {}
     return {
         "id": event_document_id(event.version),
         "kind": EVENT_KIND,
@@ -32,6 +33,7 @@ def to_document(event: StoredEvent) -> dict[str, Any]:
         "data": event.data,
         "metadata": event.metadata.model_dump(mode="json", by_alias=True),
         "recordedAt": format_time(event.recorded_at),
+        **chain,
     }
 
 
@@ -55,4 +57,6 @@ def from_document(document: Mapping[str, Any]) -> StoredEvent:
         data=dict(document["data"]),
         metadata=Metadata.model_validate(document["metadata"]),
         recorded_at=datetime.fromisoformat(document["recordedAt"]),
+        event_hash=document.get("eventHash"),
+        previous_hash=document.get("previousHash"),
     )

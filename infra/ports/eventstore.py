@@ -41,7 +41,11 @@ class NewEvent:
 
 
 class StoredEvent(BaseModel):
-    """One event as every backend stores it. `version` is 1-based and dense within its stream."""
+    """One event as every backend stores it. `version` is 1-based and dense within its stream.
+
+    `event_hash` links it into its stream's hash chain (infra.formats.chain): the SHA-256 of its content
+    and of `previous_hash`, the hash of the event before it (None for the first, or when the one before
+    was written before hashing began). Both None: written before hashing began."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -53,6 +57,16 @@ class StoredEvent(BaseModel):
     data: dict[str, Any]
     metadata: Metadata
     recorded_at: datetime
+    event_hash: str | None = None
+    previous_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamHead:
+    """A stream's last event as a writer last read it: its version and its chain hash (None if unhashed)."""
+
+    version: int
+    event_hash: str | None
 
 
 class IdempotencyRecord(BaseModel):
@@ -118,11 +132,15 @@ class EventStore(Protocol):
         events: Sequence[NewEvent],
         metadata: Metadata,
         idempotency: IdempotencyRecord | None = None,
-    ) -> int:
-        """Append `events` if the stream is at `expected_version` (0: a new stream); return the new version.
+        head: StreamHead | None = None,
+    ) -> StreamHead:
+        """Append `events` if the stream is at `expected_version` (0: a new stream); return the stream's new
+        head (its version, and its last event's hash: a later append's `head`).
 
         Raises ConcurrencyError when it is not, or when `idempotency`'s key is already recorded for the
-        stream. The events and the idempotency record commit together or not at all.
+        stream. The events and the idempotency record commit together or not at all. Each event is stored
+        with its link in the stream's hash chain, to the hash of the event at `expected_version`: `head`,
+        if the caller read that event (its version is `expected_version`), saves a backend the read of it.
         """
         ...
 

@@ -270,7 +270,7 @@ def test_an_append_over_2_mb_raises_append_too_large_and_sends_nothing(
 def test_an_append_just_under_2_mb_is_sent_and_stored() -> None:
     store = CosmosEventStore(FakeContainer(EVENTS_PARTITION_KEY_PATH))
 
-    assert store.append(STREAM, 0, events(2, {"memo": "x" * 1_000_000}), METADATA) == 2
+    assert store.append(STREAM, 0, events(2, {"memo": "x" * 1_000_000}), METADATA).version == 2
     assert len(store.read(STREAM)) == 2
 
 
@@ -295,7 +295,7 @@ def test_a_full_batch_checks_the_expected_version_before_sending_and_still_refus
 
     with pytest.raises(ConcurrencyError):
         store.append(STREAM, 5, events(MAX_EVENTS_PER_APPEND), METADATA, record("key-1"))
-    assert store.append(STREAM, 1, events(MAX_EVENTS_PER_APPEND), METADATA, record("key-1")) == 100
+    assert store.append(STREAM, 1, events(MAX_EVENTS_PER_APPEND), METADATA, record("key-1")).version == 100
 
     assert [event.version for event in store.read(STREAM)] == list(range(1, 101))
 

@@ -9,7 +9,7 @@ from domain.accounts import Account, AccountCommand, AccountEvent, DepositMoney,
 from infra.adapters.memory.eventstore import InMemoryEventStore
 from infra.app.commands import CommandHandler, ConcurrencyExhausted, Idempotency, VersionMismatch
 from infra.formats.codec import EventCodec
-from infra.ports.eventstore import IdempotencyRecord, Metadata, NewEvent
+from infra.ports.eventstore import IdempotencyRecord, Metadata, NewEvent, StreamHead
 
 STREAM = "account-00000000-0000-4000-8000-000000000001"
 CODEC: EventCodec[AccountEvent] = EventCodec(accounts.decider.event_types, accounts.decider.upcasters)
@@ -31,14 +31,15 @@ class RacedStore(InMemoryEventStore):
         events: Sequence[NewEvent],
         metadata: Metadata,
         idempotency: IdempotencyRecord | None = None,
-    ) -> int:
+        head: StreamHead | None = None,
+    ) -> StreamHead:
         self.appends += 1
         if self.races > 0 and expected_version > 0:
             self.races -= 1
             balance = CommandHandler(self, accounts.decider).load(stream_id)[0].balance
             rival = accounts.MoneyDeposited(amount=1, balance_after=balance + 1)
             super().append(stream_id, expected_version, [CODEC.encode(rival)], metadata)
-        return super().append(stream_id, expected_version, events, metadata, idempotency)
+        return super().append(stream_id, expected_version, events, metadata, idempotency, head)
 
 
 class InFlightRepeatStore(InMemoryEventStore):

@@ -22,7 +22,7 @@ from domain.errors import DomainError
 from infra.adapters.memory.eventstore import InMemoryEventStore
 from infra.app.commands import CommandHandler
 from infra.app.reactions import Reactor
-from infra.ports.eventstore import IdempotencyRecord, Metadata, NewEvent, StoredEvent
+from infra.ports.eventstore import IdempotencyRecord, Metadata, NewEvent, StoredEvent, StreamHead
 
 ACCOUNTS = 4
 
@@ -42,10 +42,11 @@ class LoggedStore(InMemoryEventStore):
         events: Sequence[NewEvent],
         metadata: Metadata,
         idempotency: IdempotencyRecord | None = None,
-    ) -> int:
-        version = super().append(stream_id, expected_version, events, metadata, idempotency)
-        self.log.extend(self.read(stream_id, from_version=expected_version + 1, to_version=version))
-        return version
+        head: StreamHead | None = None,
+    ) -> StreamHead:
+        head = super().append(stream_id, expected_version, events, metadata, idempotency, head)
+        self.log.extend(self.read(stream_id, from_version=expected_version + 1, to_version=head.version))
+        return head
 
 
 @dataclass

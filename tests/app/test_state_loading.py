@@ -12,7 +12,7 @@ from domain.accounts import Account, AccountCommand, AccountEvent, DepositMoney,
 from infra.adapters.memory.eventstore import InMemoryEventStore
 from infra.adapters.memory.snapshots import InMemorySnapshotStore
 from infra.app.commands import CommandHandler, Idempotency, VersionMismatch
-from infra.ports.eventstore import IdempotencyRecord, Metadata, NewEvent, StoredEvent
+from infra.ports.eventstore import IdempotencyRecord, Metadata, NewEvent, StoredEvent, StreamHead
 from infra.ports.snapshots import Snapshot
 
 STREAM = "account-00000000-0000-4000-8000-000000000002"
@@ -26,6 +26,7 @@ class CountingStore(InMemoryEventStore):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[str] = []
+        self.heads: list[StreamHead | None] = []
 
     def append(
         self,
@@ -34,9 +35,11 @@ class CountingStore(InMemoryEventStore):
         events: Sequence[NewEvent],
         metadata: Metadata,
         idempotency: IdempotencyRecord | None = None,
-    ) -> int:
+        head: StreamHead | None = None,
+    ) -> StreamHead:
         self.calls.append("append")
-        return super().append(stream_id, expected_version, events, metadata, idempotency)
+        self.heads.append(head)
+        return super().append(stream_id, expected_version, events, metadata, idempotency, head)
 
     def read(
         self,
@@ -66,6 +69,23 @@ def test_a_command_on_a_warm_stream_costs_one_round_trip() -> None:
     handler.handle(STREAM, DepositMoney(amount=5), METADATA)
 
     assert store.calls == ["append"]
+
+
+def test_a_command_hands_the_store_the_head_it_knows_so_linking_its_events_costs_no_read() -> None:
+    # On Cosmos DB the head saves a point read of the last event before the batch (its hash is the link)
+    store = CountingStore()
+    handler = CommandHandler(store, accounts.decider)
+    opened(handler)
+    handler.handle(STREAM, DepositMoney(amount=5), METADATA)
+    CommandHandler(store, accounts.decider).handle(STREAM, DepositMoney(amount=5), METADATA)  # cold: reads
+
+    first, second, third = store.read(STREAM)
+    assert store.heads == [
+        None,  # a new stream links to nothing
+        StreamHead(1, first.event_hash),  # remembered from its own append
+        StreamHead(2, second.event_hash),  # read with the stream
+    ]
+    assert third.previous_hash == second.event_hash
 
 
 def test_a_keyed_command_on_a_warm_stream_also_costs_one_round_trip() -> None:

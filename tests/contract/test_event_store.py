@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from infra.formats.chain import event_hash
 from infra.ports.eventstore import (
     MAX_EVENTS_PER_APPEND,
     AppendTooLarge,
@@ -20,6 +22,7 @@ from infra.ports.eventstore import (
     NewEvent,
     StoredEvent,
     StoreTotals,
+    StreamHead,
 )
 from tests.contract.conftest import FakeClock
 
@@ -47,13 +50,13 @@ def versions(store: EventStore, stream_id: str = STREAM) -> list[int]:
 
 
 def test_appending_to_a_new_stream_at_expected_version_0_returns_the_event_count(store: EventStore) -> None:
-    assert store.append(STREAM, 0, events(3), METADATA) == 3
+    assert store.append(STREAM, 0, events(3), METADATA).version == 3
 
 
 def test_versions_are_1_based_and_dense_across_appends(store: EventStore) -> None:
     store.append(STREAM, 0, events(2), METADATA)
     store.append(STREAM, 2, events(1), METADATA)
-    new_version = store.append(STREAM, 3, events(3), METADATA)
+    new_version = store.append(STREAM, 3, events(3), METADATA).version
 
     assert new_version == 6
     assert versions(store) == [1, 2, 3, 4, 5, 6]
@@ -173,18 +176,54 @@ def test_the_stored_envelope_carries_the_event_its_metadata_and_the_recording_ti
 
     store.append(STREAM, 0, [NewEvent("MoneyDeposited", 2, data, event_id)], metadata)
 
-    assert store.read(STREAM) == [
-        StoredEvent(
-            event_id=event_id,
-            stream_id=STREAM,
-            version=1,
-            type="MoneyDeposited",
-            schema_version=2,
-            data=data,
-            metadata=metadata,
-            recorded_at=clock.now,
-        )
-    ]
+    (stored,) = store.read(STREAM)
+    assert stored.model_copy(update={"event_hash": None}) == StoredEvent(
+        event_id=event_id,
+        stream_id=STREAM,
+        version=1,
+        type="MoneyDeposited",
+        schema_version=2,
+        data=data,
+        metadata=metadata,
+        recorded_at=clock.now,
+    )
+    assert stored.event_hash == event_hash(stored, None)
+
+
+# --- the hash chain ---
+
+
+def test_every_event_is_stored_linked_to_the_hash_of_the_one_before_it(store: EventStore) -> None:
+    store.append(STREAM, 0, events(2), METADATA)
+    store.append(STREAM, 2, events(3), METADATA)
+
+    stored = store.read(STREAM)
+
+    assert stored[0].previous_hash is None
+    for before, event in itertools.pairwise(stored):
+        assert event.previous_hash == before.event_hash
+    for event in stored:
+        assert event.event_hash == event_hash(event, event.previous_hash)
+    assert len({event.event_hash for event in stored}) == 5
+
+
+def test_an_append_returns_the_new_head_with_its_last_events_hash(store: EventStore) -> None:
+    first = store.append(STREAM, 0, events(2), METADATA)
+    second = store.append(STREAM, 2, events(1), METADATA, head=first)
+    unchanged = store.append(STREAM, 3, [], METADATA, record("key-1", datetime.now(UTC)))
+
+    stored = store.read(STREAM)
+    assert first == StreamHead(2, stored[1].event_hash)
+    assert second == StreamHead(3, stored[2].event_hash)
+    assert stored[2].previous_hash == stored[1].event_hash
+    assert unchanged == second
+
+
+def test_the_same_data_at_the_same_time_in_another_stream_has_another_hash(store: EventStore) -> None:
+    store.append(STREAM, 0, [NewEvent("MoneyDeposited", 1, {"amount": 1})], METADATA)
+    store.append(OTHER_STREAM, 0, [NewEvent("MoneyDeposited", 1, {"amount": 1})], METADATA)
+
+    assert store.read(STREAM)[0].event_hash != store.read(OTHER_STREAM)[0].event_hash
 
 
 def test_recorded_at_is_in_utc(store: EventStore) -> None:
@@ -258,7 +297,7 @@ def test_an_invalid_stream_id_is_rejected_on_append_and_on_read(store: EventStor
 def test_a_valid_stream_id_of_any_category_is_accepted(store: EventStore) -> None:
     stream_id = "transfer7-3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"
 
-    assert store.append(stream_id, 0, events(1), METADATA) == 1
+    assert store.append(stream_id, 0, events(1), METADATA).version == 1
     assert versions(store, stream_id) == [1]
 
 
@@ -266,7 +305,7 @@ def test_a_valid_stream_id_of_any_category_is_accepted(store: EventStore) -> Non
 
 
 def test_an_append_of_the_maximum_size_is_accepted(store: EventStore) -> None:
-    assert store.append(STREAM, 0, events(MAX_EVENTS_PER_APPEND), METADATA) == MAX_EVENTS_PER_APPEND
+    assert store.append(STREAM, 0, events(MAX_EVENTS_PER_APPEND), METADATA).version == MAX_EVENTS_PER_APPEND
 
 
 def test_an_append_beyond_the_maximum_size_is_rejected_and_writes_nothing(
@@ -324,7 +363,7 @@ def test_an_idempotency_record_on_one_stream_is_not_visible_on_another(
     store.append(STREAM, 0, events(1), METADATA, record("key-1", clock.now))
 
     assert store.find_idempotency(OTHER_STREAM, "key-1") is None
-    assert store.append(OTHER_STREAM, 0, events(1), METADATA, record("key-1", clock.now)) == 1
+    assert store.append(OTHER_STREAM, 0, events(1), METADATA, record("key-1", clock.now)).version == 1
 
 
 def test_an_append_of_no_events_with_a_record_writes_only_the_record(
@@ -333,7 +372,7 @@ def test_an_append_of_no_events_with_a_record_writes_only_the_record(
     store.append(STREAM, 0, events(2), METADATA)
     idempotency = record("key-1", clock.now)
 
-    assert store.append(STREAM, 2, [], METADATA, idempotency) == 2
+    assert store.append(STREAM, 2, [], METADATA, idempotency).version == 2
 
     assert versions(store) == [1, 2]
     assert store.find_idempotency(STREAM, "key-1") == idempotency
@@ -343,7 +382,7 @@ def test_an_append_of_no_events_with_a_record_writes_only_the_record(
 
 
 def test_of_writers_racing_from_one_version_exactly_one_wins(store: EventStore) -> None:
-    start_version = store.append(STREAM, 0, events(3), METADATA)
+    start_version = store.append(STREAM, 0, events(3), METADATA).version
     barrier = threading.Barrier(RACERS, timeout=10)
 
     def race(writer: int) -> str:
@@ -364,7 +403,7 @@ def test_of_writers_racing_from_one_version_exactly_one_wins(store: EventStore) 
 
 
 def test_writers_that_reload_and_retry_on_conflict_all_land_in_some_serial_order(store: EventStore) -> None:
-    start_version = store.append(STREAM, 0, events(3), METADATA)
+    start_version = store.append(STREAM, 0, events(3), METADATA).version
     barrier = threading.Barrier(RACERS, timeout=10)
 
     def append_with_retries(writer: int) -> None:

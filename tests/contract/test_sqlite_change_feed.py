@@ -117,7 +117,7 @@ def test_a_tailing_reader_sees_every_committed_event_once_in_position_order(stor
         for append in range(APPENDS_PER_WRITER):
             target = rng.choice(streams)
             events = batch(rng.randint(1, MAX_BATCH), label=f"{writer}/{append}")
-            stream_versions[target] = store.append(target, stream_versions[target], events, METADATA)
+            stream_versions[target] = store.append(target, stream_versions[target], events, METADATA).version
 
     def tail() -> list[tuple[int, str, int, str]]:
         seen: list[tuple[int, str, int, str]] = []

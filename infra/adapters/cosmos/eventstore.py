@@ -23,6 +23,7 @@ from azure.cosmos.exceptions import (
 )
 
 from infra.adapters.cosmos.container import BatchOperation, CosmosContainer, transient_errors_as_unavailable
+from infra.formats.chain import chained
 from infra.formats.documents import EVENT_KIND, event_document_id, format_time, from_document, to_document
 from infra.ports.eventstore import (
     MAX_VERSION,
@@ -33,6 +34,7 @@ from infra.ports.eventstore import (
     NewEvent,
     StoredEvent,
     StoreTotals,
+    StreamHead,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -86,16 +88,20 @@ class CosmosEventStore:
         events: Sequence[NewEvent],
         metadata: Metadata,
         idempotency: IdempotencyRecord | None = None,
-    ) -> int:
+        head: StreamHead | None = None,
+    ) -> StreamHead:
         validate_append(stream_id, expected_version, events)
         if not events:
             # No create will collide at expected_version + 1, so the version is checked by a query first.
             # Not atomic with the record's write, and it need not be: no event is written, and an event,
             # once written, is never removed, so the stream was at expected_version when the query ran.
-            self._require_version(stream_id, expected_version)
+            previous = self._require_version(stream_id, expected_version)
             if idempotency is None:
-                return expected_version
-        documents = self._event_documents(stream_id, expected_version, events, metadata)
+                return StreamHead(expected_version, previous)
+        else:
+            previous = self._previous_hash(stream_id, expected_version, head)
+        documents = self._event_documents(stream_id, expected_version, events, metadata, previous)
+        last_hash = documents[-1]["eventHash"] if documents else previous
         if idempotency is not None:
             documents.append(idempotency_document(stream_id, idempotency))
         operations: list[BatchOperation] = [("create", (document,), {}) for document in documents]
@@ -112,7 +118,7 @@ class CosmosEventStore:
         if guarded and not guard_in_batch:
             self._require_event(stream_id, expected_version)
         self._execute(stream_id, expected_version, operations, guard_in_batch)
-        return expected_version + len(events)
+        return StreamHead(expected_version + len(events), last_hash)
 
     def read(
         self,
@@ -164,25 +170,46 @@ class CosmosEventStore:
             recorded_at=datetime.fromisoformat(document["recordedAt"]),
         )
 
+    def _previous_hash(self, stream_id: str, expected_version: int, head: StreamHead | None) -> str | None:
+        """The hash the new events link to: the caller's, if it read the event at expected_version, or the
+        stored event's, at the cost of a point read (a stream short of that version conflicts here)."""
+        if expected_version == 0:
+            return None
+        if head is not None and head.version == expected_version:
+            return head.event_hash
+        with transient_errors_as_unavailable():
+            try:
+                document = self._container.read_item(
+                    event_document_id(expected_version), partition_key=stream_id
+                )
+            except CosmosResourceNotFoundError as error:
+                raise ConcurrencyError(stream_id, expected_version) from error
+        hashed: str | None = document.get("eventHash")
+        return hashed
+
     def _event_documents(
-        self, stream_id: str, expected_version: int, events: Sequence[NewEvent], metadata: Metadata
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: Metadata,
+        previous_hash: str | None,
     ) -> list[dict[str, Any]]:
         recorded_at = self._clock()
-        return [
-            to_document(
-                StoredEvent(
-                    event_id=event.event_id,
-                    stream_id=stream_id,
-                    version=expected_version + offset,
-                    type=event.type,
-                    schema_version=event.schema_version,
-                    data=event.data,
-                    metadata=metadata,
-                    recorded_at=recorded_at,
-                )
+        stored = [
+            StoredEvent(
+                event_id=event.event_id,
+                stream_id=stream_id,
+                version=expected_version + offset,
+                type=event.type,
+                schema_version=event.schema_version,
+                data=event.data,
+                metadata=metadata,
+                recorded_at=recorded_at,
             )
             for offset, event in enumerate(events, start=1)
         ]
+        return [to_document(event) for event in chained(stored, previous_hash)]
 
     def _execute(
         self, stream_id: str, expected_version: int, operations: list[BatchOperation], guarded: bool
@@ -206,15 +233,13 @@ class CosmosEventStore:
             except CosmosResourceNotFoundError as error:
                 raise ConcurrencyError(stream_id, version) from error
 
-    def _require_version(self, stream_id: str, expected_version: int) -> None:
-        found = [
-            document["version"]
-            for document in self._query_events(
-                stream_id, expected_version, expected_version + 1, _END_OF_TIME
-            )
-        ]
-        if found != ([expected_version] if expected_version else []):
+    def _require_version(self, stream_id: str, expected_version: int) -> str | None:
+        """Raise ConcurrencyError unless the stream is at `expected_version`; the hash of its last event."""
+        found = self._query_events(stream_id, expected_version, expected_version + 1, _END_OF_TIME)
+        if [document["version"] for document in found] != ([expected_version] if expected_version else []):
             raise ConcurrencyError(stream_id, expected_version)
+        hashed: str | None = found[0].get("eventHash") if found else None
+        return hashed
 
     def _query_events(
         self, stream_id: str, from_version: int, to_version: int, until: str

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
+from infra.formats.chain import chained
 from infra.ports.eventstore import (
     ConcurrencyError,
     IdempotencyRecord,
@@ -14,6 +15,7 @@ from infra.ports.eventstore import (
     NewEvent,
     StoredEvent,
     StoreTotals,
+    StreamHead,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -36,7 +38,8 @@ class InMemoryEventStore:
         events: Sequence[NewEvent],
         metadata: Metadata,
         idempotency: IdempotencyRecord | None = None,
-    ) -> int:
+        head: StreamHead | None = None,
+    ) -> StreamHead:
         validate_append(stream_id, expected_version, events)
         with self._lock:
             stream = self._streams.get(stream_id, [])
@@ -45,23 +48,27 @@ class InMemoryEventStore:
             if idempotency is not None and (stream_id, idempotency.key) in self._idempotency:
                 raise ConcurrencyError(stream_id, expected_version, len(stream))
             recorded_at = self._clock()
-            stored = [
-                StoredEvent(
-                    event_id=event.event_id,
-                    stream_id=stream_id,
-                    version=expected_version + offset,
-                    type=event.type,
-                    schema_version=event.schema_version,
-                    data=copy.deepcopy(event.data),
-                    metadata=metadata,
-                    recorded_at=recorded_at,
-                )
-                for offset, event in enumerate(events, start=1)
-            ]
+            stored = chained(
+                [
+                    StoredEvent(
+                        event_id=event.event_id,
+                        stream_id=stream_id,
+                        version=expected_version + offset,
+                        type=event.type,
+                        schema_version=event.schema_version,
+                        data=copy.deepcopy(event.data),
+                        metadata=metadata,
+                        recorded_at=recorded_at,
+                    )
+                    for offset, event in enumerate(events, start=1)
+                ],
+                stream[-1].event_hash if stream else None,
+            )
             self._streams[stream_id] = [*stream, *stored]
             if idempotency is not None:
                 self._idempotency[(stream_id, idempotency.key)] = idempotency
-            return expected_version + len(events)
+            last = self._streams[stream_id][-1] if self._streams[stream_id] else None
+            return StreamHead(expected_version + len(events), None if last is None else last.event_hash)
 
     def read(
         self,

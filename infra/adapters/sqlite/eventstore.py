@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from infra.adapters.sqlite.database import SqliteDatabase, WakeUp, WakeUps
+from infra.formats.chain import chained
 from infra.ports.eventstore import (
     ConcurrencyError,
     IdempotencyRecord,
@@ -18,6 +19,7 @@ from infra.ports.eventstore import (
     NewEvent,
     StoredEvent,
     StoreTotals,
+    StreamHead,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -34,6 +36,8 @@ CREATE TABLE IF NOT EXISTS events (
     data           TEXT    NOT NULL,
     metadata       TEXT    NOT NULL,
     recorded_at    TEXT    NOT NULL,
+    event_hash     TEXT,
+    previous_hash  TEXT,
     PRIMARY KEY (stream_id, version)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -44,7 +48,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
 ) WITHOUT ROWID;
 """
 
-_COLUMNS = "stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
+_COLUMNS = (
+    "stream_id, version, event_id, type, schema_version, data, metadata, recorded_at, "
+    "event_hash, previous_hash"
+)
+# Files written before the hash chain have events without these columns: they are added (empty) on open.
+_CHAIN_COLUMNS = ("event_hash", "previous_hash")
 
 
 class SqliteEventStore:
@@ -59,6 +68,11 @@ class SqliteEventStore:
         self._db = SqliteDatabase(path, SCHEMA)
         self._clock = clock
         self._appended = WakeUps()
+        with self._db.transaction() as conn:
+            present = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+            for column in _CHAIN_COLUMNS:
+                if column not in present:
+                    conn.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
 
     def append(
         self,
@@ -67,33 +81,57 @@ class SqliteEventStore:
         events: Sequence[NewEvent],
         metadata: Metadata,
         idempotency: IdempotencyRecord | None = None,
-    ) -> int:
+        head: StreamHead | None = None,
+    ) -> StreamHead:
         validate_append(stream_id, expected_version, events)
-        recorded_at = self._clock().isoformat()
+        recorded_at = self._clock()
         metadata_json = metadata.model_dump_json()
         try:
             with self._db.transaction() as conn:
-                (actual,) = conn.execute(
-                    "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?", (stream_id,)
+                # the stream's last event, in the transaction: its version is the concurrency check, its
+                # hash the new events' link (the caller's `head` would save nothing here)
+                last = conn.execute(
+                    "SELECT version, event_hash FROM events WHERE stream_id = ? "
+                    "ORDER BY version DESC LIMIT 1",
+                    (stream_id,),
                 ).fetchone()
+                actual, previous = (0, None) if last is None else last
                 if actual != expected_version:
                     raise ConcurrencyError(stream_id, expected_version, actual)
                 (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+                stored = chained(
+                    [
+                        StoredEvent(
+                            event_id=event.event_id,
+                            stream_id=stream_id,
+                            version=expected_version + offset,
+                            type=event.type,
+                            schema_version=event.schema_version,
+                            data=event.data,
+                            metadata=metadata,
+                            recorded_at=recorded_at,
+                        )
+                        for offset, event in enumerate(events, start=1)
+                    ],
+                    previous,
+                )
                 conn.executemany(
-                    f"INSERT INTO events (position, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO events (position, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             position + offset,
                             stream_id,
-                            expected_version + offset,
+                            event.version,
                             str(event.event_id),
                             event.type,
                             event.schema_version,
                             json.dumps(event.data, separators=(",", ":")),
                             metadata_json,
-                            recorded_at,
+                            recorded_at.isoformat(),
+                            event.event_hash,
+                            event.previous_hash,
                         )
-                        for offset, event in enumerate(events, start=1)
+                        for offset, event in enumerate(stored, start=1)
                     ],
                 )
                 if idempotency is not None:
@@ -104,7 +142,7 @@ class SqliteEventStore:
         except sqlite3.IntegrityError as error:
             raise ConcurrencyError(stream_id, expected_version) from error
         self._appended.signal()
-        return expected_version + len(events)
+        return StreamHead(expected_version + len(events), stored[-1].event_hash if stored else previous)
 
     def read(
         self,
@@ -168,7 +206,7 @@ class SqliteEventStore:
 
 
 def _to_event(row: Sequence[object]) -> StoredEvent:
-    stream_id, version, event_id, type_, schema_version, data, metadata, recorded_at = row
+    stream_id, version, event_id, type_, schema_version, data, metadata, recorded_at, hashed, previous = row
     return StoredEvent(
         event_id=uuid.UUID(str(event_id)),
         stream_id=str(stream_id),
@@ -178,4 +216,6 @@ def _to_event(row: Sequence[object]) -> StoredEvent:
         data=json.loads(str(data)),
         metadata=Metadata.model_validate_json(str(metadata)),
         recorded_at=datetime.fromisoformat(str(recorded_at)),
+        event_hash=None if hashed is None else str(hashed),
+        previous_hash=None if previous is None else str(previous),
     )

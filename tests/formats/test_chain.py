@@ -1,0 +1,66 @@
+"""The hash chain's format, pinned: what the README tells anyone who wants to verify a log without us."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+from infra.formats.chain import canonical_form, chained, event_hash
+from infra.ports.eventstore import Metadata, StoredEvent
+
+EVENT = StoredEvent(
+    event_id=uuid.UUID("6c1f2e0a-5b4d-4c3e-8a9f-0d1e2f3a4b5c"),
+    stream_id="account-3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40",
+    version=2,
+    type="MoneyDeposited",
+    schema_version=1,
+    data={"reference": "Miete März", "amount": 125, "balance_after": 125},
+    metadata=Metadata(correlation_id="c-1", actor="ada"),
+    recorded_at=datetime(2026, 12, 3, 11, 0, 0, 5, tzinfo=timezone(timedelta(hours=1))),
+)
+PREVIOUS = "ab" * 32
+
+
+def test_the_canonical_form_is_rfc_8785_json_of_the_documented_members_with_the_time_in_utc() -> None:
+    expected = (
+        '{"data":{"amount":125,"balance_after":125,"reference":"Miete März"},'
+        '"eventId":"6c1f2e0a-5b4d-4c3e-8a9f-0d1e2f3a4b5c",'
+        '"metadata":{"actor":"ada","causation_id":null,"correlation_id":"c-1","idempotency_key":null},'
+        f'"previous":"{PREVIOUS}","recordedAt":"2026-12-03T10:00:00.000005Z","schemaVersion":1,'
+        '"streamId":"account-3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40","type":"MoneyDeposited","version":2}'
+    ).encode()
+
+    assert canonical_form(EVENT, PREVIOUS) == expected
+    assert event_hash(EVENT, PREVIOUS) == hashlib.sha256(expected).hexdigest()
+
+
+def test_a_hash_changes_with_any_member_and_with_the_link() -> None:
+    changed = [
+        EVENT.model_copy(update={"data": {**EVENT.data, "amount": 126}}),
+        EVENT.model_copy(update={"metadata": Metadata(correlation_id="c-1", actor="eve")}),
+        EVENT.model_copy(update={"version": 3}),
+        EVENT.model_copy(update={"recorded_at": EVENT.recorded_at + timedelta(microseconds=1)}),
+        EVENT.model_copy(update={"type": "MoneyWithdrawn"}),
+    ]
+
+    hashes = {event_hash(EVENT, PREVIOUS), event_hash(EVENT, None)}
+    hashes |= {event_hash(event, PREVIOUS) for event in changed}
+    assert len(hashes) == 2 + len(changed)
+
+
+def test_the_same_instant_in_another_offset_hashes_alike() -> None:
+    in_utc = EVENT.model_copy(update={"recorded_at": EVENT.recorded_at.astimezone(UTC)})
+
+    assert event_hash(in_utc, PREVIOUS) == event_hash(EVENT, PREVIOUS)
+
+
+def test_chained_events_link_each_to_the_one_before_and_the_first_to_the_given_hash() -> None:
+    second = EVENT.model_copy(update={"version": 3, "event_id": uuid.uuid4()})
+
+    first_linked, second_linked = chained([EVENT, second], PREVIOUS)
+
+    assert first_linked.previous_hash == PREVIOUS
+    assert first_linked.event_hash == event_hash(EVENT, PREVIOUS)
+    assert second_linked.previous_hash == first_linked.event_hash
+    assert second_linked.event_hash == event_hash(second, first_linked.event_hash)
