@@ -23,6 +23,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from domain import accounts, transfers
 from domain.accounts import CloseAccount, DepositMoney, WithdrawMoney
 from infra.app.deadletters import DeadLetter
+from infra.app.verify_log import BreakKind
 from infra.entry import accounts_api, http, operations_api, streams_api, transfers_api
 from infra.ports.eventstore import StoredEvent
 from projections.account_statement import StatementHeader, StatementLine
@@ -163,6 +164,37 @@ class DeadLetters(BaseModel):
 class Replayed(BaseModel):
     model_config = ConfigDict(extra="forbid")
     replayed: list[DeadLetter]
+
+
+class BrokenLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stream_id: str
+    version: int
+    kind: BreakKind
+    detail: str
+
+
+class PartlyCovered(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stream_id: str
+    chained_from: int | None = Field(description="the first version the chain covers; None: no hashed event")
+
+
+class ServiceLog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str
+    streams: int
+    events: int
+    intact: bool
+    hashing_began: str | None
+    broken: list[BrokenLink]
+    partly_covered: list[PartlyCovered]
+
+
+class LogVerification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    intact: bool
+    services: list[ServiceLog]
 
 
 class Health(BaseModel):
@@ -360,6 +392,15 @@ OPERATIONS: tuple[Operation, ...] = (
         (200, 400, 403, 404, 422),
         query=operations_api.DeadLetterQuery,
         answer=DeadLetters,
+    ),
+    Operation(
+        "verify_event_log",
+        "get",
+        "/ops/verify-log",
+        "The log's hash chains verified, with each stream's first broken link (operators)",
+        (200, 403, 404, 422),
+        query=operations_api.VerifyLogQuery,
+        answer=LogVerification,
     ),
     Operation(
         "replay_dead_letters",

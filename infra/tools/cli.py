@@ -3,6 +3,7 @@
 python -m infra.tools.cli status                        # every service's; --service accounts for one
 python -m infra.tools.cli rebuild account-summary      # or --all
 python -m infra.tools.cli verify --all                 # exit code 1 when a read model differs from a replay
+python -m infra.tools.cli verify-log                    # exit code 1 when a stream's hash chain is broken
 python -m infra.tools.cli deadletters list
 python -m infra.tools.cli deadletters replay --projection account-summary [--stream account-<uuid>]
 
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from infra.app import queries, rebuild
+from infra.app import queries, rebuild, verify_log
 from infra.app.projector import ProjectionRunner
 from infra.app.service import Service
 from infra.entry import bootstrap
@@ -205,6 +206,39 @@ def replay_dead_letters(
                     f"{runner.projection.name} {letter.stream_id}: {letter.status.value} ({letter.error})"
                 )
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command(name="verify-log")
+def verify_log_command(
+    stream: Annotated[str | None, typer.Option(help="one stream id (default: every stream)")] = None,
+    service: OneService = None,
+    backend: Backend = None,
+    data_dir: DataDir = None,
+    settings: Settings = Path("local.settings.json"),
+) -> None:
+    """Check every stream's hash chain, and its length against what the read models applied; report the
+    first broken link of each stream; exit code 1 if any is broken."""
+    broken = 0
+    with _services(backend, data_dir, settings, service) as services:
+        for each in services:
+            if stream is not None and not stream.startswith(f"{verify_log.category(each)}-"):
+                continue
+            verdict = verify_log.verify_service(each, stream)
+            broken += len(verdict.broken)
+            state = "intact" if verdict.intact else f"{len(verdict.broken)} broken"
+            out.print(f"{each.name}: {verdict.streams} streams, {verdict.events} events: {state}")
+            for found in verdict.broken:
+                assert found.broken is not None
+                out.print(
+                    f"  {found.stream_id} at version {found.broken.version}: {found.broken.kind.value}, "
+                    f"{found.broken.detail}"
+                )
+            for partial in verdict.partly_covered:
+                covered = (
+                    "nothing" if partial.chained_from is None else f"from version {partial.chained_from}"
+                )
+                out.print(f"  {partial.stream_id}: written before hashing began; the chain covers {covered}")
+    raise typer.Exit(1 if broken else 0)
 
 
 @contextmanager

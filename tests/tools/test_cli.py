@@ -3,7 +3,9 @@ dead letters."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -100,6 +102,36 @@ def park_behind_an_unknown_event(stream_id: str) -> None:
     root = bootstrap.root()
     accounts(root).commands.store.append(stream_id, 2, [NewEvent("MoneyGifted", 1, {"amount": 1})], METADATA)
     root.service("accounts").project(accounts(root).commands.store.read(stream_id))
+
+
+# --- verify-log ---------------------------------------------------------------------------------------
+
+
+def test_verify_log_exits_0_on_an_untouched_log_and_says_what_it_checked() -> None:
+    project(*open_accounts())
+
+    result = cli("verify-log")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "accounts: 2 streams, 4 events: intact",
+        "transfers: 0 streams, 0 events: intact",
+    ]
+
+
+def test_verify_log_exits_1_and_names_the_first_broken_link_of_a_tampered_stream() -> None:
+    first, second = open_accounts()
+    project(first, second)
+    path = bootstrap.settings().data_dir / "accounts" / "events.sqlite"
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DELETE FROM events WHERE stream_id = ? AND version = 2", (second,))
+
+    result = cli("verify-log", "--service", "accounts")
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == "accounts: 2 streams, 3 events: 1 broken"
+    assert result.stdout.splitlines()[1].startswith(f"  {second} at version 2: truncated, ")
+    assert cli("verify-log", "--stream", first).exit_code == 0
 
 
 # --- verify -------------------------------------------------------------------------------------------

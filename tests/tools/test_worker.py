@@ -32,6 +32,7 @@ HTTP_FUNCTIONS = {
     "status",
     "dead_letters",
     "replay_dead_letters",
+    "verify_event_log",
     "health",
     "deep_health",
     "request_transfer",
