@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_extra_types.currency_code import ISO4217
 
-from domain.decider import Decider, Reaction, Upcaster
+from domain.decider import Decider, Personal, Reaction, Upcaster
 from domain.errors import Conflict, NotFound
 
 MIN_AMOUNT = 1
@@ -138,9 +138,11 @@ class Event(BaseModel):
 class Owner(BaseModel):
     """Who an account belongs to: the personal data of an account, kept together."""
 
+    # Both fields are stored sealed with the key of the person the email names (infra/app/sealing.py), and
+    # erased together when that key is destroyed.
     model_config = ConfigDict(frozen=True, extra="forbid")
-    name: str
-    email: str
+    name: Annotated[str, Personal("email")]
+    email: Annotated[str, Personal("email")]
 
 
 class AccountOpened(Event):
@@ -273,8 +275,8 @@ class Account(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     status: Status
-    owner_name: str | None = None
-    owner_email: str | None = None
+    owner_name: Annotated[str | None, Personal("owner_email")] = None
+    owner_email: Annotated[str | None, Personal("owner_email")] = None
     currency: str | None = None
     balance: int = 0
     holder: str | None = None  # the principal who opened it

@@ -9,6 +9,16 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class Personal:
+    """Marks a field of an event or a state as personal data: `Annotated[str, Personal("email")]`. It is
+    stored sealed with a key of its data subject, the person the field named `subject` identifies (by its
+    value, an email address), so that destroying that one key erases it wherever it is stored, while the
+    rest of the event, and the log, stay as they are."""
+
+    subject: str
+
+
+@dataclass(frozen=True)
 class Decider[S: BaseModel, C: BaseModel, E: BaseModel]:
     """An aggregate as pure functions: what the command pipeline and the store need to know of it.
 

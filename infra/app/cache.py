@@ -1,18 +1,24 @@
-"""The one in-process cache: bounded (least recently used go first), safe across threads."""
+"""The one in-process cache: bounded (least recently used go first), optionally timed, safe across threads."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Hashable
 
-from cachetools import LRUCache
+from cachetools import Cache, LRUCache, TTLCache
 
 
 class BoundedCache[K: Hashable, V]:
-    """At most `size` entries (0: caches nothing); each call holds the lock only for the cache itself."""
+    """At most `size` entries (0: caches nothing), each kept at most `ttl_seconds` if given (for what may
+    change elsewhere: another process's write is seen within that time); each call holds the lock only
+    for the cache itself."""
 
-    def __init__(self, size: int) -> None:
-        self._entries: LRUCache[K, V] | None = LRUCache(maxsize=size) if size else None
+    def __init__(self, size: int, ttl_seconds: float | None = None) -> None:
+        self._entries: Cache[K, V] | None = None
+        if size and ttl_seconds is not None:
+            self._entries = TTLCache(maxsize=size, ttl=ttl_seconds)
+        elif size:
+            self._entries = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from domain.decider import Decider
 from domain.errors import DomainError
 from infra.app.cache import BoundedCache
-from infra.formats.codec import EventCodec
+from infra.formats.codec import EventCodec, Seals
 from infra.ports.eventstore import (
     ConcurrencyError,
     EventStore,
@@ -106,10 +106,12 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         snapshots: SnapshotStore | None = None,
         snapshot_every: int = 100,
         cache_size: int = 10_000,
+        seals: Seals | None = None,
     ) -> None:
         self.store = store
         self.decider = decider
-        self.codec: EventCodec[E] = EventCodec(decider.event_types, decider.upcasters)
+        # personal fields are stored sealed: in events, and in the states of snapshots and idempotency records
+        self.codec: EventCodec[E] = EventCodec(decider.event_types, decider.upcasters, seals)
         self.max_attempts = max_attempts
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every
@@ -199,7 +201,7 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         state, version = self.decider.initial, 0
         snapshot = None if self.snapshots is None else self.snapshots.get(stream_id)
         if snapshot is not None and snapshot.state_version == self.decider.state_version:
-            state, version = self.decider.state_type.model_validate(snapshot.state), snapshot.version
+            state, version = self._state_of(snapshot.state), snapshot.version
         tail = self.store.read(stream_id, from_version=version + 1)
         state = self.decider.fold(state, [self.codec.decode(event) for event in tail])
         version = tail[-1].version if tail else version
@@ -221,7 +223,7 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
             stream_id=stream_id,
             version=new_version,
             state_version=self.decider.state_version,
-            state=state.model_dump(mode="json"),
+            state=self._stored_state(state),
         )
         try:
             self.snapshots.put(snapshot)
@@ -230,13 +232,22 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
                 "could not write the snapshot of %s at version %d", stream_id, new_version, exc_info=True
             )
 
+    def _stored_state(self, state: S) -> dict[str, Any]:
+        data = state.model_dump(mode="json")
+        seals = self.codec.seals
+        return data if seals is None else seals.seal(self.decider.state_type, data)
+
+    def _state_of(self, stored: dict[str, Any]) -> S:
+        seals = self.codec.seals
+        return self.decider.state_type.model_validate(stored if seals is None else seals.open(stored))
+
     # --- idempotency ---
 
     def _record(self, idempotency: Idempotency, outcome: Outcome[S]) -> IdempotencyRecord:
         result: dict[str, Any] = {
             "version": outcome.version,
             "appended": outcome.appended,
-            "state": outcome.state.model_dump(mode="json"),
+            "state": self._stored_state(outcome.state),
         }
         return IdempotencyRecord(
             key=idempotency.key, fingerprint=idempotency.fingerprint, result=result, recorded_at=utc_now()
@@ -253,7 +264,7 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         return Outcome(
             stream_id=stream_id,
             version=int(record.result["version"]),
-            state=self.decider.state_type.model_validate(record.result["state"]),
+            state=self._state_of(record.result["state"]),
             appended=int(record.result["appended"]),
             replayed=True,
         )

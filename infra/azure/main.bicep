@@ -161,6 +161,7 @@ module cosmosRbac 'app/cosmos-rbac.bicep' = {
     snapshotsContainerName: cosmos.outputs.snapshotsContainerName
     readModelsContainerName: cosmos.outputs.readModelsContainerName
     leasesContainerName: cosmos.outputs.leasesContainerName
+    sealingContainerName: cosmos.outputs.sealingContainerName
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
   }

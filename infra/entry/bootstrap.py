@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from infra.adapters.sqlite.checkpoints import SqliteCheckpoints, adopt_legacy_positions
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.hub import EmbeddedHub
+from infra.adapters.sqlite.keys import SqliteKeyStore
 from infra.adapters.sqlite.readmodels import SqliteReadModelStore
 from infra.adapters.sqlite.snapshots import SqliteSnapshotStore
 from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
@@ -26,9 +27,11 @@ from infra.app.commands import CommandHandler
 from infra.app.projector import ProjectionRunner
 from infra.app.reactions import Reactor
 from infra.app.relay import Relay
+from infra.app.sealing import Sealer
 from infra.app.service import Service
 from infra.entry.settings import (
     COSMOS_DATABASE,
+    KEYS_CONTAINER,
     LEASES_CONTAINER,
     READMODELS_CONTAINER,
     SNAPSHOTS_CONTAINER,
@@ -40,6 +43,7 @@ from infra.entry.settings import (
 )
 from infra.ports.checkpoints import Checkpoints
 from infra.ports.eventstore import EventStore
+from infra.ports.keys import KeyStore
 from infra.ports.publisher import Publisher
 from infra.ports.readmodels import ReadModelStore
 from infra.ports.snapshots import SnapshotStore
@@ -67,6 +71,7 @@ class Backend:
     snapshots: SnapshotStore
     read_models: ReadModelStore
     publisher: Publisher
+    keys: KeyStore
 
 
 class EmbeddedBackend:
@@ -80,13 +85,21 @@ class EmbeddedBackend:
         self.read_models = SqliteReadModelStore(service_dir / "readmodels.sqlite")
         self.hub = EmbeddedHub(service_dir / "hub.sqlite", partition_count=settings.hub_partitions)
         self.checkpoints = SqliteCheckpoints(service_dir / "checkpoints.sqlite")
+        self.keys = SqliteKeyStore(service_dir / "keys.sqlite")
         adopt_legacy_positions(self.checkpoints, service_dir / "events.sqlite", service_dir / "hub.sqlite")
 
     def backend(self) -> Backend:
-        return Backend(self.events, self.snapshots, self.read_models, self.hub)
+        return Backend(self.events, self.snapshots, self.read_models, self.hub, self.keys)
 
     def close(self) -> None:
-        for closeable in (self.events, self.snapshots, self.read_models, self.hub, self.checkpoints):
+        for closeable in (
+            self.events,
+            self.snapshots,
+            self.read_models,
+            self.hub,
+            self.checkpoints,
+            self.keys,
+        ):
             closeable.close()
 
 
@@ -100,6 +113,7 @@ class AzureBackend:
         producers: Mapping[str, ProducerClient[Any]],
         close: Callable[[], None] = lambda: None,
     ) -> None:
+        from infra.adapters.cosmos.keys import CosmosKeyStore
         from infra.adapters.cosmos.readmodels import CosmosReadModelStore
         from infra.adapters.cosmos.snapshots import CosmosSnapshotStore
 
@@ -108,6 +122,7 @@ class AzureBackend:
         self._close = close
         self.snapshots = CosmosSnapshotStore(self.containers[SNAPSHOTS_CONTAINER])
         self.read_models = CosmosReadModelStore(self.containers[READMODELS_CONTAINER])
+        self.keys = CosmosKeyStore(self.containers[KEYS_CONTAINER])
 
     @classmethod
     def from_settings(cls, settings: Settings, services: Sequence[ServiceDefinition]) -> AzureBackend:
@@ -118,6 +133,7 @@ class AzureBackend:
             *(service.events_container for service in services),
             SNAPSHOTS_CONTAINER,
             READMODELS_CONTAINER,
+            KEYS_CONTAINER,
         ]
         producers = {service.hub: _producer(service.hub) for service in services}
 
@@ -134,7 +150,11 @@ class AzureBackend:
 
         events = CosmosEventStore(self.containers[service.events_container])
         return Backend(
-            events, self.snapshots, self.read_models, EventHubsPublisher(self.producers[service.hub])
+            events,
+            self.snapshots,
+            self.read_models,
+            EventHubsPublisher(self.producers[service.hub]),
+            self.keys,
         )
 
     def container(self, name: str) -> CosmosContainer:
@@ -238,6 +258,7 @@ class Root:
             snapshots=backend.snapshots,
             snapshot_every=settings.snapshot_every,
             cache_size=settings.state_cache_size,
+            seals=Sealer(backend.keys),
         )
         runners: list[ProjectionRunner[Any, Any]] = [
             ProjectionRunner(
@@ -317,7 +338,9 @@ def cosmos_containers() -> list[ContainerSpec]:
     from infra.entry.services import SERVICES
 
     events = [service.events_container for service in SERVICES]
-    return container_specs(events, SNAPSHOTS_CONTAINER, READMODELS_CONTAINER, LEASES_CONTAINER)
+    return container_specs(
+        events, SNAPSHOTS_CONTAINER, READMODELS_CONTAINER, LEASES_CONTAINER, KEYS_CONTAINER
+    )
 
 
 def create_emulator_containers(connection_string: str) -> Iterator[ContainerSpec]:

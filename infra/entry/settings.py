@@ -20,6 +20,7 @@ COSMOS_DATABASE = "eventbank"
 LEASES_CONTAINER = "leases"
 SNAPSHOTS_CONTAINER = "snapshots"
 READMODELS_CONTAINER = "readmodels"
+KEYS_CONTAINER = "keys"  # data subjects' keys (crypto-shredding): infra/app/sealing.py
 # Each service's own names (events container, hub, consumer group, lease prefix setting) are in its
 # definition: infra/entry/services.py.
 

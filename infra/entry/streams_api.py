@@ -135,7 +135,8 @@ def history[S: BaseModel](
     page, more = events[: query.limit], len(events) > query.limit
     body = {
         "id": str(aggregate_id),
-        "events": [_shown(event.model_dump(mode="json"), private) for event in page],
+        # sealed personal data opened for the reader ("[erased]" once its subject is forgotten)
+        "events": [_shown(commands.codec.reveal(event).model_dump(mode="json"), private) for event in page],
         "next": (
             f"/api/{path}/{aggregate_id}/events?from_version={page[-1].version + 1}&limit={query.limit}"
             if more

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -14,18 +15,40 @@ class UndecodableEvent(Exception):
     """A stored event this code cannot turn into a domain event (unknown type, newer schema, bad data)."""
 
 
-class EventCodec[E: BaseModel]:
-    """Turns domain events into stored data and back, upcasting older schema versions on read."""
+class Seals(Protocol):
+    """What seals personal data on the way into storage and opens it on the way out (infra.app.sealing)."""
 
-    def __init__(self, event_types: Sequence[type[E]], upcasters: Mapping[tuple[str, int], Upcaster]) -> None:
+    def seal(self, model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def open(self, data: Any) -> Any: ...
+
+
+class EventCodec[E: BaseModel]:
+    """Turns domain events into stored data and back, upcasting older schema versions on read; with
+    `seals`, the events' personal fields are stored sealed and opened when read."""
+
+    def __init__(
+        self,
+        event_types: Sequence[type[E]],
+        upcasters: Mapping[tuple[str, int], Upcaster],
+        seals: Seals | None = None,
+    ) -> None:
         self._types = {event_type.__name__: event_type for event_type in event_types}
         self._upcasters = upcasters
+        self.seals = seals
 
     def encode(self, event: E) -> NewEvent:
+        data = event.model_dump(mode="json", exclude_none=True)
         return NewEvent(
             type=type(event).__name__,
             schema_version=_schema_version(type(event)),
-            data=event.model_dump(mode="json", exclude_none=True),
+            data=data if self.seals is None else self.seals.seal(type(event), data),
+        )
+
+    def reveal(self, stored: StoredEvent) -> StoredEvent:
+        """The stored event with its sealed fields opened (as the audit trail shows it), not decoded."""
+        return (
+            stored if self.seals is None else stored.model_copy(update={"data": self.seals.open(stored.data)})
         )
 
     def decode(self, stored: StoredEvent) -> E:
@@ -39,7 +62,7 @@ class EventCodec[E: BaseModel]:
             raise UndecodableEvent(
                 f"{stored.type} schema version {stored.schema_version} is newer than this code's {current}"
             )
-        data = stored.data
+        data = stored.data if self.seals is None else self.seals.open(stored.data)
         for version in range(stored.schema_version, current):
             upcast = self._upcasters.get((stored.type, version))
             if upcast is None:

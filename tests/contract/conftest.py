@@ -18,6 +18,7 @@ from infra.adapters.cosmos.eventstore import (
     EVENTS_PARTITION_KEY_PATH,
     CosmosEventStore,
 )
+from infra.adapters.cosmos.keys import KEYS_PARTITION_KEY_PATH, CosmosKeyStore
 from infra.adapters.cosmos.readmodels import (
     READMODELS_INDEXING_POLICY,
     READMODELS_PARTITION_KEY_PATH,
@@ -25,12 +26,15 @@ from infra.adapters.cosmos.readmodels import (
 )
 from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH, CosmosSnapshotStore
 from infra.adapters.memory.eventstore import InMemoryEventStore
+from infra.adapters.memory.keys import InMemoryKeyStore
 from infra.adapters.memory.readmodels import InMemoryReadModelStore
 from infra.adapters.memory.snapshots import InMemorySnapshotStore
 from infra.adapters.sqlite.eventstore import SqliteEventStore
+from infra.adapters.sqlite.keys import SqliteKeyStore
 from infra.adapters.sqlite.readmodels import SqliteReadModelStore
 from infra.adapters.sqlite.snapshots import SqliteSnapshotStore
 from infra.ports.eventstore import EventStore
+from infra.ports.keys import KeyStore
 from infra.ports.readmodels import ReadModelStore
 from infra.ports.snapshots import SnapshotStore
 from tests.fakes.cosmos import FakeContainer
@@ -56,6 +60,7 @@ OVER_THE_WIRE = ["cosmos-wire", *(["cosmos-emulator"] if COSMOS_EMULATOR_ENDPOIN
 EVENT_STORES = ["memory", "sqlite", "cosmos", *OVER_THE_WIRE]
 READ_MODEL_STORES = ["memory", "sqlite", "cosmos", *OVER_THE_WIRE]
 SNAPSHOT_STORES = ["memory", "sqlite", "cosmos", *OVER_THE_WIRE]
+KEY_STORES = ["memory", "sqlite", "cosmos", *OVER_THE_WIRE]
 
 
 class FakeClock:
@@ -139,6 +144,26 @@ def open_snapshot_store(
 
 
 @contextmanager
+def open_key_store(kind: str, directory: Path, database: DatabaseProxy | None = None) -> Iterator[KeyStore]:
+    """The one factory of key-store adapters under contract."""
+    if kind == "memory":
+        yield InMemoryKeyStore()
+    elif kind == "sqlite":
+        store = SqliteKeyStore(directory / "keys.db")
+        try:
+            yield store
+        finally:
+            store.close()
+    elif kind == "cosmos":
+        yield CosmosKeyStore(FakeContainer(KEYS_PARTITION_KEY_PATH))
+    elif kind in OVER_THE_WIRE and database is not None:
+        with new_container(database, KEYS_PARTITION_KEY_PATH) as container:
+            yield CosmosKeyStore(container)
+    else:
+        raise ValueError(f"no key store adapter called {kind!r}")
+
+
+@contextmanager
 def new_container(
     database: DatabaseProxy, partition_key_path: str, indexing_policy: dict[str, Any] | None = None
 ) -> Iterator[CosmosContainer]:
@@ -192,4 +217,10 @@ def read_models(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Read
 @pytest.fixture(params=SNAPSHOT_STORES)
 def snapshots(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SnapshotStore]:
     with open_snapshot_store(request.param, tmp_path, database_for(request)) as adapter:
+        yield adapter
+
+
+@pytest.fixture(params=KEY_STORES)
+def keys(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyStore]:
+    with open_key_store(request.param, tmp_path, database_for(request)) as adapter:
         yield adapter

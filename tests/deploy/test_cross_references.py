@@ -15,6 +15,7 @@ from infra.entry.services import SERVICES
 from infra.entry.settings import (
     COSMOS_DATABASE,
     ENV_PREFIX,
+    KEYS_CONTAINER,
     LEASES_CONTAINER,
     READMODELS_CONTAINER,
     SNAPSHOTS_CONTAINER,
@@ -233,6 +234,7 @@ def test_the_containers_are_the_ones_the_code_uses_with_their_partition_keys() -
         SNAPSHOTS_CONTAINER: ["/streamId"],
         READMODELS_CONTAINER: ["/pk"],
         LEASES_CONTAINER: ["/id"],
+        KEYS_CONTAINER: ["/id"],
     }
     for name, container in cosmos_containers().items():
         resource = container.properties["resource"]

@@ -7,7 +7,13 @@ import re
 from dataclasses import dataclass
 
 from infra.entry.services import SERVICES
-from infra.entry.settings import COSMOS_DATABASE, LEASES_CONTAINER, READMODELS_CONTAINER, SNAPSHOTS_CONTAINER
+from infra.entry.settings import (
+    COSMOS_DATABASE,
+    KEYS_CONTAINER,
+    LEASES_CONTAINER,
+    READMODELS_CONTAINER,
+    SNAPSHOTS_CONTAINER,
+)
 from tests.deploy import bicep
 from tests.deploy.bicep import MAIN, BicepFile, Expr, Resource
 
@@ -210,11 +216,11 @@ def test_the_account_scope_gets_metadata_reads_only() -> None:
         assert role.actions == {f"{COSMOS}/readMetadata"}, role.name
 
 
-def test_data_contributor_only_on_the_containers_that_are_rewritten() -> None:
+def test_data_contributor_only_on_the_containers_that_are_rewritten_or_deleted_from() -> None:
     grants = cosmos_grants()
     contributor = {scope for scope, role, _ in grants if not role.custom}
 
-    assert contributor == {SNAPSHOTS_CONTAINER, READMODELS_CONTAINER, LEASES_CONTAINER}
+    assert contributor == {SNAPSHOTS_CONTAINER, READMODELS_CONTAINER, LEASES_CONTAINER, KEYS_CONTAINER}
     assert {role.name for _, role, _ in grants if not role.custom} == {"Cosmos DB Built-in Data Contributor"}
     events_containers = {service.events_container for service in SERVICES}
     assert {scope for scope, _, _ in grants} == contributor | events_containers | {ACCOUNT_SCOPE}

@@ -14,13 +14,14 @@ from typer.testing import CliRunner, Result
 
 from domain.accounts import AccountEvent, DepositMoney, OpenAccount
 from infra.adapters.cosmos.eventstore import EVENTS_PARTITION_KEY_PATH
+from infra.adapters.cosmos.keys import KEYS_PARTITION_KEY_PATH
 from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH
 from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH
 from infra.app.projector import ProjectionRunner
 from infra.entry import bootstrap
 from infra.entry.accounts_api import accounts
 from infra.entry.services import ACCOUNTS
-from infra.entry.settings import READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
+from infra.entry.settings import KEYS_CONTAINER, READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
 from infra.ports.eventstore import Metadata, NewEvent
 from infra.ports.readmodels import ReadModelStore
 from infra.tools.cli import app
@@ -351,6 +352,7 @@ def azure_root(tmp_path: Path) -> bootstrap.Root:
         ACCOUNTS.events_container: FakeContainer(EVENTS_PARTITION_KEY_PATH),
         SNAPSHOTS_CONTAINER: FakeContainer(SNAPSHOTS_PARTITION_KEY_PATH),
         READMODELS_CONTAINER: FakeContainer(READMODELS_PARTITION_KEY_PATH),
+        KEYS_CONTAINER: FakeContainer(KEYS_PARTITION_KEY_PATH),
     }
     settings = Settings(backend="azure", data_dir=tmp_path, generation_cache_seconds=0, poison_attempts=1)
     azure = bootstrap.AzureBackend(containers, {ACCOUNTS.hub: FakeProducerClient()})

@@ -11,6 +11,7 @@ from azure.cosmos import PartitionKey
 
 from infra.adapters.cosmos.container import emulator_client
 from infra.adapters.cosmos.eventstore import EVENTS_INDEXING_POLICY, EVENTS_PARTITION_KEY_PATH
+from infra.adapters.cosmos.keys import KEYS_PARTITION_KEY_PATH
 from infra.adapters.cosmos.readmodels import READMODELS_INDEXING_POLICY, READMODELS_PARTITION_KEY_PATH
 from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH
 
@@ -25,7 +26,7 @@ class ContainerSpec:
 
 
 def container_specs(
-    events: Sequence[str], snapshots: str, read_models: str, leases: str
+    events: Sequence[str], snapshots: str, read_models: str, leases: str, keys: str
 ) -> list[ContainerSpec]:
     """Each container under the names given (an events container per service), with its partition key
     and indexing (the Bicep declares the same; tests/deploy checks it)."""
@@ -34,6 +35,7 @@ def container_specs(
         ContainerSpec(snapshots, SNAPSHOTS_PARTITION_KEY_PATH),
         ContainerSpec(read_models, READMODELS_PARTITION_KEY_PATH, READMODELS_INDEXING_POLICY),
         ContainerSpec(leases, LEASES_PARTITION_KEY_PATH),
+        ContainerSpec(keys, KEYS_PARTITION_KEY_PATH),
     ]
 
 

@@ -15,7 +15,9 @@ class SqliteDatabase:
     """One SQLite file in WAL mode with a connection per thread and immediate write transactions.
 
     synchronous=NORMAL: a commit survives a crash of the process, not a power loss of the machine;
-    that is the embedded backend's durability (Azure's is Cosmos DB's).
+    that is the embedded backend's durability (Azure's is Cosmos DB's). secure_delete: what a write
+    replaces or deletes is overwritten with zeros, not left in free pages (erased personal data must
+    not linger in the file); `purge` also empties the write-ahead log, where old pages wait.
     """
 
     def __init__(self, path: Path | str, schema: str) -> None:
@@ -37,6 +39,7 @@ class SqliteDatabase:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -89,6 +92,10 @@ class SqliteDatabase:
             finally:
                 self._local.depth = 0
             conn.execute("COMMIT")
+
+    def purge(self) -> None:
+        """Copy the write-ahead log into the file and truncate it: no old version of a page stays behind."""
+        self.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:

@@ -3,7 +3,8 @@
 // - the events containers (one per service): a custom append-only role. Create, read, query and change feed; no replace,
 //   upsert or delete, so Cosmos DB itself refuses any attempt to change or remove an event;
 // - the account: metadata reads, which the change-feed trigger and the SDK need above container scope;
-// - snapshots, read models and leases, which are rewritten: Cosmos DB Built-in Data Contributor there only.
+// - snapshots, read models and leases, which are rewritten, and the sealing container (`keys`), whose documents
+//   are created and deleted (crypto-shredding): Cosmos DB Built-in Data Contributor there only.
 param accountName string
 param databaseName string
 param eventsContainerName string
@@ -11,6 +12,7 @@ param transfersEventsContainerName string
 param snapshotsContainerName string
 param readModelsContainerName string
 param leasesContainerName string
+param sealingContainerName string
 param appPrincipalId string
 
 @description('The deploying user (or CI principal); empty: no grants but the app\'s.')
@@ -29,6 +31,7 @@ var transfersEventsScope = '${account.id}/dbs/${databaseName}/colls/${transfersE
 var snapshotsScope = '${account.id}/dbs/${databaseName}/colls/${snapshotsContainerName}'
 var readModelsScope = '${account.id}/dbs/${databaseName}/colls/${readModelsContainerName}'
 var leasesScope = '${account.id}/dbs/${databaseName}/colls/${leasesContainerName}'
+var sealingScope = '${account.id}/dbs/${databaseName}/colls/${sealingContainerName}'
 // Cosmos DB Built-in Data Contributor.
 var dataContributorRoleId = '${account.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
 
@@ -170,6 +173,22 @@ resource leasesAssignments 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignm
       roleDefinitionId: dataContributorRoleId
       principalId: principalId
       scope: leasesScope
+    }
+  }
+]
+
+@batchSize(1)
+resource sealingAssignments 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
+  for principalId in principalIds: {
+    parent: account
+    dependsOn: [
+      leasesAssignments
+    ]
+    name: guid(dataContributorRoleId, principalId, sealingScope)
+    properties: {
+      roleDefinitionId: dataContributorRoleId
+      principalId: principalId
+      scope: sealingScope
     }
   }
 ]

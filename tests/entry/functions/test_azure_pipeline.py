@@ -13,6 +13,7 @@ import azure.functions as func
 import pytest
 
 from infra.adapters.cosmos.changefeed import CosmosChangeFeed
+from infra.adapters.cosmos.keys import KEYS_PARTITION_KEY_PATH
 from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH
 from infra.adapters.eventhubs.receiver import EventHubsPartition, EventHubsPartitionReceiver
 from infra.adapters.memory.readmodels import InMemoryReadModelStore
@@ -20,7 +21,7 @@ from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.app import rebuild
 from infra.entry import bootstrap
 from infra.entry.services import ACCOUNTS
-from infra.entry.settings import READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
+from infra.entry.settings import KEYS_CONTAINER, READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
 from tests.entry.functions.conftest import OPERATOR, account_command, json_of, opened_account_id, request
 from tests.fakes.cosmos import FakeContainer
 from tests.fakes.eventhubs import FakeHub, FakeProducerClient
@@ -33,6 +34,7 @@ class AzurePipeline:
             ACCOUNTS.events_container: FakeContainer("/streamId"),
             SNAPSHOTS_CONTAINER: FakeContainer("/streamId"),
             READMODELS_CONTAINER: FakeContainer(READMODELS_PARTITION_KEY_PATH),
+            KEYS_CONTAINER: FakeContainer(KEYS_PARTITION_KEY_PATH),
         }
         self.producer = FakeProducerClient()
         self.hub = FakeHub(partition_count=4)

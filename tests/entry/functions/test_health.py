@@ -8,10 +8,11 @@ from typing import Any
 
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
+from infra.adapters.cosmos.keys import KEYS_PARTITION_KEY_PATH
 from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH
 from infra.entry import bootstrap
 from infra.entry.services import ACCOUNTS
-from infra.entry.settings import READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
+from infra.entry.settings import KEYS_CONTAINER, READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
 from tests.entry.functions.conftest import request
 from tests.fakes.cosmos import FakeContainer, cosmos_error
 from tests.fakes.eventhubs import FakeProducerClient
@@ -30,6 +31,7 @@ def test_liveness_answers_without_a_store_and_readiness_says_the_store_is_away(t
         ACCOUNTS.events_container: UnreachableContainer("/streamId"),
         SNAPSHOTS_CONTAINER: FakeContainer("/streamId"),
         READMODELS_CONTAINER: FakeContainer(READMODELS_PARTITION_KEY_PATH),
+        KEYS_CONTAINER: FakeContainer(KEYS_PARTITION_KEY_PATH),
     }
     azure = bootstrap.AzureBackend(containers, {ACCOUNTS.hub: FakeProducerClient()})
     bootstrap.install(

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 from infra.adapters.cosmos.changefeed import CosmosChangeFeed
+from infra.adapters.cosmos.keys import KEYS_PARTITION_KEY_PATH
 from infra.adapters.cosmos.readmodels import READMODELS_PARTITION_KEY_PATH
 from infra.adapters.eventhubs.receiver import EventHubsPartition, EventHubsPartitionReceiver
 from infra.adapters.sqlite.checkpoints import SqliteCheckpoints
 from infra.entry import bootstrap
 from infra.entry.services import SERVICES
-from infra.entry.settings import READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
+from infra.entry.settings import KEYS_CONTAINER, READMODELS_CONTAINER, SNAPSHOTS_CONTAINER, Settings
 from tests.entry.functions.conftest import account_command, json_of, open_account, request
 from tests.fakes.cosmos import FakeContainer
 from tests.fakes.eventhubs import FakeHub, FakeProducerClient
@@ -31,6 +32,7 @@ class AzureServices:
             **{service.events_container: FakeContainer("/streamId") for service in SERVICES},
             SNAPSHOTS_CONTAINER: FakeContainer("/streamId"),
             READMODELS_CONTAINER: FakeContainer(READMODELS_PARTITION_KEY_PATH),
+            KEYS_CONTAINER: FakeContainer(KEYS_PARTITION_KEY_PATH),
         }
         self.producers = {service.hub: FakeProducerClient() for service in SERVICES}
         self.hubs = {service.hub: FakeHub(partition_count=4) for service in SERVICES}
