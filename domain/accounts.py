@@ -60,8 +60,8 @@ def unshown(character: str) -> bool:
 
 def _shown_as_written(text: str) -> str:
     text = text.strip()
-    if not text:
-        raise ValueError("needs at least one character that is not a space")
+    if not text.strip("".join(_JOINERS)):
+        raise ValueError("needs at least one character that is not a space or a joiner")
     for character in text:
         if unshown(character):
             name = unicodedata.name(character, "an unnamed character")
@@ -86,17 +86,20 @@ def _free_text_pattern() -> str:
         [ord(c) for c in plane if c not in _JOINERS and unicodedata.category(c) in _PATTERN_CATEGORIES]
     )
     spaces = _ranges([ord(c) for c in plane if c.isspace()])
+    joiners = _ranges(sorted(ord(c) for c in _JOINERS))
     kept = f"[^{refused}{spaces}]"  # neither refused nor a space: what the text begins and ends with
-    return f"^[{spaces}]*{kept}(?:[^{refused}]*{kept})?[{spaces}]*$"
+    visible = f"[^{refused}{spaces}{joiners}]"  # and at least one of them is not a joiner either
+    return f"^[{spaces}]*(?:{kept}[^{refused}]*)?{visible}(?:[^{refused}]*{kept})?[{spaces}]*$"
 
 
 def _document_free_text(schema: dict[str, Any]) -> None:
     schema["pattern"] = _free_text_pattern()
     schema["description"] = (
-        "Free text, shown as written: at least one character that is not a space, and no control, "
-        "format (such as bidirectional overrides), separator, private-use, surrogate or unassigned "
-        "characters (the zero-width joiner and non-joiner are allowed). Spaces, tabs and line breaks "
-        "around it are dropped; the length counts them."
+        "Free text, shown as written: at least one character that is neither a space nor a joiner, and "
+        "no control, format (such as bidirectional overrides), line or paragraph separator, private-use, "
+        "surrogate or unassigned characters (the zero-width joiner and non-joiner are allowed). White "
+        "space around it is dropped (what Python's str.strip drops: spaces, tabs, line breaks, and the "
+        "information separators U+001C to U+001F); the length counts it."
     )
 
 

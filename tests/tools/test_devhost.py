@@ -435,6 +435,10 @@ ROUTING_APP = """
     @app.route(methods=["GET"])
     def routing_default_route(req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse(req.params.get("q", "none"))
+
+    @app.route(route="files/{*rest}", methods=["GET"])
+    def routing_files(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(f"file {req.route_params['rest']}")
 """
 
 
@@ -476,6 +480,7 @@ def test_paths_match_ignoring_case_and_a_trailing_slash_as_the_hosts_routing_doe
 def test_a_route_value_may_hold_any_character_a_line_break_included(routed: Routed) -> None:
     # decoded from %0A and %1F, as the host's routing passes them on: the function answers
     assert routed.get("/api/items/a%0Ab%1F").text == "item a\nb\x1f"
+    assert routed.get("/api/files/a%0Ab/c").text == "file a\nb/c"  # a catch-all's value too
 
 
 def test_a_literal_segment_wins_over_a_parameter(routed: Routed) -> None:

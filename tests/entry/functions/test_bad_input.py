@@ -117,6 +117,7 @@ def test_a_body_of_exactly_64_kib_is_parsed(account_id: str) -> None:
         ({"amount": 5, "reference": "rent\nPAID"}, "reference"),
         ({"amount": 5, "reference": "rent\u2066x\u2069"}, "reference"),
         ({"amount": 5, "reference": "rent\u200b"}, "reference"),
+        ({"amount": 5, "reference": "\u200d\u200c"}, "reference"),
     ],
     ids=[
         "zero",
@@ -133,6 +134,7 @@ def test_a_body_of_exactly_64_kib_is_parsed(account_id: str) -> None:
         "control-in-reference",
         "bidi-isolate-in-reference",
         "zero-width-space-in-reference",
+        "only-joiners-in-reference",
     ],
 )
 def test_an_invalid_or_unknown_field_is_a_422_naming_the_field(

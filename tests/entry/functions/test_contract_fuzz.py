@@ -10,9 +10,10 @@ import json
 import logging
 import os
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,13 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core import NOT_SET
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import ignored_auth
 
 from domain.accounts import unshown
 from infra.entry import bootstrap
+from infra.entry.openapi import HEADER_PATTERNS
 from infra.tools.devhost import DevHost
 from tests.worker import REPO, app_worker
 
@@ -50,9 +53,14 @@ log = logging.getLogger(__name__)
 
 
 def _shown(text: str) -> str:
-    """Free text holds only characters that are shown as written (the pattern says so for the Basic
-    Multilingual Plane; the description adds unassigned and private-use characters beyond it)."""
-    return "".join("x" if unshown(character) else character for character in text)
+    """Free text holds only characters that are shown as written: the pattern says so of the named
+    categories of the Basic Multilingual Plane, the description of the rest (surrogates, unassigned
+    characters, and anything unshown beyond U+FFFF), which is all this replaces."""
+    return "".join("x" if _beyond_the_pattern(character) else character for character in text)
+
+
+def _beyond_the_pattern(character: str) -> bool:
+    return unshown(character) and (ord(character) > 0xFFFF or unicodedata.category(character) in ("Cs", "Cn"))
 
 
 SPECIAL_USE = re.compile(r"\.(test|localhost|local|invalid|onion|arpa)$", re.IGNORECASE)
@@ -88,12 +96,15 @@ def _query(query: dict[str, Any] | None, operation: str) -> dict[str, Any] | Non
             query.pop("to")
     if operation == "daily_report" and {"from", "to"} <= query.keys():
         first, last = sorted((query["from"], query["to"]))
-        # at most 92 days, both counted
-        query["from"], query["to"] = (
-            first,
-            min(last, (date.fromisoformat(first) + timedelta(days=91)).isoformat()),
-        )
+        query["from"], query["to"] = first, min(last, _days_after(first, 91))  # at most 92 days, both counted
     return query
+
+
+def _days_after(day: str, days: int) -> str:
+    try:
+        return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+    except OverflowError:
+        return date.max.isoformat()
 
 
 def _in_range(time: Any) -> Any:
@@ -107,11 +118,14 @@ def _in_range(time: Any) -> Any:
     return time
 
 
-def within_the_documented_rules(case: Any) -> Any:
+def within_the_documented_rules(case: Any, used_keys: set[str]) -> Any:
     operation = case.operation.definition.raw.get("operationId")
-    case.query = _query(case.query, operation)
-    case.body = _free_text(case.body)
-    body = case.body
+    # set only what changes: schemathesis checks a part again once it is set, and would take a left-out
+    # optional body, set again as left out, for an invalid one
+    if (query := _query(case.query, operation)) is not case.query:
+        case.query = query
+    if (body := _free_text(case.body)) is not case.body:
+        case.body = body
     if (
         operation == "request_transfer"
         and isinstance(body, dict)
@@ -119,16 +133,28 @@ def within_the_documented_rules(case: Any) -> Any:
     ):
         body["to_account"] = str(uuid.uuid4())  # two different accounts
     if case.headers and "Idempotency-Key" in case.headers:
-        # a key names one request: sent again with another body it is refused (422), as it should be
-        case.headers["Idempotency-Key"] = str(uuid.uuid4())
+        # a key names one request: sent again with another body it is refused (422), as it should be, so
+        # a key generated before (they repeat) is replaced; a new one is sent as generated
+        if case.headers["Idempotency-Key"] in used_keys:
+            case.headers["Idempotency-Key"] = str(uuid.uuid4())
+        used_keys.add(case.headers["Idempotency-Key"])
     return case
 
 
 def _seen_by_the_app(mutation: Any, case: Any) -> bool:
     if mutation.parameter_location == ParameterLocation.HEADER:
         # a missing or malformed token or function key: Easy Auth and the host answer it before the app
-        # sees the request (the dev host checks neither, as the README says)
-        return mutation.parameter not in CREDENTIALS and not set(mutation.original_value or ()) <= CREDENTIALS
+        # sees the request (the dev host checks neither, as the README says). Any other header is the app's.
+        if mutation.parameter is None:  # the headers' `required` list: which ones were left out
+            left_out = mutation.original_value
+            return not (isinstance(left_out, list) and left_out and set(left_out) <= CREDENTIALS)
+        if mutation.parameter in CREDENTIALS:
+            return False
+        # white space around a header's value is not part of it (RFC 9110, 5.5): the app never sees it
+        sent, pattern = (case.headers or {}).get(mutation.parameter), HEADER_PATTERNS.get(mutation.parameter)
+        return not (isinstance(sent, str) and pattern and re.fullmatch(pattern, sent.strip(" \t")))
+    if mutation.parameter_location == ParameterLocation.BODY and case.body in (NOT_SET, None, b"", ""):
+        return False  # an optional body left out altogether (or sent empty): nothing invalid was sent
     if mutation.parameter_location == ParameterLocation.QUERY:
         if "additionalProperties" in mutation.keywords:
             return False  # an unknown query parameter is ignored (the function key arrives as one, `code`)
@@ -154,22 +180,24 @@ def refused_by_the_app(case: Any) -> bool:
 
 
 # --- what exists ------------------------------------------------------------------------------------
-# Ids drawn from the schema alone name nothing, and every answer would be a 404: half the valid cases are
-# aimed at two accounts and a transfer made before the run, so commands and reads meet real streams.
+# Ids drawn from the schema alone name nothing, and every answer would be a 404: half the cases are aimed
+# at two accounts and a transfer made (and projected into the read models) before the run, so commands
+# and reads meet real streams and views. An invalid case keeps its id when the id is what is invalid.
 
 
 @dataclass(frozen=True)
 class Known:
     accounts: tuple[str, str]
     transfer: str
+    used_keys: set[str] = field(default_factory=set)
 
-    def aim(self, case: Any) -> Any:
-        if case.path_parameters and "id" in case.path_parameters:
+    def aim(self, case: Any, body: bool = True) -> Any:
+        """`case` aimed at what exists: its id, and (unless `body` is False) a transfer's accounts."""
+        if case.path_parameters and "id" in case.path_parameters and not _path_broken(case):
             transfer = case.operation.path.startswith("/api/transfers")
             case.path_parameters["id"] = self.transfer if transfer else self.accounts[0]
-        if case.operation.definition.raw.get("operationId") == "request_transfer" and isinstance(
-            case.body, dict
-        ):
+        operation = case.operation.definition.raw.get("operationId")
+        if body and operation == "request_transfer" and isinstance(case.body, dict):
             case.body["from_account"], case.body["to_account"] = self.accounts
         return case
 
@@ -198,14 +226,24 @@ def made_before_the_run(app: Any) -> Known:
     return asyncio.run(make())
 
 
+def _path_broken(case: Any) -> bool:
+    meta = case.meta
+    mutations = meta.phase.data.mutations if meta is not None and meta.generation.mode.is_negative else ()
+    return any(mutation.parameter_location == ParameterLocation.PATH for mutation in mutations)
+
+
 def positive(strategy: Any, known: Known) -> Any:
     return st.tuples(strategy, st.booleans()).map(
-        lambda drawn: within_the_documented_rules(known.aim(drawn[0]) if drawn[1] else drawn[0])
+        lambda drawn: within_the_documented_rules(
+            known.aim(drawn[0]) if drawn[1] else drawn[0], known.used_keys
+        )
     )
 
 
 def negative(strategy: Any, known: Known) -> Any:
-    return strategy.filter(refused_by_the_app)
+    return st.tuples(strategy.filter(refused_by_the_app), st.booleans()).map(
+        lambda drawn: known.aim(drawn[0], body=False) if drawn[1] else drawn[0]
+    )
 
 
 MODES: dict[GenerationMode, Callable[[Any, Known], Any]] = {
@@ -213,11 +251,11 @@ MODES: dict[GenerationMode, Callable[[Any, Known], Any]] = {
     GenerationMode.NEGATIVE: negative,
 }
 # A valid request may still meet a state that refuses it: nothing there (404), a rule of the domain
-# (409), a stale If-Match (412). Never a 400 or 422, and never a 5xx (checked on its own).
-ANSWERS_TO_VALID_REQUESTS = ["2xx", "3xx", "404", "409", "412"]
-# An invalid request is refused, by whichever rule the app reaches first: what it cannot parse (400, 413,
-# 415, 422), or the state it meets before its fields are read (nothing there, a stale If-Match).
-REFUSALS_OF_INVALID_REQUESTS = ["400", "404", "405", "409", "412", "413", "415", "422"]
+# (409), a stale If-Match (412). Never a 400 or 422, never a redirect, and never a 5xx (checked on its own).
+ANSWERS_TO_VALID_REQUESTS = ["2xx", "404", "409", "412"]
+# An invalid request is refused for what it is (400, 413, 415, 422), or, when it names nothing (an unknown
+# id), with the 404 it gets before its fields are read; never decided on (409, 412).
+REFUSALS_OF_INVALID_REQUESTS = ["400", "404", "413", "415", "422"]
 
 
 @dataclass(frozen=True)
@@ -232,6 +270,10 @@ def target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
     monkeypatch.setenv("EVENTBANK_IDENTITY_HEADERS", "local")  # the dev host plays Easy Auth
     bootstrap.reset()
     app = DevHost(app_worker(), json.loads((REPO / "host.json").read_text()), 0.05, triggers=False).asgi()
+    known = made_before_the_run(app)
+    for service in bootstrap.root().services:  # the read models, as the triggers would have built them
+        for stream_id in service.commands.store.streams():
+            service.project(service.commands.store.read(stream_id))
     config = SchemathesisConfig.from_dict(
         {
             "checks": {
@@ -240,9 +282,7 @@ def target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
             }
         }
     )
-    yield Target(
-        schemathesis.openapi.from_asgi("/api/openapi.json", app, config=config), made_before_the_run(app)
-    )
+    yield Target(schemathesis.openapi.from_asgi("/api/openapi.json", app, config=config), known)
     bootstrap.reset()
 
 

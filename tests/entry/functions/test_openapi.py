@@ -210,7 +210,7 @@ def test_the_free_text_pattern_takes_what_the_app_takes_and_refuses_what_it_refu
 def test_the_free_text_pattern_refuses_overrides_controls_and_blank_text_and_keeps_the_joiners() -> None:
     pattern = free_text_pattern()
 
-    for refused in ("a\u202eb", "a\u0000", " ", "\u3000\u00a0", "line\u2028break", "\ue000"):
+    for refused in ("a\u202eb", "a\u0000", " ", "\u3000\u00a0", "line\u2028break", "\ue000", "\u200d\u200c"):
         assert not re.fullmatch(pattern, refused), refused
     for taken in (
         "Ada Lovelace",
