@@ -18,6 +18,12 @@ class Personal:
     subject: str
 
 
+def person_identifier(identifier: str) -> str:
+    """How identifiers of persons compare: surrounding space dropped, ASCII letters in lower case (not
+    casefold(), which would make distinct addresses one: straße and strasse)."""
+    return "".join(c.lower() if c.isascii() else c for c in identifier.strip())
+
+
 @dataclass(frozen=True)
 class Decider[S: BaseModel, C: BaseModel, E: BaseModel]:
     """An aggregate as pure functions: what the command pipeline and the store need to know of it.

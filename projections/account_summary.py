@@ -1,12 +1,13 @@
 """Account summary: one document per account with its owner, holder, currency, balance and status, and a
-copy of it in its owner's partition of `accounts-by-owner` (owner emails compare ignoring ASCII case) and
-in its holder's partition of `accounts-by-holder` (a signed-in caller's accounts)."""
+copy of it in its owner's partition of `accounts-by-owner` (a PersonKey: filed under the owner's subject
+id, emails comparing ignoring ASCII case) and in its holder's partition of `accounts-by-holder` (a
+signed-in caller's accounts). The owner's name and email are personal data: stored sealed."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, assert_never
+from typing import Annotated, Any, assert_never
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,14 +26,16 @@ from domain.accounts import (
     TransferDecisionRestated,
     decider,
 )
-from projections.projection import Fact, Projection, Row, Table
+from domain.decider import Personal
+from projections.projection import Fact, PersonKey, Projection, Row, Table
 
 
 class Owner(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    name: str
-    email: str
+    # stored sealed with the owner's key, as in the events (infra/app/sealing.py)
+    name: Annotated[str, Personal("email")]
+    email: Annotated[str, Personal("email")]
 
 
 class AccountSummary(BaseModel):
@@ -92,8 +95,9 @@ def evolve(summary: AccountSummary | None, fact: Fact[AccountEvent]) -> AccountS
 
 
 def owner_partition(email: str) -> str:
-    # ASCII letters only: casefold() would make distinct addresses one (straße and strasse, say)
-    return "".join(c.lower() if c.isascii() else c for c in email)
+    """The partition of an owner's accounts where no keyed subject ids are made (read models without
+    sealing); with sealing, the writer files them under the owner's subject id instead."""
+    return PersonKey(email).plain()
 
 
 class HeldAccount(BaseModel):
@@ -116,7 +120,7 @@ def rows(summary: AccountSummary, fact: Fact[AccountEvent]) -> Sequence[Row[Any]
     if summary.owner is None:
         return ()
     copies: list[Row[Any]] = [
-        Row(BY_OWNER, owner_partition(summary.owner.email), summary.id, summary.id, lambda _: summary)
+        Row(BY_OWNER, PersonKey(summary.owner.email), summary.id, summary.id, lambda _: summary)
     ]
     if summary.holder is not None and isinstance(fact.event, AccountOpened):  # a holder never changes
         held = HeldAccount(id=summary.id)

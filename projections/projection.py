@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from domain.decider import person_identifier
+
 
 @dataclass(frozen=True)
 class Fact[E: BaseModel]:
@@ -27,6 +29,18 @@ class Table[R: BaseModel]:
 
 
 @dataclass(frozen=True)
+class PersonKey:
+    """A partition named after a person (by their email address, say): the read-model writer files the
+    rows under that person's subject id (a keyed hash), so the identifier itself is never stored."""
+
+    identifier: str
+
+    def plain(self) -> str:
+        """The partition where no keyed subject ids are made (read models without sealing)."""
+        return person_identifier(self.identifier)
+
+
+@dataclass(frozen=True)
 class Row[R: BaseModel]:
     """One fact's change to one document of a table: `update` folds it into the current row (None: new).
 
@@ -35,7 +49,7 @@ class Row[R: BaseModel]:
     """
 
     table: Table[R]
-    partition: str
+    partition: str | PersonKey
     id: str
     key: str
     update: Callable[[R | None], R]

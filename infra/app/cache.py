@@ -32,6 +32,11 @@ class BoundedCache[K: Hashable, V]:
             with self._lock:
                 self._entries[key] = value
 
+    def clear(self) -> None:
+        if self._entries is not None:
+            with self._lock:
+                self._entries.clear()
+
     def forget(self, key: K) -> None:
         if self._entries is not None:
             with self._lock:

@@ -115,8 +115,15 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         self.max_attempts = max_attempts
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every
-        # each stream's version, state and last event (the hash chain's link for the next append)
-        self._cache: BoundedCache[str, tuple[int, S, StreamHead | None]] = BoundedCache(cache_size)
+        # each stream's version, state and last event (the hash chain's link for the next append); with
+        # sealing, kept no longer than a key is (a state holds personal data opened)
+        self._cache: BoundedCache[str, tuple[int, S, StreamHead | None]] = BoundedCache(
+            cache_size, None if seals is None else seals.cache_seconds
+        )
+
+    def forget_cached_states(self) -> None:
+        """Drop every state this process keeps (after a subject is forgotten: they hold its data opened)."""
+        self._cache.clear()
 
     def new_stream_id(self, idempotency_scope: str | None = None) -> str:
         """A fresh stream id; for an idempotent create, the same one for the same actor and key."""

@@ -107,7 +107,7 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         # them instead of reading them again. A write from elsewhere changes the etag, so our next write
         # conflicts, drops them and reads afresh: the cache can make a write fail, never a view wrong.
         self._written: BoundedCache[tuple[str, str, str], ViewDocument] = BoundedCache(cache_size)
-        self.read_side = ReadModel(projection, store, self.generations, self.dead_letters, clock)
+        self.read_side = ReadModel(projection, store, self.generations, self.dead_letters, clock, codec.seals)
 
     # --- writing ---
 
@@ -249,7 +249,7 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
                             # nothing folded (a stored view it cannot read): keep the stored one as it is
                             view=(document.view if document else None)
                             if done is None
-                            else (None if view is None else view.model_dump(mode="json")),
+                            else (None if view is None else self._stored(view)),
                             versions={
                                 **(document.versions if document else {}),
                                 stream_id: done.version if done else applied,
@@ -329,7 +329,12 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         crash are not doubled."""
         by_document: dict[tuple[str, str, str], list[tuple[StoredEvent, Row[Any]]]] = defaultdict(list)
         for event, row in rows:
-            by_document[(row.table.name, row.partition, row.id)].append((event, row))
+            partition = (
+                row.partition
+                if isinstance(row.partition, str)
+                else self.read_side.person_partition(row.partition)
+            )
+            by_document[(row.table.name, partition, row.id)].append((event, row))
         writes = []
         for (table_name, partition, row_id), changes in by_document.items():
             model = model_name(table_name, generation)
@@ -344,7 +349,7 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
                 current = (
                     None
                     if document is None or document.view is None
-                    else row_type.model_validate(document.view)
+                    else row_type.model_validate(self.read_side.opened(document.view))
                 )
                 for event, row in fresh:
                     failing = event
@@ -355,7 +360,7 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
             last_event, last_row = fresh[-1]
             updated = ViewDocument(
                 id=row_id,
-                view=current.model_dump(mode="json"),
+                view=self._stored(current),
                 versions={**(document.versions if document else {}), stream_id: last_event.version},
                 etag=document.etag if document else None,
                 partition=partition,
@@ -395,4 +400,9 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         until_written(attempt, f"{model}/{document_id}", self.max_attempts)
 
     def _view(self, view: dict[str, Any]) -> V:
-        return self.projection.view_type.model_validate(view)
+        return self.projection.view_type.model_validate(self.read_side.opened(view))
+
+    def _stored(self, view: BaseModel) -> dict[str, Any]:
+        """A view or row as stored: its personal fields sealed, as in the events."""
+        data = view.model_dump(mode="json")
+        return data if self.codec.seals is None else self.codec.seals.seal(type(view), data)

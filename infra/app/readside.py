@@ -13,9 +13,10 @@ from pydantic import BaseModel
 
 from infra.app.deadletters import DeadLetter, DeadLetters, DeadLetterStatus
 from infra.app.generations import Generations, model_name
+from infra.formats.codec import Seals
 from infra.ports.eventstore import StoreTotals
 from infra.ports.readmodels import KEY_MAX, ReadModelStore
-from projections.projection import Projection, Table
+from projections.projection import PersonKey, Projection, Table
 
 R = TypeVar("R", bound=BaseModel)
 READ_POLL_SECONDS = 0.02
@@ -41,10 +42,16 @@ class ReadModel[E: BaseModel, V: BaseModel]:
         generations: Generations,
         dead_letters: DeadLetters,
         clock: Callable[[], datetime],
+        seals: Seals | None = None,
     ) -> None:
         self.projection, self.store = projection, store
         self.generations, self.dead_letters = generations, dead_letters
         self._clock = clock
+        self.seals = seals  # the writer stores personal fields sealed: they are opened here
+
+    def person_partition(self, key: PersonKey) -> str:
+        """The partition the writer files a person's rows under (see PersonKey)."""
+        return key.plain() if self.seals is None else self.seals.subject_of(key.identifier)
 
     def get(self, stream_id: str) -> V | None:
         return self.read(stream_id)[0]
@@ -82,7 +89,11 @@ class ReadModel[E: BaseModel, V: BaseModel]:
             descending=descending,
             limit=limit,
         )
-        return [(d.key, table.row_type.model_validate(d.view)) for d in documents if d.view is not None]
+        return [
+            (d.key, table.row_type.model_validate(self.opened(d.view)))
+            for d in documents
+            if d.view is not None
+        ]
 
     def letters(self) -> list[DeadLetter]:
         """The active generation's dead letters; one still `retrying` whose stream has since got past it
@@ -115,4 +126,7 @@ class ReadModel[E: BaseModel, V: BaseModel]:
         return Lag(self.projection.name, generation, behind, max(0.0, seconds), parked)
 
     def _view(self, view: dict[str, Any]) -> V:
-        return self.projection.view_type.model_validate(view)
+        return self.projection.view_type.model_validate(self.opened(view))
+
+    def opened(self, view: dict[str, Any]) -> Any:
+        return view if self.seals is None else self.seals.open(view)

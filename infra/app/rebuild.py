@@ -163,13 +163,23 @@ def verify(
     differences = []
     for stored_model, replayed_model in zip(runner.models(active), replay.models(1), strict=True):
         base = stored_model.rsplit("@", 1)[0]
-        differences.extend(_compare(base, runner.store.scan(stored_model), scratch.scan(replayed_model)))
+        differences.extend(
+            _compare(
+                base, runner.store.scan(stored_model), scratch.scan(replayed_model), runner.read_side.opened
+            )
+        )
     return differences
 
 
 def _compare(
-    model: str, stored: Iterable[ViewDocument], replayed: Iterable[ViewDocument]
+    model: str,
+    stored: Iterable[ViewDocument],
+    replayed: Iterable[ViewDocument],
+    opened: Callable[[Any], Any] = lambda view: view,
 ) -> list[Difference]:
+    """The differences of two sets of documents, their sealed fields compared opened (each sealing of a
+    value is different: a fresh nonce)."""
+
     def keyed(documents: Iterable[ViewDocument]) -> dict[tuple[str, str], ViewDocument]:
         return {(d.partition or d.id, d.id): d for d in documents}
 
@@ -181,20 +191,22 @@ def _compare(
             kind = "missing"
         elif fresh is None:
             kind = "unexpected"
-        elif _compared(mine) != _compared(fresh):
+        elif _compared(mine, opened) != _compared(fresh, opened):
             kind = "different"
         else:
             continue
-        differences.append(Difference(model, key[0], key[1], kind, _shown(mine), _shown(fresh)))
+        differences.append(
+            Difference(model, key[0], key[1], kind, _shown(mine, opened), _shown(fresh, opened))
+        )
     return differences
 
 
-def _compared(document: ViewDocument) -> tuple[object, ...]:
+def _compared(document: ViewDocument, opened: Callable[[Any], Any]) -> tuple[object, ...]:
     # everything but the etag: the key orders and bounds queries, updated_at feeds the lag
-    return (document.view, document.versions, document.parked, document.key, document.updated_at)
+    return (opened(document.view), document.versions, document.parked, document.key, document.updated_at)
 
 
-def _shown(document: ViewDocument | None) -> dict[str, Any] | None:
+def _shown(document: ViewDocument | None, opened: Callable[[Any], Any]) -> dict[str, Any] | None:
     if document is None:
         return None
-    return {"view": document.view, "versions": document.versions, "parked": document.parked}
+    return {"view": opened(document.view), "versions": document.versions, "parked": document.parked}

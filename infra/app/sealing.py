@@ -5,8 +5,9 @@ A sealed field is stored as {"sealed": "A256GCM", "subject": <subject id>, "nonc
 (base64url, no padding); the field's name and the subject id are its associated data, so a ciphertext
 cannot be moved to another field or subject. A subject id is the HMAC-SHA256, under the store's lookup
 secret (itself a key in the key store), of the identifier the `Personal` marker names (an email address,
-trimmed and in lower case): the same person always gets the same id, and nobody without the secret can
-turn an address into it. Once the subject's key is gone, every sealed field of theirs opens as ERASED.
+as domain.decider.person_identifier compares them): the same person always gets the same id, and nobody
+without the secret can turn an address into it. Once the subject's key is gone, every sealed field of
+theirs opens as ERASED.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from domain.decider import Personal
+from domain.decider import Personal, person_identifier
 from infra.app.cache import BoundedCache
 from infra.ports.keys import KeyStore
 
@@ -44,7 +45,12 @@ class Sealer:
 
     def __init__(self, keys: KeyStore, cache_seconds: float = 60.0, cache_size: int = 10_000) -> None:
         self.keys = keys
+        self._cache_seconds = cache_seconds
         self._cache: BoundedCache[str, bytes | None] = BoundedCache(cache_size, cache_seconds)
+
+    @property
+    def cache_seconds(self) -> float:
+        return self._cache_seconds
 
     # --- subjects ---
 
@@ -52,7 +58,7 @@ class Sealer:
         """The subject id of the person `identifier` (an email address) names."""
         secret = self._key(LOOKUP_SECRET, create=True)
         assert secret is not None
-        return hmac.new(secret, identifier.strip().lower().encode(), hashlib.sha256).hexdigest()
+        return hmac.new(secret, person_identifier(identifier).encode(), hashlib.sha256).hexdigest()
 
     def forget(self, subject: str) -> bool:
         """Destroy the subject's key: every field sealed with it opens as ERASED from now on."""

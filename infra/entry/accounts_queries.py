@@ -15,6 +15,7 @@ from projections import account_statement, account_summary, daily_totals
 from projections.account_statement import StatementHeader, StatementLine
 from projections.account_summary import AccountSummary
 from projections.daily_totals import Contribution, DailyTotal
+from projections.projection import PersonKey
 
 MAX_REPORT_DAYS = 92
 
@@ -64,10 +65,10 @@ def statement(
 def accounts_of_owner(
     read_model: ReadModel[Any, AccountSummary], email: str, limit: int, continuation: str | None
 ) -> Page:
-    """The owner's accounts in id order, after the `continuation` id."""
-    return ascending(
-        read_model, account_summary.BY_OWNER, account_summary.owner_partition(email), limit, continuation
-    )
+    """The owner's accounts in id order, after the `continuation` id (filed under the owner's subject id,
+    a keyed hash of the address, never the address itself)."""
+    partition = read_model.person_partition(PersonKey(email))
+    return ascending(read_model, account_summary.BY_OWNER, partition, limit, continuation)
 
 
 def accounts_of_holder(

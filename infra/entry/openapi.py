@@ -197,6 +197,18 @@ class LogVerification(BaseModel):
     services: list[ServiceLog]
 
 
+class ForgottenSubject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str
+    subject: str
+    key_destroyed: bool
+
+
+class Forgotten(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    forgotten: list[ForgottenSubject]
+
+
 class Health(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: str
@@ -403,6 +415,15 @@ OPERATIONS: tuple[Operation, ...] = (
         answer=LogVerification,
     ),
     Operation(
+        "forget",
+        "post",
+        "/ops/forget",
+        "Erase a person: their key destroyed, their name and email [erased] everywhere (operators)",
+        (200, 400, 403, 404, 413, 415, 422),
+        body=operations_api.ForgetCommand,
+        answer=Forgotten,
+    ),
+    Operation(
         "replay_dead_letters",
         "post",
         "/ops/deadletters/replay",
@@ -555,11 +576,20 @@ def _query_parameters(query: type[BaseModel]) -> list[dict[str, Any]]:
             "name": name,
             "in": "query",
             "required": name in required,
-            **({"description": prop["description"]} if "description" in prop else {}),
+            **({"description": description} if (description := _described(prop)) else {}),
             "schema": _inline(prop, schema),
         }
         for name, prop in schema.get("properties", {}).items()
     ]
+
+
+def _described(prop: dict[str, Any]) -> str:
+    """A query parameter's description, saying how a whole number is written in a query (the schema's
+    `integer` would also take 20.0)."""
+    said = str(prop.get("description", ""))
+    if any(branch.get("type") == "integer" for branch in [prop, *prop.get("anyOf", [])]):
+        said = f"{said} Written in digits only: 20, not 20.0, +20 or 2_0.".strip()
+    return said
 
 
 def _inline(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from infra.app import queries, verify_log
+from infra.app import erasure, queries, verify_log
 from infra.app.deadletters import DeadLetterStatus
 from infra.app.projector import ProjectionRunner
 from infra.entry import bootstrap, http, identity
@@ -148,6 +148,67 @@ def verify_event_log(req: func.HttpRequest) -> func.HttpResponse:
             }
         )
     return http.json_response({"intact": all(report["intact"] for report in reports), "services": reports})
+
+
+def _one_of_them(schema: dict[str, Any]) -> None:
+    """The schema says what the validator holds: one of the two fields, not null (so no null default)."""
+    schema["oneOf"] = [{"required": ["owner_email"]}, {"required": ["account_id"]}]
+    for field in schema["properties"].values():
+        field.pop("default", None)
+
+
+class ForgetCommand(BaseModel):
+    """Exactly one of the two: the person's email address, or one of their accounts."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _one_of_them(schema))
+
+    owner_email: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "minLength": 3, "maxLength": 320, "description": "the person"}),
+    ] = Field(default=None, min_length=3, max_length=320)
+    account_id: Annotated[
+        uuid.UUID | None,
+        WithJsonSchema({"type": "string", "format": "uuid", "description": "or an account of theirs"}),
+    ] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_of_them(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [name for name in ("owner_email", "account_id") if name in data]
+            if len(given) != 1 or data[given[0]] is None:
+                raise ValueError("give owner_email or account_id, one of them")
+        return data
+
+
+@blueprint.route(route="ops/forget", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@http.handles_problems
+def forget(req: func.HttpRequest) -> func.HttpResponse:
+    """Erase a person (the right to erasure): the key their personal data is sealed with is destroyed, so
+    their name and email read "[erased]" everywhere from then on (in this worker at once, in others within
+    a minute); the accounts, their balances, audit trail and hash chain stay. Name them by email or by one
+    of their accounts. Final: nothing brings the data back."""
+    operator = identity.operator(req)
+    command = http.parse_body(req, ForgetCommand)
+    root = bootstrap.root()
+    if command.owner_email is not None:
+        forgotten = erasure.forget_person(root.services, command.owner_email)
+    else:
+        service = root.service("accounts")
+        stream_id = service.commands.decider.stream_id(command.account_id)
+        subjects = erasure.subjects_of_stream(service, stream_id)
+        if not service.commands.store.read(stream_id, to_version=1):
+            raise http.Problem(404, "Account not found", "no account has this id")
+        forgotten = [erasure.forget_subject(service, subject) for subject in sorted(subjects)]
+    log.warning("FORGOTTEN subjects %s, by %s", ", ".join(f.subject for f in forgotten), operator.holder)
+    return http.json_response(
+        {
+            "forgotten": [
+                {"service": f.service, "subject": f.subject, "key_destroyed": f.key_destroyed}
+                for f in forgotten
+            ]
+        }
+    )
 
 
 def _projections(name: str | None) -> list[ProjectionRunner[Any, Any]]:

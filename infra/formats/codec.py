@@ -22,6 +22,16 @@ class Seals(Protocol):
 
     def open(self, data: Any) -> Any: ...
 
+    def subject_of(self, identifier: str) -> str: ...
+
+    def forget(self, subject: str) -> bool: ...
+
+    @property
+    def cache_seconds(self) -> float:
+        """How long an opened copy may be kept in a process: a key destroyed elsewhere is unusable here
+        within that time."""
+        ...
+
 
 class EventCodec[E: BaseModel]:
     """Turns domain events into stored data and back, upcasting older schema versions on read; with

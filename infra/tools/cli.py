@@ -4,6 +4,7 @@ python -m infra.tools.cli status                        # every service's; --ser
 python -m infra.tools.cli rebuild account-summary      # or --all
 python -m infra.tools.cli verify --all                 # exit code 1 when a read model differs from a replay
 python -m infra.tools.cli verify-log                    # exit code 1 when a stream's hash chain is broken
+python -m infra.tools.cli forget --email ada@example.com    # erase a person: their key destroyed, for good
 python -m infra.tools.cli deadletters list
 python -m infra.tools.cli deadletters replay --projection account-summary [--stream account-<uuid>]
 
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from infra.app import queries, rebuild, verify_log
+from infra.app import erasure, queries, rebuild, verify_log
 from infra.app.projector import ProjectionRunner
 from infra.app.service import Service
 from infra.entry import bootstrap
@@ -239,6 +240,33 @@ def verify_log_command(
                 )
                 out.print(f"  {partial.stream_id}: written before hashing began; the chain covers {covered}")
     raise typer.Exit(1 if broken else 0)
+
+
+@app.command()
+def forget(
+    email: Annotated[str | None, typer.Option(help="the person's email address")] = None,
+    account: Annotated[str | None, typer.Option(help="or the id of one of their accounts")] = None,
+    backend: Backend = None,
+    data_dir: DataDir = None,
+    settings: Settings = Path("local.settings.json"),
+) -> None:
+    """Erase a person: destroy the key their name and email are sealed with, so they read "[erased]"
+    everywhere (workers that cached the key: within a minute). Final."""
+    if (email is None) == (account is None):
+        raise typer.BadParameter("give --email or --account, one of them")
+    with _services(backend, data_dir, settings, None) as services:
+        if email is not None:
+            forgotten = erasure.forget_person(services, email)
+        else:
+            (owner,) = [each for each in services if each.name == "accounts"]
+            stream_id = owner.commands.decider.stream_id(account)
+            if not owner.commands.store.read(stream_id, to_version=1):
+                raise typer.BadParameter(f"no account {account}")
+            subjects = sorted(erasure.subjects_of_stream(owner, stream_id))
+            forgotten = [erasure.forget_subject(owner, subject) for subject in subjects]
+        for each in forgotten:
+            state = "key destroyed" if each.key_destroyed else "no key (nothing sealed, or forgotten before)"
+            out.print(f"{each.service}: subject {each.subject}: {state}")
 
 
 @contextmanager

@@ -198,7 +198,7 @@ def test_http_functions_need_a_key_except_health_and_the_operators_ones_need_the
     # no key: health for probes, and the contract and its docs page, which a browser fetches
     assert {levels.pop(name) for name in ("health", "openapi", "docs", "docs_asset")} == {"ANONYMOUS"}
     admin = {name for name in levels if routes[name].startswith("ops/") or routes[name] == "status"}
-    assert admin == {"dead_letters", "replay_dead_letters", "status", "verify_event_log"}
+    assert admin == {"dead_letters", "forget", "replay_dead_letters", "status", "verify_event_log"}
     assert {levels.pop(name) for name in admin} == {"ADMIN"}
     assert levels
     assert set(levels.values()) == {"FUNCTION"}

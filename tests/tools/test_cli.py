@@ -135,6 +135,31 @@ def test_verify_log_exits_1_and_names_the_first_broken_link_of_a_tampered_stream
     assert cli("verify-log", "--stream", first).exit_code == 0
 
 
+# --- forget -------------------------------------------------------------------------------------------
+
+
+def test_forget_by_email_or_account_erases_the_owner_and_keeps_the_balance() -> None:
+    first, second = open_accounts()
+    project(first, second)
+
+    by_email = cli("forget", "--email", "OWNER0@example.com")
+    by_account = cli("forget", "--account", second.removeprefix("account-"))
+
+    assert by_email.exit_code == 0, by_email.output
+    assert by_email.stdout.splitlines()[0].endswith(": key destroyed")
+    assert by_account.exit_code == 0, by_account.output
+    assert by_account.stdout.splitlines() == [by_account.stdout.splitlines()[0]]
+    assert by_account.stdout.splitlines()[0].endswith(": key destroyed")
+    for stream_id in (first, second):
+        state, _ = accounts().commands.load(stream_id)
+        assert (state.owner_name, state.owner_email, state.balance) == ("[erased]", "[erased]", 100)
+
+
+def test_forget_needs_an_email_or_an_account() -> None:
+    assert cli("forget").exit_code == 2
+    assert cli("forget", "--email", "a@example.com", "--account", "x").exit_code == 2
+
+
 # --- verify -------------------------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ HTTP_FUNCTIONS = {
     "dead_letters",
     "replay_dead_letters",
     "verify_event_log",
+    "forget",
     "health",
     "deep_health",
     "request_transfer",

@@ -150,6 +150,10 @@ TABLE: dict[str, tuple[Call, tuple[int, int, int, int]]] = {
         (403, 403, 200, 401),
     ),
     "verify the log": (_get("verify_event_log", "/api/ops/verify-log"), (403, 403, 200, 401)),
+    "forget a person": (
+        _post("forget", "/api/ops/forget", {"owner_email": "nobody@example.com"}),
+        (403, 403, 200, 401),
+    ),
     "health": (_get("health", "/api/health"), (200, 200, 200, 200)),
     "deep health": (_get("deep_health", "/api/health/deep"), (200, 200, 200, 200)),
     "a route that does not exist": (_get("unknown_route", "/api/nothing"), (404, 404, 404, 404)),

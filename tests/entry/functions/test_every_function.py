@@ -45,6 +45,7 @@ def test_every_function_answers_through_the_worker(embedded_backend: bootstrap.E
         "dead_letters": request("GET", "/api/ops/deadletters", caller=OPERATOR),
         "replay_dead_letters": request("POST", "/api/ops/deadletters/replay", {}, caller=OPERATOR),
         "verify_event_log": request("GET", "/api/ops/verify-log", caller=OPERATOR),
+        "forget": request("POST", "/api/ops/forget", {"owner_email": "nobody@example.com"}, caller=OPERATOR),
         "health": request("GET", "/api/health"),
         "deep_health": request("GET", "/api/health/deep"),
         "unknown_route": request("DELETE", "/api/accounts", route_params={"path": "accounts"}),

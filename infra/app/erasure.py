@@ -1,0 +1,67 @@
+"""Forgetting a person (GDPR art. 17) in a log that is never rewritten: their key is destroyed, so every
+field sealed with it, in the events, their copies on the hubs, snapshots, idempotency records and read
+models, opens as "[erased]" from then on; balances, the audit trail, time travel and the hash chain (over
+the ciphertext) are untouched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infra.app.sealing import ALGORITHM
+from infra.app.service import Service
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    service: str
+    subject: str
+    # whether a key was there to destroy (False: nothing of theirs was sealed, or forgotten before)
+    key_destroyed: bool
+
+
+def forget_person(services: Iterable[Service], identifier: str) -> list[Forgotten]:
+    """Forget the person `identifier` (an email address) names, in every service that seals personal data."""
+    forgotten = []
+    for service in services:
+        seals = service.commands.codec.seals
+        if seals is None:
+            continue
+        subject = seals.subject_of(identifier)
+        forgotten.append(Forgotten(service.name, subject, _forget(service, subject)))
+    return forgotten
+
+
+def forget_subject(service: Service, subject: str) -> Forgotten:
+    """Forget a subject by its id (as found on a sealed field)."""
+    return Forgotten(service.name, subject, _forget(service, subject))
+
+
+def subjects_of_stream(service: Service, stream_id: str) -> set[str]:
+    """The subjects whose data the stream's events hold sealed."""
+    return {
+        subject
+        for event in service.commands.store.read(stream_id)
+        for subject in _sealed_subjects(event.data)
+    }
+
+
+def _forget(service: Service, subject: str) -> bool:
+    seals = service.commands.codec.seals
+    assert seals is not None
+    destroyed = seals.forget(subject)
+    service.commands.forget_cached_states()  # they hold the person's data opened
+    return destroyed
+
+
+def _sealed_subjects(data: Any) -> Iterable[str]:
+    if isinstance(data, Mapping):
+        if data.get("sealed") == ALGORITHM and isinstance(data.get("subject"), str):
+            yield data["subject"]
+        else:
+            for value in data.values():
+                yield from _sealed_subjects(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _sealed_subjects(item)
