@@ -21,6 +21,7 @@ from typing import Any
 from bench.sizes import Sizes
 from domain import accounts
 from infra.app.commands import CommandHandler, Idempotency
+from infra.app.sealing import Sealer
 from infra.entry.settings import Settings
 from infra.ports.eventstore import Metadata
 
@@ -148,6 +149,7 @@ def run(sizes: Sizes) -> CosmosResult:
 def measure(sizes: Sizes) -> CosmosResult:
     """Deposits on one account through the pipeline on the Cosmos stores, counting every call."""
     from infra.adapters.cosmos.eventstore import EVENTS_PARTITION_KEY_PATH, CosmosEventStore
+    from infra.adapters.cosmos.keys import KEYS_PARTITION_KEY_PATH, CosmosKeyStore
     from infra.adapters.cosmos.snapshots import SNAPSHOTS_PARTITION_KEY_PATH, CosmosSnapshotStore
     from tests.fakes.cosmos import FakeContainer
 
@@ -157,6 +159,8 @@ def measure(sizes: Sizes) -> CosmosResult:
         CountingContainer("snapshots", FakeContainer(SNAPSHOTS_PARTITION_KEY_PATH), calls)
     )
     settings = Settings()
+    # personal data sealed as the composition root does: a key per owner in the keys container
+    keys = CosmosKeyStore(CountingContainer("keys", FakeContainer(KEYS_PARTITION_KEY_PATH), calls))
 
     def handler() -> CommandHandler[accounts.Account, accounts.AccountCommand, accounts.AccountEvent]:
         return CommandHandler(
@@ -165,6 +169,7 @@ def measure(sizes: Sizes) -> CosmosResult:
             snapshots=snapshots,
             snapshot_every=settings.snapshot_every,
             cache_size=settings.state_cache_size,
+            seals=Sealer(keys),
         )
 
     def cost(run_command: Callable[[], object]) -> list[Call]:

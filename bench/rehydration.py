@@ -70,7 +70,12 @@ def run(sizes: Sizes, workdir: Path) -> RehydrationResult:
         timings = []
         for length, (stream_id, snapshot_version) in streams.items():
             replay = [
-                _timed_deposit(CommandHandler(pipeline.store, accounts.decider, cache_size=0), stream_id)
+                _timed_deposit(
+                    CommandHandler(
+                        pipeline.store, accounts.decider, cache_size=0, seals=pipeline.codec.seals
+                    ),
+                    stream_id,
+                )
                 for _ in range(sizes.full_replay_repeats)
             ]
             timings.append(
@@ -91,6 +96,7 @@ def fresh_handler(pipeline: AccountHandler, snapshots: SnapshotStore, settings: 
         snapshots=snapshots,
         snapshot_every=settings.snapshot_every,
         cache_size=settings.state_cache_size,
+        seals=pipeline.codec.seals,
     )
 
 

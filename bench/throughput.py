@@ -2,6 +2,7 @@
 
 Contenders, all on SQLite in WAL mode with synchronous=NORMAL, one transaction per command:
 - ours: the CommandHandler exactly as the composition root builds it (snapshots and state cache on);
+- ours without the hash chain and without sealing personal data: what those two cost;
 - ours, store append only: the same appends without the pipeline around them (where the time goes);
 - the `eventsourcing` library in its default configuration, and in its fastest;
 - raw: one single-row INSERT + COMMIT per command with `sqlite3`, the physical limit.
@@ -24,6 +25,9 @@ from bench.peer_eventsourcing import DEFAULT_SETTINGS, FASTEST_SETTINGS, Eventso
 from bench.sizes import Sizes
 from bench.stats import clock, median
 from domain import accounts
+from infra.adapters.sqlite.eventstore import SqliteEventStore
+from infra.adapters.sqlite.snapshots import SqliteSnapshotStore
+from infra.app.commands import CommandHandler
 from infra.entry.accounts_api import accounts as accounts_of
 from infra.entry.bootstrap import Root
 from infra.entry.settings import Settings
@@ -33,6 +37,7 @@ AMOUNT = 100
 
 OURS = "ours"
 OURS_APPEND_ONLY = "ours_store_append_only"
+OURS_WITHOUT_TRUST = "ours_without_chain_or_sealing"
 EVENTSOURCING_DEFAULT = "eventsourcing_default"
 EVENTSOURCING_FASTEST = "eventsourcing_fastest"
 RAW = "raw_sqlite_insert_commit"
@@ -104,6 +109,29 @@ class OurPipeline:
 
     def close(self) -> None:
         self.root.close()
+
+
+class OurPipelineWithoutTrust(OurPipeline):
+    """The same pipeline without the hash chain and without sealing personal data: what the two cost."""
+
+    name = OURS_WITHOUT_TRUST
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Root(Settings(data_dir=data_dir, backend="embedded"))
+        self.store = SqliteEventStore(data_dir / "plain-events.sqlite", chain=False)
+        settings = self.root.settings
+        self.commands = CommandHandler(
+            self.store,
+            accounts.decider,
+            snapshots=SqliteSnapshotStore(data_dir / "plain-snapshots.sqlite"),
+            snapshot_every=settings.snapshot_every,
+            cache_size=settings.state_cache_size,
+        )
+        self.streams = []
+
+    def close(self) -> None:
+        self.store.close()
+        super().close()
 
 
 class OurStoreAppendOnly:
@@ -209,6 +237,7 @@ def _trial(sizes: Sizes, workdir: Path) -> Trial:
     raw = RawSqlite(workdir / "raw.sqlite")
     contenders: list[Contender] = [
         ours,
+        OurPipelineWithoutTrust(workdir / "without-trust"),
         OurStoreAppendOnly(workdir / "append-only"),
         es_default,
         es_fastest,

@@ -13,6 +13,7 @@ theirs opens as ERASED.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -73,16 +74,13 @@ class Sealer:
     def seal(self, model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
         """`data` (a dump of `model`) with each personal field sealed, in nested models too."""
         sealed = dict(data)
-        for name, info in model.model_fields.items():
-            value = sealed.get(name)
-            if value is None:
-                continue
-            personal = next((m for m in info.metadata if isinstance(m, Personal)), None)
-            if personal is not None:
-                identifier = data.get(personal.subject)
-                if isinstance(value, str) and value != ERASED and isinstance(identifier, str):
-                    sealed[name] = self._seal_value(self.subject_of(identifier), name, value)
-            elif (nested := _model_of(info)) is not None and isinstance(value, Mapping):
+        personal_fields, nested_models = _layout(model)
+        for name, personal in personal_fields:
+            value, identifier = sealed.get(name), data.get(personal.subject)
+            if isinstance(value, str) and value != ERASED and isinstance(identifier, str):
+                sealed[name] = self._seal_value(self.subject_of(identifier), name, value)
+        for name, nested in nested_models:
+            if isinstance(value := sealed.get(name), Mapping):
                 sealed[name] = self.seal(nested, value)
         return sealed
 
@@ -124,6 +122,22 @@ class Sealer:
             if key is not None:
                 self._cache.put(subject, key)
         return key
+
+
+@functools.cache
+def _layout(
+    model: type[BaseModel],
+) -> tuple[list[tuple[str, Personal]], list[tuple[str, type[BaseModel]]]]:
+    """A model's personal fields, and its fields holding models that have some (events are sealed on every
+    append: this is worked out once per model)."""
+    personal, nested = [], []
+    for name, info in model.model_fields.items():
+        marker = next((m for m in info.metadata if isinstance(m, Personal)), None)
+        if marker is not None:
+            personal.append((name, marker))
+        elif (inner := _model_of(info)) is not None and any(_layout(inner)):
+            nested.append((name, inner))
+    return personal, nested
 
 
 def _is_sealed(value: Any) -> bool:

@@ -16,6 +16,7 @@ as ciphertext.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,29 @@ import rfc8785
 
 from infra.formats.documents import format_time
 from infra.ports.eventstore import StoredEvent
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of `value`. For JSON with no floats and ASCII keys only (every event we store),
+    Python's own sorted, compact json.dumps writes exactly these bytes, several times faster than the
+    reference implementation (tests/formats/test_chain.py holds the two equal); anything else goes to
+    the reference, rfc8785."""
+    if _plain(value):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return rfc8785.dumps(value)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    if isinstance(value, str):
+        return value.isascii() or not any("\ud800" <= c <= "\udfff" for c in value)
+    return value is None or (isinstance(value, int) and abs(value) <= _SAFE_INTEGER)
+
+
+_SAFE_INTEGER = 2**53 - 1
 
 
 def canonical_form(event: StoredEvent, previous: str | None) -> bytes:
@@ -38,7 +62,7 @@ def canonical_form(event: StoredEvent, previous: str | None) -> bytes:
         "recordedAt": format_time(event.recorded_at),
         "previous": previous,
     }
-    return rfc8785.dumps(content)
+    return canonical_json(content)
 
 
 def event_hash(event: StoredEvent, previous: str | None) -> str:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-from infra.formats.chain import canonical_form, chained, event_hash
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from infra.formats.chain import canonical_form, canonical_json, chained, event_hash
 from infra.ports.eventstore import Metadata, StoredEvent
 
 EVENT = StoredEvent(
@@ -64,3 +69,28 @@ def test_chained_events_link_each_to_the_one_before_and_the_first_to_the_given_h
     assert first_linked.event_hash == event_hash(EVENT, PREVIOUS)
     assert second_linked.previous_hash == first_linked.event_hash
     assert second_linked.event_hash == event_hash(second, first_linked.event_hash)
+
+
+PLAIN_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text(st.characters(codec="utf-8")),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(st.characters(max_codepoint=127)), inner, max_size=4)
+    ),
+)
+
+
+@given(PLAIN_JSON)
+def test_the_fast_canonical_json_writes_exactly_what_the_rfc_8785_reference_writes(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@given(
+    st.floats(min_value=-1e15, max_value=1e15)
+    | st.dictionaries(st.text(st.characters(codec="utf-8"), min_size=1), st.integers(-100, 100))
+)
+def test_floats_and_other_keys_go_to_the_reference(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)

@@ -64,9 +64,11 @@ class SqliteEventStore:
     skips one. The embedded change feed reads by it.
     """
 
-    def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, path: Path | str, clock: Callable[[], datetime] = utc_now, chain: bool = True) -> None:
+        # chain=False stores events unhashed, as before the hash chain: only `make bench` does, to weigh it
         self._db = SqliteDatabase(path, SCHEMA)
         self._clock = clock
+        self._chain = chain
         self._appended = WakeUps()
         with self._db.transaction() as conn:
             present = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
@@ -99,22 +101,20 @@ class SqliteEventStore:
                 if actual != expected_version:
                     raise ConcurrencyError(stream_id, expected_version, actual)
                 (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
-                stored = chained(
-                    [
-                        StoredEvent(
-                            event_id=event.event_id,
-                            stream_id=stream_id,
-                            version=expected_version + offset,
-                            type=event.type,
-                            schema_version=event.schema_version,
-                            data=event.data,
-                            metadata=metadata,
-                            recorded_at=recorded_at,
-                        )
-                        for offset, event in enumerate(events, start=1)
-                    ],
-                    previous,
-                )
+                unhashed = [
+                    StoredEvent(
+                        event_id=event.event_id,
+                        stream_id=stream_id,
+                        version=expected_version + offset,
+                        type=event.type,
+                        schema_version=event.schema_version,
+                        data=event.data,
+                        metadata=metadata,
+                        recorded_at=recorded_at,
+                    )
+                    for offset, event in enumerate(events, start=1)
+                ]
+                stored = chained(unhashed, previous) if self._chain else unhashed
                 conn.executemany(
                     f"INSERT INTO events (position, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
