@@ -182,5 +182,28 @@ def validate_append(stream_id: str, expected_version: int, events: Sequence[NewE
         raise AppendTooLarge(f"{len(events)} events in one append; at most {MAX_EVENTS_PER_APPEND}")
 
 
+def stored_events(
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[NewEvent],
+    metadata: Metadata,
+    recorded_at: datetime,
+) -> list[StoredEvent]:
+    """`events` as one append at `expected_version` stores them (before their hash-chain links)."""
+    return [
+        StoredEvent(
+            event_id=event.event_id,
+            stream_id=stream_id,
+            version=expected_version + offset,
+            type=event.type,
+            schema_version=event.schema_version,
+            data=event.data,
+            metadata=metadata,
+            recorded_at=recorded_at,
+        )
+        for offset, event in enumerate(events, start=1)
+    ]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)

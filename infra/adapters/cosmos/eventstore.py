@@ -35,6 +35,7 @@ from infra.ports.eventstore import (
     StoredEvent,
     StoreTotals,
     StreamHead,
+    stored_events,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -195,20 +196,7 @@ class CosmosEventStore:
         metadata: Metadata,
         previous_hash: str | None,
     ) -> list[dict[str, Any]]:
-        recorded_at = self._clock()
-        stored = [
-            StoredEvent(
-                event_id=event.event_id,
-                stream_id=stream_id,
-                version=expected_version + offset,
-                type=event.type,
-                schema_version=event.schema_version,
-                data=event.data,
-                metadata=metadata,
-                recorded_at=recorded_at,
-            )
-            for offset, event in enumerate(events, start=1)
-        ]
+        stored = stored_events(stream_id, expected_version, events, metadata, self._clock())
         return [to_document(event) for event in chained(stored, previous_hash)]
 
     def _execute(

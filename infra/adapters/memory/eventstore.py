@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -16,6 +17,7 @@ from infra.ports.eventstore import (
     StoredEvent,
     StoreTotals,
     StreamHead,
+    stored_events,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -47,21 +49,9 @@ class InMemoryEventStore:
                 raise ConcurrencyError(stream_id, expected_version, len(stream))
             if idempotency is not None and (stream_id, idempotency.key) in self._idempotency:
                 raise ConcurrencyError(stream_id, expected_version, len(stream))
-            recorded_at = self._clock()
+            copied = [dataclasses.replace(event, data=copy.deepcopy(event.data)) for event in events]
             stored = chained(
-                [
-                    StoredEvent(
-                        event_id=event.event_id,
-                        stream_id=stream_id,
-                        version=expected_version + offset,
-                        type=event.type,
-                        schema_version=event.schema_version,
-                        data=copy.deepcopy(event.data),
-                        metadata=metadata,
-                        recorded_at=recorded_at,
-                    )
-                    for offset, event in enumerate(events, start=1)
-                ],
+                stored_events(stream_id, expected_version, copied, metadata, self._clock()),
                 stream[-1].event_hash if stream else None,
             )
             self._streams[stream_id] = [*stream, *stored]

@@ -20,6 +20,7 @@ from infra.ports.eventstore import (
     StoredEvent,
     StoreTotals,
     StreamHead,
+    stored_events,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -101,19 +102,7 @@ class SqliteEventStore:
                 if actual != expected_version:
                     raise ConcurrencyError(stream_id, expected_version, actual)
                 (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
-                unhashed = [
-                    StoredEvent(
-                        event_id=event.event_id,
-                        stream_id=stream_id,
-                        version=expected_version + offset,
-                        type=event.type,
-                        schema_version=event.schema_version,
-                        data=event.data,
-                        metadata=metadata,
-                        recorded_at=recorded_at,
-                    )
-                    for offset, event in enumerate(events, start=1)
-                ]
+                unhashed = stored_events(stream_id, expected_version, events, metadata, recorded_at)
                 stored = chained(unhashed, previous) if self._chain else unhashed
                 conn.executemany(
                     f"INSERT INTO events (position, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
