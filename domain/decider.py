@@ -18,6 +18,10 @@ class Personal:
     subject: str
 
 
+# What a Personal field reads once its subject's key is destroyed.
+ERASED = "[erased]"
+
+
 def person_identifier(identifier: str) -> str:
     """How identifiers of persons compare: surrounding space dropped, ASCII letters in lower case (not
     casefold(), which would make distinct addresses one: straße and strasse)."""

@@ -26,7 +26,7 @@ from domain.accounts import (
     TransferDecisionRestated,
     decider,
 )
-from domain.decider import Personal
+from domain.decider import ERASED, Personal
 from projections.projection import Fact, PersonKey, Projection, Row, Table
 
 
@@ -119,9 +119,11 @@ def holder_partition(holder: str) -> str:
 def rows(summary: AccountSummary, fact: Fact[AccountEvent]) -> Sequence[Row[Any]]:
     if summary.owner is None:
         return ()
-    copies: list[Row[Any]] = [
-        Row(BY_OWNER, PersonKey(summary.owner.email), summary.id, summary.id, lambda _: summary)
-    ]
+    copies: list[Row[Any]] = []
+    if summary.owner.email != ERASED:  # a forgotten owner is looked up no more (forget drops their rows)
+        copies.append(
+            Row(BY_OWNER, PersonKey(summary.owner.email), summary.id, summary.id, lambda _: summary)
+        )
     if summary.holder is not None and isinstance(fact.event, AccountOpened):  # a holder never changes
         held = HeldAccount(id=summary.id)
         copies.append(

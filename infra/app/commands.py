@@ -244,6 +244,12 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         seals = self.codec.seals
         return data if seals is None else seals.seal(self.decider.state_type, data)
 
+    def _stored_fingerprint(self, idempotency: Idempotency) -> str:
+        """The fingerprint as stored: a hash of the command, keyed with sealing on (a command may hold
+        personal data, and a plain hash of it confirms a guess of them)."""
+        seals = self.codec.seals
+        return idempotency.fingerprint if seals is None else seals.keyed(idempotency.fingerprint)
+
     def _state_of(self, stored: dict[str, Any]) -> S:
         seals = self.codec.seals
         return self.decider.state_type.model_validate(stored if seals is None else seals.open(stored))
@@ -257,14 +263,17 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
             "state": self._stored_state(outcome.state),
         }
         return IdempotencyRecord(
-            key=idempotency.key, fingerprint=idempotency.fingerprint, result=result, recorded_at=utc_now()
+            key=idempotency.key,
+            fingerprint=self._stored_fingerprint(idempotency),
+            result=result,
+            recorded_at=utc_now(),
         )
 
     def _recorded(self, stream_id: str, idempotency: Idempotency) -> Outcome[S] | None:
         record = self.store.find_idempotency(stream_id, idempotency.key)
         if record is None:
             return None
-        if record.fingerprint != idempotency.fingerprint:
+        if record.fingerprint not in (idempotency.fingerprint, self._stored_fingerprint(idempotency)):
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was already used with a different request; use a new key"
             )

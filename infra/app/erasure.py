@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from infra.app.generations import model_name
 from infra.app.sealing import ALGORITHM
 from infra.app.service import Service
 
@@ -52,6 +53,13 @@ def _forget(service: Service, subject: str) -> bool:
     assert seals is not None
     destroyed = seals.forget(subject)
     service.commands.forget_cached_states()  # they hold the person's data opened
+    for runner in service.projections:  # the rows filed under the person (PersonKey): looked up no more
+        for generation in runner.generation_state().targets():
+            for table in runner.projection.tables:
+                model = model_name(table.name, generation)
+                while rows := runner.store.query(model, subject, limit=100):
+                    for row in rows:
+                        runner.store.delete(model, row.id, subject)
     return destroyed
 
 

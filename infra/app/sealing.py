@@ -27,11 +27,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from domain.decider import Personal, person_identifier
+from domain.decider import ERASED, Personal, person_identifier
 from infra.app.cache import BoundedCache
 from infra.ports.keys import KeyStore
 
-ERASED = "[erased]"
 ALGORITHM = "A256GCM"
 # The secret that turns identifiers into subject ids: a key of the key store under this name, which no
 # subject id can take (subject ids are hex).
@@ -59,7 +58,15 @@ class Sealer:
         """The subject id of the person `identifier` (an email address) names."""
         secret = self._key(LOOKUP_SECRET, create=True)
         assert secret is not None
-        return hmac.new(secret, person_identifier(identifier).encode(), hashlib.sha256).hexdigest()
+        identifier_bytes = b"subject:" + person_identifier(identifier).encode()
+        return hmac.new(secret, identifier_bytes, hashlib.sha256).hexdigest()
+
+    def keyed(self, text: str) -> str:
+        """An HMAC of `text` under the lookup secret: what may hold personal data (an idempotency
+        fingerprint, say), kept comparable without being something anyone can confirm a guess against."""
+        secret = self._key(LOOKUP_SECRET, create=True)
+        assert secret is not None
+        return "keyed:" + hmac.new(secret, b"text:" + text.encode(), hashlib.sha256).hexdigest()
 
     def forget(self, subject: str) -> bool:
         """Destroy the subject's key: every field sealed with it opens as ERASED from now on."""

@@ -26,6 +26,10 @@ class Seals(Protocol):
 
     def forget(self, subject: str) -> bool: ...
 
+    def keyed(self, text: str) -> str:
+        """A keyed hash of `text` (of what may hold personal data): comparable, not guessable."""
+        ...
+
     @property
     def cache_seconds(self) -> float:
         """How long an opened copy may be kept in a process: a key destroyed elsewhere is unusable here
@@ -81,9 +85,15 @@ class EventCodec[E: BaseModel]:
         try:
             return event_type.model_validate(data)
         except ValidationError as error:
+            # where and what, never the values: they may be personal data, opened (dead letters and logs
+            # keep this message, and forgetting the person would not erase it)
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
+                for detail in error.errors(include_input=False, include_url=False)
+            )
             raise UndecodableEvent(
-                f"{stored.type} ({stored.stream_id} v{stored.version}): {error}"
-            ) from error
+                f"{stored.type} ({stored.stream_id} v{stored.version}): {problems}"
+            ) from None
 
 
 def _schema_version(event_type: type[BaseModel]) -> int:

@@ -3,15 +3,17 @@ opened for readers, and erased for good, everywhere the pipeline stores it, once
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from domain import accounts
 from domain.accounts import Account, AccountOpened, DepositMoney, OpenAccount, Owner
+from domain.decider import ERASED
 from infra.adapters.memory.eventstore import InMemoryEventStore
 from infra.adapters.memory.keys import InMemoryKeyStore
 from infra.adapters.memory.snapshots import InMemorySnapshotStore
 from infra.app.commands import CommandHandler, Idempotency
-from infra.app.sealing import ERASED, Sealer
+from infra.app.sealing import Sealer
 from infra.ports.eventstore import Metadata
 
 STREAM = "account-3f2b8c1e-9d4a-4e6b-8f0c-2a1d5e7b9c40"
@@ -129,6 +131,9 @@ def test_the_pipeline_stores_events_snapshots_and_idempotency_records_sealed_and
     assert fresh.load(STREAM, to_version=1)[0].owner_email == EMAIL  # from the events
     replayed = fresh.handle(STREAM, opening, METADATA, idempotency=Idempotency("k-1", "f"))
     assert (replayed.replayed, replayed.state.owner_name) == (True, NAME)
+    # the command's fingerprint (a hash of what it asked, names included) is kept keyed, not guessable
+    assert record.fingerprint not in ("f", hashlib.sha256(b"f").hexdigest())
+    assert record.fingerprint.startswith("keyed:")
 
 
 def test_after_forgetting_the_owner_the_account_reads_erased_with_its_balance_intact() -> None:

@@ -92,6 +92,19 @@ def test_event_data_that_fails_validation_is_undecodable(data: dict[str, Any]) -
         CODEC.decode(stored("MoneyDeposited", data))
 
 
+def test_why_an_event_is_undecodable_names_its_fields_never_their_values() -> None:
+    # the message is kept in dead letters and logs, where a forgotten person's name must not stay
+    data = {"owner": {"name": "Augusta Ada King", "email": "augusta.king@example.org"}, "currency": 7}
+
+    with pytest.raises(UndecodableEvent) as raised:
+        CODEC.decode(stored("AccountOpened", data, schema_version=3))
+
+    assert "currency" in str(raised.value)
+    assert "Augusta" not in str(raised.value)
+    assert "augusta.king" not in str(raised.value)
+    assert raised.value.__cause__ is None  # nor in the traceback of a cause
+
+
 # --- upcasting ----------------------------------------------------------------------------------------
 
 
