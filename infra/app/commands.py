@@ -230,7 +230,7 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
             stream_id=stream_id,
             version=new_version,
             state_version=self.decider.state_version,
-            state=self._stored_state(state),
+            state=self.codec.stored(state),
         )
         try:
             self.snapshots.put(snapshot)
@@ -239,11 +239,6 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
                 "could not write the snapshot of %s at version %d", stream_id, new_version, exc_info=True
             )
 
-    def _stored_state(self, state: S) -> dict[str, Any]:
-        data = state.model_dump(mode="json")
-        seals = self.codec.seals
-        return data if seals is None else seals.seal(self.decider.state_type, data)
-
     def _stored_fingerprint(self, idempotency: Idempotency) -> str:
         """The fingerprint as stored: a hash of the command, keyed with sealing on (a command may hold
         personal data, and a plain hash of it confirms a guess of them)."""
@@ -251,8 +246,7 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         return idempotency.fingerprint if seals is None else seals.keyed(idempotency.fingerprint)
 
     def _state_of(self, stored: dict[str, Any]) -> S:
-        seals = self.codec.seals
-        return self.decider.state_type.model_validate(stored if seals is None else seals.open(stored))
+        return self.decider.state_type.model_validate(self.codec.opened(stored))
 
     # --- idempotency ---
 
@@ -260,7 +254,7 @@ class CommandHandler[S: BaseModel, C: BaseModel, E: BaseModel]:
         result: dict[str, Any] = {
             "version": outcome.version,
             "appended": outcome.appended,
-            "state": self._stored_state(outcome.state),
+            "state": self.codec.stored(outcome.state),
         }
         return IdempotencyRecord(
             key=idempotency.key,

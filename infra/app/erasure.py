@@ -5,12 +5,11 @@ the ciphertext) are untouched."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from infra.app.generations import model_name
-from infra.app.sealing import ALGORITHM
+from infra.app.sealing import sealed_subjects
 from infra.app.service import Service
 
 
@@ -34,18 +33,14 @@ def forget_person(services: Iterable[Service], identifier: str) -> list[Forgotte
     return forgotten
 
 
-def forget_subject(service: Service, subject: str) -> Forgotten:
-    """Forget a subject by its id (as found on a sealed field)."""
-    return Forgotten(service.name, subject, _forget(service, subject))
-
-
-def subjects_of_stream(service: Service, stream_id: str) -> set[str]:
-    """The subjects whose data the stream's events hold sealed."""
-    return {
-        subject
-        for event in service.commands.store.read(stream_id)
-        for subject in _sealed_subjects(event.data)
-    }
+def forget_account(service: Service, stream_id: str) -> list[Forgotten] | None:
+    """Forget the people whose data the stream holds sealed (an account's owner); None if there is no such
+    stream."""
+    events = service.commands.store.read(stream_id)
+    if not events:
+        return None
+    subjects = set().union(*(sealed_subjects(event.data) for event in events))
+    return [Forgotten(service.name, subject, _forget(service, subject)) for subject in sorted(subjects)]
 
 
 def _forget(service: Service, subject: str) -> bool:
@@ -61,15 +56,3 @@ def _forget(service: Service, subject: str) -> bool:
                     for row in rows:
                         runner.store.delete(model, row.id, subject)
     return destroyed
-
-
-def _sealed_subjects(data: Any) -> Iterable[str]:
-    if isinstance(data, Mapping):
-        if data.get("sealed") == ALGORITHM and isinstance(data.get("subject"), str):
-            yield data["subject"]
-        else:
-            for value in data.values():
-                yield from _sealed_subjects(value)
-    elif isinstance(data, list):
-        for item in data:
-            yield from _sealed_subjects(item)

@@ -349,7 +349,7 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
                 current = (
                     None
                     if document is None or document.view is None
-                    else row_type.model_validate(self.read_side.opened(document.view))
+                    else row_type.model_validate(self.codec.opened(document.view))
                 )
                 for event, row in fresh:
                     failing = event
@@ -400,9 +400,8 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         until_written(attempt, f"{model}/{document_id}", self.max_attempts)
 
     def _view(self, view: dict[str, Any]) -> V:
-        return self.projection.view_type.model_validate(self.read_side.opened(view))
+        return self.read_side.view_of(view)
 
     def _stored(self, view: BaseModel) -> dict[str, Any]:
         """A view or row as stored: its personal fields sealed, as in the events."""
-        data = view.model_dump(mode="json")
-        return data if self.codec.seals is None else self.codec.seals.seal(type(view), data)
+        return self.codec.stored(view)

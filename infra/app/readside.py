@@ -66,7 +66,7 @@ class ReadModel[E: BaseModel, V: BaseModel]:
             fresh = (document.versions.get(stream_id, 0) if document else 0) >= min_version
             remaining = deadline - time.monotonic()
             if fresh or remaining <= 0:
-                view = None if document is None or document.view is None else self._view(document.view)
+                view = None if document is None or document.view is None else self.view_of(document.view)
                 return view, fresh
             time.sleep(min(READ_POLL_SECONDS, remaining))
 
@@ -125,7 +125,8 @@ class ReadModel[E: BaseModel, V: BaseModel]:
         parked = sum(1 for letter in self.dead_letters.all(model) if letter.status is DeadLetterStatus.PARKED)
         return Lag(self.projection.name, generation, behind, max(0.0, seconds), parked)
 
-    def _view(self, view: dict[str, Any]) -> V:
+    def view_of(self, view: dict[str, Any]) -> V:
+        """A stored view as the projection's view, its sealed fields opened."""
         return self.projection.view_type.model_validate(self.opened(view))
 
     def opened(self, view: dict[str, Any]) -> Any:

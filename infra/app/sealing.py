@@ -56,17 +56,17 @@ class Sealer:
 
     def subject_of(self, identifier: str) -> str:
         """The subject id of the person `identifier` (an email address) names."""
-        secret = self._key(LOOKUP_SECRET, create=True)
-        assert secret is not None
-        identifier_bytes = b"subject:" + person_identifier(identifier).encode()
-        return hmac.new(secret, identifier_bytes, hashlib.sha256).hexdigest()
+        return self._hmac(b"subject:", person_identifier(identifier))
 
     def keyed(self, text: str) -> str:
         """An HMAC of `text` under the lookup secret: what may hold personal data (an idempotency
         fingerprint, say), kept comparable without being something anyone can confirm a guess against."""
+        return "keyed:" + self._hmac(b"text:", text)
+
+    def _hmac(self, label: bytes, text: str) -> str:
         secret = self._key(LOOKUP_SECRET, create=True)
         assert secret is not None
-        return "keyed:" + hmac.new(secret, b"text:" + text.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(secret, label + text.encode(), hashlib.sha256).hexdigest()
 
     def forget(self, subject: str) -> bool:
         """Destroy the subject's key: every field sealed with it opens as ERASED from now on."""
@@ -145,6 +145,17 @@ def _layout(
         elif (inner := _model_of(info)) is not None and any(_layout(inner)):
             nested.append((name, inner))
     return personal, nested
+
+
+def sealed_subjects(data: Any) -> set[str]:
+    """The subjects whose keys the sealed fields in `data` (at any depth) were sealed with."""
+    if _is_sealed(data):
+        return {data["subject"]}
+    if isinstance(data, Mapping):
+        return {subject for value in data.values() for subject in sealed_subjects(value)}
+    if isinstance(data, list):
+        return {subject for item in data for subject in sealed_subjects(item)}
+    return set()
 
 
 def _is_sealed(value: Any) -> bool:

@@ -17,7 +17,6 @@ event anywhere in the store is `unhashed` too: hashing had begun.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -187,9 +186,4 @@ def verify_service(service: Service, stream_id: str | None = None) -> LogVerdict
     if stream_id is not None:
         seen = {stream_id: seen_version(service.projections, stream_id)}
         return verify_log(store, seen, [stream_id])
-    return verify_log(store, seen_versions(service.projections, category(service)))
-
-
-def category(service: Service) -> str:
-    """The prefix of the service's stream ids (`account` for `account-<uuid>`)."""
-    return service.commands.decider.stream_id(uuid.UUID(int=0)).split("-")[0]
+    return verify_log(store, seen_versions(service.projections, service.commands.decider.category))

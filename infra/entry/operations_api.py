@@ -118,7 +118,7 @@ def verify_event_log(req: func.HttpRequest) -> func.HttpResponse:
     except LookupError:
         raise http.Problem(404, "Service not found", f"no service is called {query.service!r}") from None
     if query.stream_id is not None:
-        services = [s for s in services if query.stream_id.startswith(f"{verify_log.category(s)}-")]
+        services = [s for s in services if query.stream_id.startswith(f"{s.commands.decider.category}-")]
         if not services:
             raise http.Problem(404, "Stream not found", "no service keeps streams of this kind")
     reports = []
@@ -195,11 +195,10 @@ def forget(req: func.HttpRequest) -> func.HttpResponse:
         forgotten = erasure.forget_person(root.services, command.owner_email)
     else:
         service = root.service("accounts")
-        stream_id = service.commands.decider.stream_id(command.account_id)
-        subjects = erasure.subjects_of_stream(service, stream_id)
-        if not service.commands.store.read(stream_id, to_version=1):
+        found = erasure.forget_account(service, service.commands.decider.stream_id(command.account_id))
+        if found is None:
             raise http.Problem(404, "Account not found", "no account has this id")
-        forgotten = [erasure.forget_subject(service, subject) for subject in sorted(subjects)]
+        forgotten = found
     log.warning("FORGOTTEN subjects %s, by %s", ", ".join(f.subject for f in forgotten), operator.holder)
     return http.json_response(
         {

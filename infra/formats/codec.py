@@ -52,18 +52,24 @@ class EventCodec[E: BaseModel]:
         self.seals = seals
 
     def encode(self, event: E) -> NewEvent:
-        data = event.model_dump(mode="json", exclude_none=True)
         return NewEvent(
             type=type(event).__name__,
             schema_version=_schema_version(type(event)),
-            data=data if self.seals is None else self.seals.seal(type(event), data),
+            data=self.stored(event, exclude_none=True),
         )
+
+    def stored(self, model: BaseModel, exclude_none: bool = False) -> dict[str, Any]:
+        """`model` as stored (an event, and the states and views kept of them): its personal fields sealed."""
+        data = model.model_dump(mode="json", exclude_none=exclude_none)
+        return data if self.seals is None else self.seals.seal(type(model), data)
+
+    def opened(self, data: Any) -> Any:
+        """Stored data with its sealed fields opened."""
+        return data if self.seals is None else self.seals.open(data)
 
     def reveal(self, stored: StoredEvent) -> StoredEvent:
         """The stored event with its sealed fields opened (as the audit trail shows it), not decoded."""
-        return (
-            stored if self.seals is None else stored.model_copy(update={"data": self.seals.open(stored.data)})
-        )
+        return stored.model_copy(update={"data": self.opened(stored.data)})
 
     def decode(self, stored: StoredEvent) -> E:
         event_type = self._types.get(stored.type)
@@ -76,7 +82,7 @@ class EventCodec[E: BaseModel]:
             raise UndecodableEvent(
                 f"{stored.type} schema version {stored.schema_version} is newer than this code's {current}"
             )
-        data = stored.data if self.seals is None else self.seals.open(stored.data)
+        data = self.opened(stored.data)
         for version in range(stored.schema_version, current):
             upcast = self._upcasters.get((stored.type, version))
             if upcast is None:

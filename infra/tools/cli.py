@@ -222,7 +222,7 @@ def verify_log_command(
     broken = 0
     with _services(backend, data_dir, settings, service) as services:
         for each in services:
-            if stream is not None and not stream.startswith(f"{verify_log.category(each)}-"):
+            if stream is not None and not stream.startswith(f"{each.commands.decider.category}-"):
                 continue
             verdict = verify_log.verify_service(each, stream)
             broken += len(verdict.broken)
@@ -259,11 +259,10 @@ def forget(
             forgotten = erasure.forget_person(services, email)
         else:
             (owner,) = [each for each in services if each.name == "accounts"]
-            stream_id = owner.commands.decider.stream_id(account)
-            if not owner.commands.store.read(stream_id, to_version=1):
+            found = erasure.forget_account(owner, owner.commands.decider.stream_id(account))
+            if found is None:
                 raise typer.BadParameter(f"no account {account}")
-            subjects = sorted(erasure.subjects_of_stream(owner, stream_id))
-            forgotten = [erasure.forget_subject(owner, subject) for subject in subjects]
+            forgotten = found
         for each in forgotten:
             state = "key destroyed" if each.key_destroyed else "no key (nothing sealed, or forgotten before)"
             out.print(f"{each.service}: subject {each.subject}: {state}")
