@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+import time
+from collections.abc import Callable, Hashable
 
-from cachetools import Cache, LRUCache, TTLCache
+from cachetools import LRUCache
 
 
 class BoundedCache[K: Hashable, V]:
@@ -13,24 +14,34 @@ class BoundedCache[K: Hashable, V]:
     change elsewhere: another process's write is seen within that time); each call holds the lock only
     for the cache itself."""
 
-    def __init__(self, size: int, ttl_seconds: float | None = None) -> None:
-        self._entries: Cache[K, V] | None = None
-        if size and ttl_seconds is not None:
-            self._entries = TTLCache(maxsize=size, ttl=ttl_seconds)
-        elif size:
-            self._entries = LRUCache(maxsize=size)
+    def __init__(
+        self, size: int, ttl_seconds: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        # an entry is its value and when it stops being served (None: never): a check on the way out,
+        # cheaper on this path (every command) than cachetools' TTLCache, which keeps a second list in order
+        self._entries: LRUCache[K, tuple[float | None, V]] | None = LRUCache(maxsize=size) if size else None
+        self._ttl = ttl_seconds
+        self._clock = clock
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
         if self._entries is None:
             return None
         with self._lock:
-            return self._entries.get(key)
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            expires, value = entry
+            if expires is not None and self._clock() >= expires:
+                del self._entries[key]
+                return None
+            return value
 
     def put(self, key: K, value: V) -> None:
         if self._entries is not None:
+            expires = None if self._ttl is None else self._clock() + self._ttl
             with self._lock:
-                self._entries[key] = value
+                self._entries[key] = (expires, value)
 
     def clear(self) -> None:
         if self._entries is not None:
