@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import rfc8785
 
 from infra.formats.documents import format_time
-from infra.ports.eventstore import StoredEvent
+from infra.ports.eventstore import Metadata, NewEvent, StoredEvent, stored_events
 
 
 def canonical_json(value: Any) -> bytes:
@@ -31,38 +33,96 @@ def canonical_json(value: Any) -> bytes:
     Python's own sorted, compact json.dumps writes exactly these bytes, several times faster than the
     reference implementation (tests/formats/test_chain.py holds the two equal); anything else goes to
     the reference, rfc8785."""
+    return canonical_text(value).encode()
+
+
+def canonical_text(value: Any) -> str:
+    """`canonical_json` as text: what a store may keep as the JSON of an event's data, and hash as is."""
     if _plain(value):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    return rfc8785.dumps(value)
+        return _SORTED_COMPACT.encode(value)
+    return rfc8785.dumps(value).decode()
+
+
+_SORTED_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_SAFE_INTEGER = 2**53 - 1
 
 
 def _plain(value: Any) -> bool:
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_plain(item) for item in value)
-    if isinstance(value, str):
+    # a loop over the members rather than a recursion into each: this runs for every event appended
+    if type(value) is dict:
+        return all(type(k) is str and k.isascii() for k in value) and all(
+            _plain_scalar(member) or _plain(member) for member in value.values()
+        )
+    if type(value) is list:
+        return all(_plain_scalar(item) or _plain(item) for item in value)
+    return _plain_scalar(value)
+
+
+def _plain_scalar(value: Any) -> bool:
+    if type(value) is str:
         return value.isascii() or not any("\ud800" <= c <= "\udfff" for c in value)
-    return value is None or (isinstance(value, int) and abs(value) <= _SAFE_INTEGER)
+    if type(value) is int:
+        return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
+    return value is None or value is True or value is False
 
 
-_SAFE_INTEGER = 2**53 - 1
+def canonical_metadata(metadata: Metadata) -> str:
+    """The canonical JSON text of an event's metadata (every member, absent ones as null)."""
+    members = (f'"{name}":{_optional_string(getattr(metadata, name))}' for name in _METADATA_MEMBERS)
+    return "{" + ",".join(members) + "}"
+
+
+_METADATA_MEMBERS = sorted(Metadata.model_fields)  # every one a text or None
 
 
 def canonical_form(event: StoredEvent, previous: str | None) -> bytes:
     """The bytes an event's hash is taken of (see the module's docstring)."""
-    content: dict[str, Any] = {
-        "streamId": event.stream_id,
-        "version": event.version,
-        "eventId": str(event.event_id),
-        "type": event.type,
-        "schemaVersion": event.schema_version,
-        "data": event.data,
-        "metadata": event.metadata.model_dump(mode="json"),
-        "recordedAt": format_time(event.recorded_at),
-        "previous": previous,
-    }
-    return canonical_json(content)
+    return _form(
+        _string(event.stream_id),
+        event.version,
+        event.event_id,
+        event.type,
+        event.schema_version,
+        canonical_text(event.data),
+        canonical_metadata(event.metadata),
+        format_time(event.recorded_at),
+        previous,
+    )
+
+
+def _form(
+    stream: str,
+    version: int,
+    event_id: uuid.UUID,
+    type_: str,
+    schema_version: int,
+    data: str,
+    metadata: str,
+    recorded_at: str,
+    previous: str | None,
+) -> bytes:
+    # the members in RFC 8785's order (sorted by name), each value in its canonical form (`stream`: the
+    # stream id's, the same for every event of an append)
+    return (
+        f'{{"data":{data},"eventId":"{event_id}","metadata":{metadata},'
+        f'"previous":{_optional_string(previous)},"recordedAt":"{recorded_at}",'
+        f'"schemaVersion":{_integer(schema_version)},"streamId":{stream},'
+        f'"type":{_string(type_)},"version":{_integer(version)}}}'
+    ).encode()
+
+
+def _optional_string(text: str | None) -> str:
+    return "null" if text is None else _string(text)
+
+
+def _string(text: str) -> str:
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # nothing to escape
+    return canonical_text(text)
+
+
+def _integer(number: int) -> str:
+    return str(number) if -_SAFE_INTEGER <= number <= _SAFE_INTEGER else canonical_text(number)
 
 
 def event_hash(event: StoredEvent, previous: str | None) -> str:
@@ -70,11 +130,61 @@ def event_hash(event: StoredEvent, previous: str | None) -> str:
     return hashlib.sha256(canonical_form(event, previous)).hexdigest()
 
 
-def chained(events: Sequence[StoredEvent], previous: str | None) -> list[StoredEvent]:
-    """`events` (consecutive versions of one stream) with their links, the first linked to `previous`."""
-    linked = []
-    for event in events:
-        current = event_hash(event, previous)
-        linked.append(event.model_copy(update={"event_hash": current, "previous_hash": previous}))
-        previous = current
-    return linked
+def links(
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[NewEvent],
+    data: Sequence[str],
+    metadata: str,
+    recorded_at: str,
+    previous: str | None,
+) -> list[str]:
+    """The hashes of `events` appended at `expected_version`, each linked to the one before, the first to
+    `previous` (the hash of the stream's last event): `event_hash` of each as stored, computed from the
+    canonical texts a store keeps anyway (`data` of each event by `canonical_text`, the shared
+    `canonical_metadata` and `format_time`), as this runs inside every append's write transaction."""
+    hashes = []
+    stream = _string(stream_id)
+    for version, (event, text) in enumerate(zip(events, data, strict=True), start=expected_version + 1):
+        form = _form(
+            stream,
+            version,
+            event.event_id,
+            event.type,
+            event.schema_version,
+            text,
+            metadata,
+            recorded_at,
+            previous,
+        )
+        previous = hashlib.sha256(form).hexdigest()
+        hashes.append(previous)
+    return hashes
+
+
+def hashed_events(
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[NewEvent],
+    metadata: Metadata,
+    recorded_at: datetime,
+    previous: str | None,
+) -> list[StoredEvent]:
+    """`events` as one append at `expected_version` stores them, each linked to the one before it, the
+    first to `previous`."""
+    data = [canonical_text(event.data) for event in events]
+    hashes = links(
+        stream_id,
+        expected_version,
+        events,
+        data,
+        canonical_metadata(metadata),
+        format_time(recorded_at),
+        previous,
+    )
+    stored = stored_events(stream_id, expected_version, events, metadata, recorded_at)
+    links_from = [previous, *hashes]
+    return [
+        event.model_copy(update={"event_hash": hashes[index], "previous_hash": links_from[index]})
+        for index, event in enumerate(stored)
+    ]

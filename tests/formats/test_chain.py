@@ -11,8 +11,9 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.formats.chain import canonical_form, canonical_json, chained, event_hash
-from infra.ports.eventstore import Metadata, StoredEvent
+from infra.formats.chain import canonical_form, canonical_json, event_hash, hashed_events
+from infra.formats.documents import format_time
+from infra.ports.eventstore import Metadata, NewEvent, StoredEvent
 
 EVENT = StoredEvent(
     event_id=uuid.UUID("6c1f2e0a-5b4d-4c3e-8a9f-0d1e2f3a4b5c"),
@@ -60,15 +61,18 @@ def test_the_same_instant_in_another_offset_hashes_alike() -> None:
     assert event_hash(in_utc, PREVIOUS) == event_hash(EVENT, PREVIOUS)
 
 
-def test_chained_events_link_each_to_the_one_before_and_the_first_to_the_given_hash() -> None:
-    second = EVENT.model_copy(update={"version": 3, "event_id": uuid.uuid4()})
+def test_an_appends_events_link_each_to_the_one_before_and_the_first_to_the_given_hash() -> None:
+    events = [NewEvent("MoneyDeposited", 1, {"amount": amount}) for amount in (5, 7)]
 
-    first_linked, second_linked = chained([EVENT, second], PREVIOUS)
+    first, second = hashed_events(
+        EVENT.stream_id, 4, events, EVENT.metadata, EVENT.recorded_at, previous=PREVIOUS
+    )
 
-    assert first_linked.previous_hash == PREVIOUS
-    assert first_linked.event_hash == event_hash(EVENT, PREVIOUS)
-    assert second_linked.previous_hash == first_linked.event_hash
-    assert second_linked.event_hash == event_hash(second, first_linked.event_hash)
+    assert (first.version, second.version) == (5, 6)
+    assert first.previous_hash == PREVIOUS
+    assert first.event_hash == event_hash(first, PREVIOUS)
+    assert second.previous_hash == first.event_hash
+    assert second.event_hash == event_hash(second, first.event_hash)
 
 
 PLAIN_JSON = st.recursive(
@@ -94,3 +98,47 @@ def test_the_fast_canonical_json_writes_exactly_what_the_rfc_8785_reference_writ
 )
 def test_floats_and_other_keys_go_to_the_reference(value: Any) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+# what JSON escapes and what it must not, among any text (a union of alphabets would drown these few)
+TEXT = st.text(st.sampled_from('"\\/\n\x00\x1f\x7fé€a')) | st.text(st.characters(codec="utf-8"))
+
+
+@given(
+    type_=TEXT,
+    actor=st.none() | TEXT,
+    data=st.dictionaries(st.text(st.characters(max_codepoint=127)), PLAIN_JSON, max_size=4),
+    version=st.integers(1, 2**53 - 1),
+    schema_version=st.integers(1, 2**53 - 1),
+    previous=st.none() | TEXT,
+)
+def test_the_canonical_form_is_what_the_rfc_8785_reference_writes_of_the_documented_members(
+    type_: str,
+    actor: str | None,
+    data: dict[str, Any],
+    version: int,
+    schema_version: int,
+    previous: str | None,
+) -> None:
+    event = EVENT.model_copy(
+        update={
+            "type": type_,
+            "metadata": Metadata(correlation_id="c-1", actor=actor),
+            "data": data,
+            "version": version,
+            "schema_version": schema_version,
+        }
+    )
+    members = {
+        "streamId": event.stream_id,
+        "version": version,
+        "eventId": str(event.event_id),
+        "type": type_,
+        "schemaVersion": schema_version,
+        "data": data,
+        "metadata": event.metadata.model_dump(mode="json"),
+        "recordedAt": format_time(event.recorded_at),
+        "previous": previous,
+    }
+
+    assert canonical_form(event, previous) == rfc8785.dumps(members)

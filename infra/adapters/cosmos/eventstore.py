@@ -23,7 +23,7 @@ from azure.cosmos.exceptions import (
 )
 
 from infra.adapters.cosmos.container import BatchOperation, CosmosContainer, transient_errors_as_unavailable
-from infra.formats.chain import chained
+from infra.formats.chain import hashed_events
 from infra.formats.documents import EVENT_KIND, event_document_id, format_time, from_document, to_document
 from infra.ports.eventstore import (
     MAX_VERSION,
@@ -35,7 +35,6 @@ from infra.ports.eventstore import (
     StoredEvent,
     StoreTotals,
     StreamHead,
-    stored_events,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -196,8 +195,8 @@ class CosmosEventStore:
         metadata: Metadata,
         previous_hash: str | None,
     ) -> list[dict[str, Any]]:
-        stored = stored_events(stream_id, expected_version, events, metadata, self._clock())
-        return [to_document(event) for event in chained(stored, previous_hash)]
+        stored = hashed_events(stream_id, expected_version, events, metadata, self._clock(), previous_hash)
+        return [to_document(event) for event in stored]
 
     def _execute(
         self, stream_id: str, expected_version: int, operations: list[BatchOperation], guarded: bool

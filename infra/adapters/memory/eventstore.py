@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
-from infra.formats.chain import chained
+from infra.formats.chain import hashed_events
 from infra.ports.eventstore import (
     ConcurrencyError,
     IdempotencyRecord,
@@ -17,7 +17,6 @@ from infra.ports.eventstore import (
     StoredEvent,
     StoreTotals,
     StreamHead,
-    stored_events,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -50,8 +49,12 @@ class InMemoryEventStore:
             if idempotency is not None and (stream_id, idempotency.key) in self._idempotency:
                 raise ConcurrencyError(stream_id, expected_version, len(stream))
             copied = [dataclasses.replace(event, data=copy.deepcopy(event.data)) for event in events]
-            stored = chained(
-                stored_events(stream_id, expected_version, copied, metadata, self._clock()),
+            stored = hashed_events(
+                stream_id,
+                expected_version,
+                copied,
+                metadata,
+                self._clock(),
                 stream[-1].event_hash if stream else None,
             )
             self._streams[stream_id] = [*stream, *stored]

@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from infra.adapters.sqlite.database import SqliteDatabase, WakeUp, WakeUps
-from infra.formats.chain import chained
+from infra.formats.chain import canonical_metadata, canonical_text, links
+from infra.formats.documents import format_time
 from infra.ports.eventstore import (
     ConcurrencyError,
     IdempotencyRecord,
@@ -20,7 +21,6 @@ from infra.ports.eventstore import (
     StoredEvent,
     StoreTotals,
     StreamHead,
-    stored_events,
     utc_now,
     validate_append,
     validate_stream_id,
@@ -87,8 +87,10 @@ class SqliteEventStore:
         head: StreamHead | None = None,
     ) -> StreamHead:
         validate_append(stream_id, expected_version, events)
-        recorded_at = self._clock()
-        metadata_json = metadata.model_dump_json()
+        # the texts stored are the canonical ones the hash chain hashes: each put together once, and the
+        # rows written straight from what the append was given (validate_append checked it)
+        metadata_json = canonical_metadata(metadata)
+        data_json = [canonical_text(event.data) for event in events]
         try:
             with self._db.transaction() as conn:
                 # the stream's last event, in the transaction: its version is the concurrency check, its
@@ -102,25 +104,30 @@ class SqliteEventStore:
                 if actual != expected_version:
                     raise ConcurrencyError(stream_id, expected_version, actual)
                 (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
-                unhashed = stored_events(stream_id, expected_version, events, metadata, recorded_at)
-                stored = chained(unhashed, previous) if self._chain else unhashed
+                recorded_at = format_time(self._clock())
+                hashes: list[str | None] = [None] * len(events)
+                if self._chain:
+                    hashes[:] = links(
+                        stream_id, expected_version, events, data_json, metadata_json, recorded_at, previous
+                    )
+                links_from = [previous if self._chain else None, *hashes]
                 conn.executemany(
                     f"INSERT INTO events (position, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             position + offset,
                             stream_id,
-                            event.version,
+                            expected_version + offset,
                             str(event.event_id),
                             event.type,
                             event.schema_version,
-                            json.dumps(event.data, separators=(",", ":")),
+                            data_json[offset - 1],
                             metadata_json,
-                            recorded_at.isoformat(),
-                            event.event_hash,
-                            event.previous_hash,
+                            recorded_at,
+                            hashes[offset - 1],
+                            links_from[offset - 1],
                         )
-                        for offset, event in enumerate(stored, start=1)
+                        for offset, event in enumerate(events, start=1)
                     ],
                 )
                 if idempotency is not None:
@@ -131,7 +138,7 @@ class SqliteEventStore:
         except sqlite3.IntegrityError as error:
             raise ConcurrencyError(stream_id, expected_version) from error
         self._appended.signal()
-        return StreamHead(expected_version + len(events), stored[-1].event_hash if stored else previous)
+        return StreamHead(expected_version + len(events), hashes[-1] if hashes else previous)
 
     def read(
         self,
