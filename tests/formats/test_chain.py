@@ -129,7 +129,7 @@ def test_the_canonical_form_is_what_the_rfc_8785_reference_writes_of_the_documen
             "schema_version": schema_version,
         }
     )
-    members = {
+    members: dict[str, Any] = {
         "streamId": event.stream_id,
         "version": version,
         "eventId": str(event.event_id),
