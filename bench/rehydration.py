@@ -7,6 +7,10 @@ that version. Then, per stream and repeat:
 - cold: a fresh CommandHandler (empty state cache) handles a deposit: snapshot + tail, decide, append;
 - warm: the same handler handles another deposit: a cache hit, decide, append.
 For context only, a handler without snapshots or cache replays the whole stream.
+
+The same streams are also built in stores without the hash chain and without sealing (as in 1.), and
+timed alongside: what the two cost a rehydration, cold and in a full replay (where every event is read
+with its hashes, and the owner's sealed name and email are opened).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 from bench.sizes import Sizes
 from bench.stats import clock, median
 from domain import accounts
+from infra.adapters.sqlite.eventstore import SqliteEventStore
+from infra.adapters.sqlite.snapshots import SqliteSnapshotStore
 from infra.app.commands import CommandHandler
 from infra.entry.accounts_api import accounts as accounts_of
 from infra.entry.bootstrap import Root
@@ -36,6 +42,8 @@ class StreamTiming:
     cold_seconds: float  # median
     warm_seconds: float  # median
     full_replay_seconds: float  # median, without snapshot or cache: context only
+    cold_without_trust_seconds: float  # median, stores without the hash chain and sealing
+    full_replay_without_trust_seconds: float
 
 
 @dataclass(frozen=True)
@@ -47,16 +55,24 @@ class RehydrationResult:
 
 def run(sizes: Sizes, workdir: Path) -> RehydrationResult:
     root = Root(Settings(data_dir=workdir / "rehydration", backend="embedded"))
+    plain_store = SqliteEventStore(workdir / "rehydration" / "plain-events.sqlite", chain=False)
+    plain_snapshots = SqliteSnapshotStore(workdir / "rehydration" / "plain-snapshots.sqlite")
     try:
         pipeline = accounts_of(root).commands
         assert pipeline.snapshots is not None, "the composition root builds the pipeline with snapshots"
         snapshots: SnapshotStore = pipeline.snapshots
+        plain = CommandHandler(plain_store, accounts.decider, snapshots=plain_snapshots)
         streams = {
             length: build_stream(pipeline, snapshots, length, pipeline.snapshot_every)
             for length in sizes.stream_lengths
         }
+        plain_streams = {
+            length: build_stream(plain, plain_snapshots, length, pipeline.snapshot_every)
+            for length in sizes.stream_lengths
+        }
         cold: dict[int, list[float]] = {length: [] for length in streams}
         warm: dict[int, list[float]] = {length: [] for length in streams}
+        cold_plain: dict[int, list[float]] = {length: [] for length in streams}
         for repeat in range(sizes.rehydration_repeats + 1):  # interleaved, so noise hits every length alike
             for length, (stream_id, _) in streams.items():
                 handler = fresh_handler(pipeline, snapshots, root.settings)
@@ -64,28 +80,41 @@ def run(sizes: Sizes, workdir: Path) -> RehydrationResult:
                     _timed_deposit(handler, stream_id),
                     _timed_deposit(handler, stream_id),
                 )
+                plain_seconds = _timed_deposit(
+                    fresh_handler(plain, plain_snapshots, root.settings), plain_streams[length][0]
+                )
                 if repeat:  # the first pass only warms up the files
                     cold[length].append(cold_seconds)
                     warm[length].append(warm_seconds)
+                    cold_plain[length].append(plain_seconds)
         timings = []
         for length, (stream_id, snapshot_version) in streams.items():
-            replay = [
-                _timed_deposit(
-                    CommandHandler(
-                        pipeline.store, accounts.decider, cache_size=0, seals=pipeline.codec.seals
-                    ),
-                    stream_id,
-                )
-                for _ in range(sizes.full_replay_repeats)
-            ]
+            replay: list[float] = []
+            replay_plain: list[float] = []
+            for _ in range(sizes.full_replay_repeats):
+                replay.append(_timed_deposit(replaying_handler(pipeline), stream_id))
+                replay_plain.append(_timed_deposit(replaying_handler(plain), plain_streams[length][0]))
             timings.append(
                 StreamTiming(
-                    length, snapshot_version, median(cold[length]), median(warm[length]), median(replay)
+                    length,
+                    snapshot_version,
+                    median(cold[length]),
+                    median(warm[length]),
+                    median(replay),
+                    median(cold_plain[length]),
+                    median(replay_plain),
                 )
             )
         return RehydrationResult(pipeline.snapshot_every, sizes.rehydration_repeats, timings)
     finally:
+        plain_store.close()
+        plain_snapshots.close()
         root.close()
+
+
+def replaying_handler(pipeline: AccountHandler) -> AccountHandler:
+    """A handler over the same store without snapshots or cache: each command replays the whole stream."""
+    return CommandHandler(pipeline.store, accounts.decider, cache_size=0, seals=pipeline.codec.seals)
 
 
 def fresh_handler(pipeline: AccountHandler, snapshots: SnapshotStore, settings: Settings) -> AccountHandler:

@@ -96,12 +96,21 @@ def build(results: Results) -> dict[str, Any]:
                     "cold_ms": stream.cold_seconds * 1000,
                     "warm_ms": stream.warm_seconds * 1000,
                     "full_replay_ms": stream.full_replay_seconds * 1000,
+                    "cold_without_chain_or_sealing_ms": stream.cold_without_trust_seconds * 1000,
+                    "full_replay_without_chain_or_sealing_ms": stream.full_replay_without_trust_seconds
+                    * 1000,
                 }
                 for stream in streams
             ],
             "ratios": {
                 "cold_longest_over_shortest": ratio(longest.cold_seconds, shortest.cold_seconds),
                 "warm_longest_over_shortest": ratio(longest.warm_seconds, shortest.warm_seconds),
+                "cold_longest_over_without_chain_or_sealing": ratio(
+                    longest.cold_seconds, longest.cold_without_trust_seconds
+                ),
+                "full_replay_longest_over_without_chain_or_sealing": ratio(
+                    longest.full_replay_seconds, longest.full_replay_without_trust_seconds
+                ),
             },
         },
         "http": {
@@ -287,6 +296,31 @@ def _rehydration_targets(rehydration: RehydrationResult) -> list[dict[str, str]]
                 f"{factor:.2f}x: {long_seconds * 1000:.2f} ms vs {short_seconds * 1000:.2f} ms",
                 f"the snapshot bounds the replay to fewer than {rehydration.snapshot_every} events, so what "
                 "grows with the stream is the snapshot read and the append into a larger index",
+            )
+        )
+    for kind, with_trust, without, why in (
+        (
+            "cold (snapshot + tail)",
+            longest.cold_seconds,
+            longest.cold_without_trust_seconds,
+            "the snapshot's state is stored sealed, so a cold load opens the owner's name and email "
+            "(AES-256-GCM, the key from the key cache) besides reading the tail and its hashes",
+        ),
+        (
+            "full replay",
+            longest.full_replay_seconds,
+            longest.full_replay_without_trust_seconds,
+            "every event is read with its two hashes (128 bytes more a row), and the account's opening "
+            "event is opened (AES-256-GCM); nothing is hashed on a read",
+        ),
+    ):
+        factor = ratio(with_trust, without)
+        listed.append(
+            _target(
+                f"the hash chain and sealing cost under 10% of a rehydration of the {label}, {kind}",
+                factor <= 1.1,
+                f"{factor - 1:.1%} slower: {with_trust * 1000:.2f} ms vs {without * 1000:.2f} ms",
+                why,
             )
         )
     return listed
@@ -480,7 +514,8 @@ def _rehydration(report: dict[str, Any]) -> str:
         "CommandHandler (empty cache) reads the snapshot and the events after it; *warm*: the next command "
         f"on the same handler, a cache hit. Snapshots every {section['snapshot_every']} events, written as "
         "the pipeline writes them; every stream in the same store, the lengths measured in turn; each timed "
-        "command adds an event. *full replay* (no snapshot, no cache) is context only."
+        "command adds an event. *full replay* (no snapshot, no cache) is context only. *without*: the same "
+        "streams in stores without the hash chain and sealing, timed alongside."
     )
     rows = [
         (
@@ -489,13 +524,27 @@ def _rehydration(report: dict[str, Any]) -> str:
             f"{s['cold_ms']:.2f}",
             f"{s['warm_ms']:.2f}",
             f"{s['full_replay_ms']:.1f}",
+            f"{s['cold_without_chain_or_sealing_ms']:.2f}",
+            f"{s['full_replay_without_chain_or_sealing_ms']:.1f}",
         )
         for s in section["streams"]
     ]
     ratios = section["ratios"]
     return (
         f"## 2. Rehydration vs stream length\n\n{text}\n\n"
-        + _table(("events at start", "snapshot at", "cold ms", "warm ms", "full replay ms"), rows, "rrrrr")
+        + _table(
+            (
+                "events at start",
+                "snapshot at",
+                "cold ms",
+                "warm ms",
+                "full replay ms",
+                "cold ms without",
+                "full replay ms without",
+            ),
+            rows,
+            "rrrrrrr",
+        )
         + f"\n\nLongest over shortest: cold {ratios['cold_longest_over_shortest']:.2f}x, warm "
         f"{ratios['warm_longest_over_shortest']:.2f}x.\n\n![rehydration](rehydration.png)"
     )

@@ -36,6 +36,7 @@ ALGORITHM = "A256GCM"
 # subject id can take (subject ids are hex).
 LOOKUP_SECRET = "lookup-secret"
 _ENVELOPE = frozenset({"sealed", "subject", "nonce", "ciphertext"})
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # what JSON holds that cannot be sealed
 
 
 class Sealer:
@@ -91,15 +92,29 @@ class Sealer:
                 sealed[name] = self.seal(nested, value)
         return sealed
 
+    def seals_any(self, model: type[BaseModel]) -> bool:
+        """Whether `seal` seals anything of `model`'s data (a personal field of it, or of a model in it)."""
+        return any(_layout(model))
+
     def open(self, data: Any) -> Any:
-        """`data` with every sealed field in it, at any depth, opened (ERASED where its key is gone)."""
-        if isinstance(data, Mapping):
-            return {
-                key: self._open_value(key, value) if _is_sealed(value) else self.open(value)
-                for key, value in data.items()
-            }
+        """`data` with every sealed field in it, at any depth, opened (ERASED where its key is gone); `data`
+        itself where nothing in it is sealed (it is read on every load: most of it never was)."""
+        if type(data) in _SCALARS:
+            return data
+        if type(data) is dict or isinstance(data, Mapping):  # JSON as read is dicts: the ABC check is slow
+            opened: dict[str, Any] | None = None
+            for key, value in data.items():
+                if type(value) in _SCALARS:
+                    continue
+                new = self._open_value(key, value) if _is_sealed(value) else self.open(value)
+                if new is not value:
+                    if opened is None:
+                        opened = dict(data)
+                    opened[key] = new
+            return data if opened is None else opened
         if isinstance(data, list):
-            return [self.open(item) for item in data]
+            items = [self.open(item) for item in data]
+            return data if all(new is old for new, old in zip(items, data, strict=True)) else items
         return data
 
     def _seal_value(self, subject: str, field: str, value: str) -> dict[str, str]:
