@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -80,8 +79,8 @@ def canonical_form(event: StoredEvent, previous: str | None) -> bytes:
     return _form(
         _string(event.stream_id),
         event.version,
-        event.event_id,
-        event.type,
+        str(event.event_id),
+        _string(event.type),
         event.schema_version,
         canonical_text(event.data),
         canonical_metadata(event.metadata),
@@ -93,7 +92,7 @@ def canonical_form(event: StoredEvent, previous: str | None) -> bytes:
 def _form(
     stream: str,
     version: int,
-    event_id: uuid.UUID,
+    event_id: str,
     type_: str,
     schema_version: int,
     data: str,
@@ -101,13 +100,13 @@ def _form(
     recorded_at: str,
     previous: str | None,
 ) -> bytes:
-    # the members in RFC 8785's order (sorted by name), each value in its canonical form (`stream`: the
-    # stream id's, the same for every event of an append)
+    # the members in RFC 8785's order (sorted by name), each value in its canonical form (`stream` and
+    # `type_` as JSON strings already: the same for many events)
     return (
         f'{{"data":{data},"eventId":"{event_id}","metadata":{metadata},'
         f'"previous":{_optional_string(previous)},"recordedAt":"{recorded_at}",'
         f'"schemaVersion":{_integer(schema_version)},"streamId":{stream},'
-        f'"type":{_string(type_)},"version":{_integer(version)}}}'
+        f'"type":{type_},"version":{_integer(version)}}}'
     ).encode()
 
 
@@ -134,6 +133,7 @@ def links(
     stream_id: str,
     expected_version: int,
     events: Sequence[NewEvent],
+    event_ids: Sequence[str],
     data: Sequence[str],
     metadata: str,
     recorded_at: str,
@@ -141,16 +141,18 @@ def links(
 ) -> list[str]:
     """The hashes of `events` appended at `expected_version`, each linked to the one before, the first to
     `previous` (the hash of the stream's last event): `event_hash` of each as stored, computed from the
-    canonical texts a store keeps anyway (`data` of each event by `canonical_text`, the shared
+    texts a store keeps anyway (each event's id as text and `data` by `canonical_text`, the shared
     `canonical_metadata` and `format_time`), as this runs inside every append's write transaction."""
     hashes = []
     stream = _string(stream_id)
-    for version, (event, text) in enumerate(zip(events, data, strict=True), start=expected_version + 1):
+    for version, event_id, event, text in zip(
+        range(expected_version + 1, expected_version + 1 + len(events)), event_ids, events, data, strict=True
+    ):
         form = _form(
             stream,
             version,
-            event.event_id,
-            event.type,
+            event_id,
+            _type_string(event.type),
             event.schema_version,
             text,
             metadata,
@@ -160,6 +162,19 @@ def links(
         previous = hashlib.sha256(form).hexdigest()
         hashes.append(previous)
     return hashes
+
+
+def _type_string(type_: str) -> str:
+    """`_string` of an event type, kept: a store appends the same few types over and over."""
+    text = _TYPE_STRINGS.get(type_)
+    if text is None:
+        text = _string(type_)
+        if len(_TYPE_STRINGS) < 1_000:
+            _TYPE_STRINGS[type_] = text
+    return text
+
+
+_TYPE_STRINGS: dict[str, str] = {}
 
 
 def hashed_events(
@@ -172,12 +187,12 @@ def hashed_events(
 ) -> list[StoredEvent]:
     """`events` as one append at `expected_version` stores them, each linked to the one before it, the
     first to `previous`."""
-    data = [canonical_text(event.data) for event in events]
     hashes = links(
         stream_id,
         expected_version,
         events,
-        data,
+        [str(event.event_id) for event in events],
+        [canonical_text(event.data) for event in events],
         canonical_metadata(metadata),
         format_time(recorded_at),
         previous,

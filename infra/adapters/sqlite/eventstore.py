@@ -91,6 +91,7 @@ class SqliteEventStore:
         # rows written straight from what the append was given (validate_append checked it)
         metadata_json = canonical_metadata(metadata)
         data_json = [canonical_text(event.data) for event in events]
+        event_ids = [str(event.event_id) for event in events]
         try:
             with self._db.transaction() as conn:
                 # the stream's last event, in the transaction: its version is the concurrency check, its
@@ -108,7 +109,14 @@ class SqliteEventStore:
                 hashes: list[str | None] = [None] * len(events)
                 if self._chain:
                     hashes[:] = links(
-                        stream_id, expected_version, events, data_json, metadata_json, recorded_at, previous
+                        stream_id,
+                        expected_version,
+                        events,
+                        event_ids,
+                        data_json,
+                        metadata_json,
+                        recorded_at,
+                        previous,
                     )
                 links_from = [previous if self._chain else None, *hashes]
                 conn.executemany(
@@ -118,7 +126,7 @@ class SqliteEventStore:
                             position + offset,
                             stream_id,
                             expected_version + offset,
-                            str(event.event_id),
+                            event_ids[offset - 1],
                             event.type,
                             event.schema_version,
                             data_json[offset - 1],
