@@ -7,9 +7,10 @@ Contenders, all on SQLite in WAL mode with synchronous=NORMAL, one transaction p
 - the `eventsourcing` library in its default configuration, and in its fastest;
 - raw: one single-row INSERT + COMMIT per command with `sqlite3`, the physical limit.
 
-The rounds are interleaved (one deposit on every account, contender after contender), so a noisy
-neighbour on the machine slows every contender alike; the whole comparison runs in a few trials, each
-on fresh files, and a contender's figure is its median trial.
+The rounds are interleaved (one deposit on every account, contender after contender, each round
+starting with the next contender), so a noisy neighbour on the machine slows every contender alike;
+the whole comparison runs in a few trials, each on fresh files, and a contender's figure is its median
+trial.
 """
 
 from __future__ import annotations
@@ -247,8 +248,11 @@ def _trial(sizes: Sizes, workdir: Path) -> Trial:
         for contender in contenders:
             contender.open_accounts(sizes.accounts)
         elapsed = dict.fromkeys((contender.name for contender in contenders), 0.0)
-        for _ in range(sizes.deposits_per_account):
-            for contender in contenders:
+        for round_ in range(sizes.deposits_per_account):
+            # each round starts with the next contender, so none always follows the same one (one that runs
+            # right after code like its own finds it warm in the CPU's caches)
+            start = round_ % len(contenders)
+            for contender in contenders[start:] + contenders[:start]:
                 started = clock()
                 contender.deposit_each(AMOUNT)
                 elapsed[contender.name] += clock() - started
