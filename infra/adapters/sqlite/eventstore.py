@@ -1,5 +1,6 @@
-"""The event store on SQLite: one transaction per append, primary key (stream, version), a global position
-allocated inside the write transaction, in which order the embedded change feed reads it."""
+"""The event store on SQLite: one transaction per append, events in a rowid table whose rowid is the
+global position (in which order the embedded change feed reads them), under one unique key, (stream,
+version)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ from infra.ports.eventstore import (
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY,
     stream_id      TEXT    NOT NULL,
     version        INTEGER NOT NULL,
-    position       INTEGER NOT NULL UNIQUE,
-    event_id       TEXT    NOT NULL UNIQUE,
+    event_id       TEXT    NOT NULL,
     type           TEXT    NOT NULL,
     schema_version INTEGER NOT NULL,
     data           TEXT    NOT NULL,
@@ -39,8 +40,8 @@ CREATE TABLE IF NOT EXISTS events (
     recorded_at    TEXT    NOT NULL,
     event_hash     TEXT,
     previous_hash  TEXT,
-    PRIMARY KEY (stream_id, version)
-) WITHOUT ROWID;
+    UNIQUE (stream_id, version)
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     stream_id   TEXT NOT NULL,
     key         TEXT NOT NULL,
@@ -48,6 +49,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (stream_id, key)
 ) WITHOUT ROWID;
 """
+# The layout, and why: `position` is the rowid (an insert without one gets the largest so far plus one, and
+# events are never deleted, so positions grow in commit order), read in order by the change feed; the one
+# unique key (stream, version) is the concurrency guard and what reading a stream uses. Nothing reads by
+# event id (an id is a uuid4, unique with no index to keep it so). Each append writes the table and that
+# one index.
+_EVENTS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS events") : SCHEMA.index(");") + 2]
 
 _COLUMNS = (
     "stream_id, version, event_id, type, schema_version, data, metadata, recorded_at, "
@@ -76,6 +83,7 @@ class SqliteEventStore:
             for column in _CHAIN_COLUMNS:
                 if column not in present:
                     conn.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
+            _adopt_the_rowid_layout(conn)
 
     def append(
         self,
@@ -104,7 +112,6 @@ class SqliteEventStore:
                 actual, previous = (0, None) if last is None else last
                 if actual != expected_version:
                     raise ConcurrencyError(stream_id, expected_version, actual)
-                (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
                 recorded_at = format_time(self._clock())
                 hashes: list[str | None] = [None] * len(events)
                 if self._chain:
@@ -120,10 +127,9 @@ class SqliteEventStore:
                     )
                 links_from = [previous if self._chain else None, *hashes]
                 conn.executemany(
-                    f"INSERT INTO events (position, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
-                            position + offset,
                             stream_id,
                             expected_version + offset,
                             event_ids[offset - 1],
@@ -207,6 +213,23 @@ class SqliteEventStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _adopt_the_rowid_layout(conn: sqlite3.Connection) -> None:
+    """Files from before the lighter append keep events in a table clustered by (stream, version) with
+    `position` and `event_id` under unique indexes of their own: copied, in position order, into today's
+    layout, in the caller's transaction (so the file is either as it was or moved, and a process opening it
+    meanwhile waits, then finds it moved)."""
+    (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()
+    if "WITHOUT ROWID" not in sql.upper():
+        return
+    conn.execute("ALTER TABLE events RENAME TO events_before_rowid")
+    conn.execute(_EVENTS_TABLE)
+    conn.execute(
+        f"INSERT INTO events (position, {_COLUMNS}) "
+        f"SELECT position, {_COLUMNS} FROM events_before_rowid ORDER BY position"
+    )
+    conn.execute("DROP TABLE events_before_rowid")
 
 
 def _to_event(row: Sequence[object]) -> StoredEvent:
