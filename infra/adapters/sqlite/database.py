@@ -6,9 +6,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 
 class SqliteDatabase:
@@ -30,6 +32,10 @@ class SqliteDatabase:
         # for growing intervals (up to 100 ms) while another connection holds the write lock.
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        # group commit: work waiting for the next grouped transaction, and whether one is being run
+        self._group = threading.Condition()
+        self._waiting: list[_Grouped] = []
+        self._grouping = False
         self.connection().executescript(schema)
 
     def connection(self) -> sqlite3.Connection:
@@ -93,6 +99,56 @@ class SqliteDatabase:
                 self._local.depth = 0
             conn.execute("COMMIT")
 
+    def grouped[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(conn)` in a write transaction shared with the grouped work of other threads that arrived
+        meanwhile (group commit: one commit for all of them), each in a savepoint of its own, so one that
+        raises is undone alone and its exception is raised to its caller, while the rest commit. It returns
+        (or raises) once the transaction has committed: nothing is acknowledged before it is durable. While
+        one thread runs a group, the work arriving queues for the next; whoever of it wakes first runs it.
+        Inside a transaction of this thread it joins that one, as `transaction()` does."""
+        if getattr(self._local, "depth", 0):
+            return work(self.connection())
+        mine = _Grouped(work)
+        with self._group:
+            self._waiting.append(mine)
+            while self._grouping and not mine.done:
+                self._group.wait()
+            if not mine.done:
+                self._grouping = True
+                group, self._waiting = self._waiting, []
+        if not mine.done:
+            try:
+                self._commit(group)
+            finally:
+                with self._group:
+                    for item in group:
+                        item.done = True
+                    self._grouping = False
+                    self._group.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return cast(T, mine.result)
+
+    def _commit(self, group: list[_Grouped]) -> None:
+        try:
+            with self.transaction() as conn:
+                if len(group) == 1:  # alone: its own exception undoes the transaction
+                    group[0].result = group[0].work(conn)
+                    return
+                for item in group:
+                    conn.execute("SAVEPOINT grouped")
+                    try:
+                        item.result = item.work(conn)
+                    except Exception as error:
+                        conn.execute("ROLLBACK TO grouped")
+                        item.error = error
+                    conn.execute("RELEASE grouped")
+        except BaseException as error:  # not committed: none of the group is
+            for item in group:
+                item.error = item.error or error
+            if not isinstance(error, Exception):
+                raise
+
     def purge(self) -> None:
         """Copy the write-ahead log into the file and truncate it: no old version of a page stays behind."""
         self.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -103,6 +159,16 @@ class SqliteDatabase:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+@dataclass
+class _Grouped:
+    """Work waiting for a grouped transaction, and what came of it."""
+
+    work: Callable[[sqlite3.Connection], Any]
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
 
 
 class WakeUp:

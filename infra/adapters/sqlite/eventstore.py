@@ -100,59 +100,64 @@ class SqliteEventStore:
         metadata_json = canonical_metadata(metadata)
         data_json = [canonical_text(event.data) for event in events]
         event_ids = [str(event.event_id) for event in events]
-        try:
-            with self._db.transaction() as conn:
-                # the stream's last event, in the transaction: its version is the concurrency check, its
-                # hash the new events' link (the caller's `head` would save nothing here)
-                last = conn.execute(
-                    "SELECT version, event_hash FROM events WHERE stream_id = ? "
-                    "ORDER BY version DESC LIMIT 1",
-                    (stream_id,),
-                ).fetchone()
-                actual, previous = (0, None) if last is None else last
-                if actual != expected_version:
-                    raise ConcurrencyError(stream_id, expected_version, actual)
-                recorded_at = format_time(self._clock())
-                hashes: list[str | None] = [None] * len(events)
-                if self._chain:
-                    hashes[:] = links(
+
+        def append_in(conn: sqlite3.Connection) -> StreamHead:
+            # the stream's last event, in the transaction: its version is the concurrency check, its
+            # hash the new events' link (the caller's `head` would save nothing here)
+            last = conn.execute(
+                "SELECT version, event_hash FROM events WHERE stream_id = ? ORDER BY version DESC LIMIT 1",
+                (stream_id,),
+            ).fetchone()
+            actual, previous = (0, None) if last is None else last
+            if actual != expected_version:
+                raise ConcurrencyError(stream_id, expected_version, actual)
+            recorded_at = format_time(self._clock())
+            hashes: list[str | None] = [None] * len(events)
+            if self._chain:
+                hashes[:] = links(
+                    stream_id,
+                    expected_version,
+                    events,
+                    event_ids,
+                    data_json,
+                    metadata_json,
+                    recorded_at,
+                    previous,
+                )
+            links_from = [previous if self._chain else None, *hashes]
+            conn.executemany(
+                f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
                         stream_id,
-                        expected_version,
-                        events,
-                        event_ids,
-                        data_json,
+                        expected_version + offset,
+                        event_ids[offset - 1],
+                        event.type,
+                        event.schema_version,
+                        data_json[offset - 1],
                         metadata_json,
                         recorded_at,
-                        previous,
+                        hashes[offset - 1],
+                        links_from[offset - 1],
                     )
-                links_from = [previous if self._chain else None, *hashes]
-                conn.executemany(
-                    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            stream_id,
-                            expected_version + offset,
-                            event_ids[offset - 1],
-                            event.type,
-                            event.schema_version,
-                            data_json[offset - 1],
-                            metadata_json,
-                            recorded_at,
-                            hashes[offset - 1],
-                            links_from[offset - 1],
-                        )
-                        for offset, event in enumerate(events, start=1)
-                    ],
+                    for offset, event in enumerate(events, start=1)
+                ],
+            )
+            if idempotency is not None:
+                conn.execute(
+                    "INSERT INTO idempotency (stream_id, key, record) VALUES (?, ?, ?)",
+                    (stream_id, idempotency.key, idempotency.model_dump_json()),
                 )
-                if idempotency is not None:
-                    conn.execute(
-                        "INSERT INTO idempotency (stream_id, key, record) VALUES (?, ?, ?)",
-                        (stream_id, idempotency.key, idempotency.model_dump_json()),
-                    )
+            return StreamHead(expected_version + len(events), hashes[-1] if hashes else previous)
+
+        try:
+            # group commit: appends of other threads arriving meanwhile share the transaction, each in a
+            # savepoint of its own (a conflict undoes only its own append)
+            new_head = self._db.grouped(append_in)
         except sqlite3.IntegrityError as error:
             raise ConcurrencyError(stream_id, expected_version) from error
         self._appended.signal()
-        return StreamHead(expected_version + len(events), hashes[-1] if hashes else previous)
+        return new_head
 
     def read(
         self,
