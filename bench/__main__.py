@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench import (
     charts,
+    concurrency,
     cosmos,
     http_load,
     machine,
@@ -49,20 +50,22 @@ def main(argv: list[str] | None = None) -> None:
     log.info("bench (%s) on %s, %s cores", sizes.mode, described["cpu"], described["cores"])
     with tempfile.TemporaryDirectory(prefix="eventbank-bench-") as folder:
         workdir = Path(folder)
-        log.info("1/7 command throughput in process")
+        log.info("1/8 command throughput in process")
         throughput_result = throughput.run(sizes, workdir)
-        log.info("2/7 rehydration vs stream length")
+        log.info("2/8 rehydration vs stream length")
         rehydration_result = rehydration.run(sizes, workdir)
-        log.info("3/7 through HTTP on the dev host")
+        log.info("3/8 through HTTP on the dev host")
         http_result = http_load.run(sizes, workdir)
-        log.info("4/7 projection rebuild from %s events", f"{sizes.projection_events:,}")
+        log.info("4/8 projection rebuild from %s events", f"{sizes.projection_events:,}")
         projection_result = projection.run(sizes, workdir)
-        log.info("5/7 Cosmos DB cost per command")
+        log.info("5/8 Cosmos DB cost per command")
         cosmos_result = cosmos.run(sizes)
-        log.info("6/7 what a call through the Python worker costs")
+        log.info("6/8 what a call through the Python worker costs")
         worker_result = worker_cost.run(sizes, workdir)
-        log.info("7/7 transfers on the dev host")
+        log.info("7/8 transfers on the dev host")
         transfers_result = transfers.run(sizes, workdir)
+        log.info("8/8 concurrent clients in process")
+        concurrency_result = concurrency.run(sizes, workdir)
     results = report.Results(
         sizes=sizes,
         machine=described,
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         cosmos=cosmos_result,
         worker=worker_result,
         transfers=transfers_result,
+        concurrency=concurrency_result,
         seconds=clock() - started,
         load_average_at_end=machine.load_average(),
     )

@@ -32,6 +32,8 @@ class Sizes:
     # 7. transfers on the dev host: requests per second, for how long
     transfer_rate: float = 50
     transfer_seconds: float = 10
+    # 8. concurrent clients in process: commands per contender and count of threads, split among them
+    concurrency_commands: int = 2_400
 
 
 QUICK = Sizes(
@@ -70,4 +72,5 @@ FULL = Sizes(
     projection_batch=100,
     cosmos_warm_commands=1_000,
     worker_calls=10_000,
+    concurrency_commands=9_600,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ class SqliteDatabase:
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         # group commit: work waiting for the next grouped transaction, and whether one is being run
-        self._group = threading.Condition()
+        self._group = threading.Condition(threading.Lock())
         self._waiting: list[_Grouped] = []
         self._grouping = False
         self.connection().executescript(schema)
@@ -108,6 +108,16 @@ class SqliteDatabase:
         Inside a transaction of this thread it joins that one, as `transaction()` does."""
         if getattr(self._local, "depth", 0):
             return work(self.connection())
+        with self._group:
+            alone = not self._grouping and not self._waiting
+            if alone:
+                self._grouping = True
+        if alone:  # nobody to group with: a transaction of its own, without the bookkeeping
+            try:
+                with self.transaction() as conn:
+                    return work(conn)
+            finally:
+                self._group_done()
         mine = _Grouped(work)
         with self._group:
             self._waiting.append(mine)
@@ -120,14 +130,18 @@ class SqliteDatabase:
             try:
                 self._commit(group)
             finally:
-                with self._group:
-                    for item in group:
-                        item.done = True
-                    self._grouping = False
-                    self._group.notify_all()
+                self._group_done(group)
         if mine.error is not None:
             raise mine.error
         return cast(T, mine.result)
+
+    def _group_done(self, group: Sequence[_Grouped] = ()) -> None:
+        with self._group:
+            for item in group:
+                item.done = True
+            self._grouping = False
+            if self._waiting or group:
+                self._group.notify_all()
 
     def _commit(self, group: list[_Grouped]) -> None:
         try:
