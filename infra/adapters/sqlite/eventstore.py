@@ -4,9 +4,7 @@ version)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +57,13 @@ _EVENTS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS events") : SCHEM
 _COLUMNS = (
     "stream_id, version, event_id, type, schema_version, data, metadata, recorded_at, "
     "event_hash, previous_hash"
+)
+# An event as one JSON object, put together by SQLite and parsed by pydantic in one call (a third of the
+# time of reading the columns and parsing each in Python: this is every read of the log)
+_EVENT_JSON = (
+    "json_object('event_id', event_id, 'stream_id', stream_id, 'version', version, 'type', type, "
+    "'schema_version', schema_version, 'data', json(data), 'metadata', json(metadata), "
+    "'recorded_at', recorded_at, 'event_hash', event_hash, 'previous_hash', previous_hash)"
 )
 # Files written before the hash chain have events without these columns: they are added (empty) on open.
 _CHAIN_COLUMNS = ("event_hash", "previous_hash")
@@ -167,13 +172,13 @@ class SqliteEventStore:
         until: datetime | None = None,
     ) -> list[StoredEvent]:
         validate_stream_id(stream_id)
-        sql = f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ?"
+        sql = f"SELECT {_EVENT_JSON} FROM events WHERE stream_id = ? AND version >= ?"
         params: list[object] = [stream_id, from_version]
         if to_version is not None:
             sql += " AND version <= ?"
             params.append(to_version)
         rows = self._db.connection().execute(sql + " ORDER BY version", params).fetchall()
-        events = [_to_event(row) for row in rows]
+        events = [StoredEvent.model_validate_json(row[0]) for row in rows]
         if until is not None:
             events = [event for event in events if event.recorded_at <= until]
         return events
@@ -204,12 +209,12 @@ class SqliteEventStore:
         rows = (
             self._db.connection()
             .execute(
-                f"SELECT position, {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                f"SELECT position, {_EVENT_JSON} FROM events WHERE position > ? ORDER BY position LIMIT ?",
                 (after_position, limit),
             )
             .fetchall()
         )
-        return [(row[0], _to_event(row[1:])) for row in rows]
+        return [(row[0], StoredEvent.model_validate_json(row[1])) for row in rows]
 
     def appends(self) -> WakeUp:
         """A wake-up of its own for a reader of this store (a change feed), signalled whenever this process
@@ -235,19 +240,3 @@ def _adopt_the_rowid_layout(conn: sqlite3.Connection) -> None:
         f"SELECT position, {_COLUMNS} FROM events_before_rowid ORDER BY position"
     )
     conn.execute("DROP TABLE events_before_rowid")
-
-
-def _to_event(row: Sequence[object]) -> StoredEvent:
-    stream_id, version, event_id, type_, schema_version, data, metadata, recorded_at, hashed, previous = row
-    return StoredEvent(
-        event_id=uuid.UUID(str(event_id)),
-        stream_id=str(stream_id),
-        version=int(str(version)),
-        type=str(type_),
-        schema_version=int(str(schema_version)),
-        data=json.loads(str(data)),
-        metadata=Metadata.model_validate_json(str(metadata)),
-        recorded_at=datetime.fromisoformat(str(recorded_at)),
-        event_hash=None if hashed is None else str(hashed),
-        previous_hash=None if previous is None else str(previous),
-    )
