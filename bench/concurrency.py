@@ -11,6 +11,7 @@ time from the threads' start (together, at a barrier) to the last one's end.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import uuid
@@ -83,12 +84,10 @@ def _ours(folder: Path, threads: int) -> tuple[Client, Callable[[], None]]:
     pipeline.open_accounts(threads * ACCOUNTS_PER_THREAD)
 
     def client(index: int) -> Callable[[], None]:
-        mine = pipeline.streams[index::threads]
-        turn = iter(range(1 << 62))
+        mine = itertools.cycle(pipeline.streams[index::threads])
 
         def deposit() -> None:
-            stream_id = mine[next(turn) % len(mine)]
-            pipeline.commands.handle(stream_id, accounts.DepositMoney(amount=AMOUNT), _metadata())
+            pipeline.commands.handle(next(mine), accounts.DepositMoney(amount=AMOUNT), _metadata())
 
         return deposit
 
@@ -100,11 +99,10 @@ def _eventsourcing(folder: Path, threads: int) -> tuple[Client, Callable[[], Non
     bank.open_accounts(threads * ACCOUNTS_PER_THREAD)
 
     def client(index: int) -> Callable[[], None]:
-        mine = bank.accounts[index::threads]
-        turn = iter(range(1 << 62))
+        mine = itertools.cycle(bank.accounts[index::threads])
 
         def deposit() -> None:
-            bank.app.deposit(mine[next(turn) % len(mine)], AMOUNT)
+            bank.app.deposit(next(mine), AMOUNT)
 
         return deposit
 
@@ -128,11 +126,10 @@ def _raw(folder: Path, threads: int) -> tuple[Client, Callable[[], None]]:
         conn.execute("PRAGMA synchronous=NORMAL")
         connections.append(conn)
         versions = {f"account-{uuid.uuid4()}": 0 for _ in range(ACCOUNTS_PER_THREAD)}
-        mine = list(versions)
-        turn = iter(range(1 << 62))
+        mine = itertools.cycle(list(versions))
 
         def deposit() -> None:
-            stream_id = mine[next(turn) % len(mine)]
+            stream_id = next(mine)
             versions[stream_id] += 1
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(

@@ -73,26 +73,19 @@ def run(sizes: Sizes, workdir: Path) -> RehydrationResult:
         cold: dict[int, list[float]] = {length: [] for length in streams}
         warm: dict[int, list[float]] = {length: [] for length in streams}
         cold_plain: dict[int, list[float]] = {length: [] for length in streams}
-        warm_plain: dict[int, list[float]] = {length: [] for length in streams}
         for repeat in range(sizes.rehydration_repeats + 1):  # interleaved, so noise hits every length alike
             for length, (stream_id, _) in streams.items():
-                contenders = [
-                    (fresh_handler(pipeline, snapshots, root.settings), stream_id, cold, warm),
-                    (
-                        fresh_handler(plain, plain_snapshots, root.settings),
-                        plain_streams[length][0],
-                        cold_plain,
-                        warm_plain,
-                    ),
-                ]
-                for handler, stream, colds, warms in contenders[
-                    :: 1 if repeat % 2 else -1
-                ]:  # neither always first
+                ours = (pipeline, snapshots, stream_id, cold[length], warm[length])
+                without = (plain, plain_snapshots, plain_streams[length][0], cold_plain[length], None)
+                for source, kept, stream, colds, warms in (ours, without) if repeat % 2 else (without, ours):
+                    handler = fresh_handler(source, kept, root.settings)
                     cold_seconds = _timed_deposit(handler, stream)
+                    # both take the warm step, so each is timed after the same steps (neither always first)
                     warm_seconds = _timed_deposit(handler, stream)
                     if repeat:  # the first pass only warms up the files
-                        colds[length].append(cold_seconds)
-                        warms[length].append(warm_seconds)
+                        colds.append(cold_seconds)
+                        if warms is not None:
+                            warms.append(warm_seconds)
         timings = []
         for length, (stream_id, snapshot_version) in streams.items():
             replay: list[float] = []

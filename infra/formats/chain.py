@@ -15,6 +15,7 @@ as ciphertext.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -164,17 +165,10 @@ def links(
     return hashes
 
 
+@functools.lru_cache(maxsize=1_024)
 def _type_string(type_: str) -> str:
     """`_string` of an event type, kept: a store appends the same few types over and over."""
-    text = _TYPE_STRINGS.get(type_)
-    if text is None:
-        text = _string(type_)
-        if len(_TYPE_STRINGS) < 1_000:
-            _TYPE_STRINGS[type_] = text
-    return text
-
-
-_TYPE_STRINGS: dict[str, str] = {}
+    return _string(type_)
 
 
 def hashed_events(

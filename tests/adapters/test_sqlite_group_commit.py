@@ -67,6 +67,7 @@ def in_one_group(db: SqliteDatabase, works: dict[str, Work], run_inside: bool = 
     deadline = time.monotonic() + 10
     while len(db._waiting) < len(works) and time.monotonic() < deadline:
         time.sleep(0.001)
+    assert len(db._waiting) == len(works), "the works did not all queue behind the group"
     release.set()
     for thread in [leader, *threads]:
         thread.join(10)

@@ -25,7 +25,12 @@ from infra.ports.eventstore import (
     validate_stream_id,
 )
 
-SCHEMA = """
+# The layout, and why: `position` is the rowid (an insert without one gets the largest so far plus one, and
+# events are never deleted, so positions grow in commit order), read in order by the change feed; the one
+# unique key (stream, version) is the concurrency guard and what reading a stream uses. Nothing reads by
+# event id (an id is a uuid4, unique with no index to keep it so). Each append writes the table and that
+# one index.
+_EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
     position       INTEGER PRIMARY KEY,
     stream_id      TEXT    NOT NULL,
@@ -39,7 +44,10 @@ CREATE TABLE IF NOT EXISTS events (
     event_hash     TEXT,
     previous_hash  TEXT,
     UNIQUE (stream_id, version)
-);
+);"""
+SCHEMA = (
+    _EVENTS_TABLE
+    + """
 CREATE TABLE IF NOT EXISTS idempotency (
     stream_id   TEXT NOT NULL,
     key         TEXT NOT NULL,
@@ -47,12 +55,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (stream_id, key)
 ) WITHOUT ROWID;
 """
-# The layout, and why: `position` is the rowid (an insert without one gets the largest so far plus one, and
-# events are never deleted, so positions grow in commit order), read in order by the change feed; the one
-# unique key (stream, version) is the concurrency guard and what reading a stream uses. Nothing reads by
-# event id (an id is a uuid4, unique with no index to keep it so). Each append writes the table and that
-# one index.
-_EVENTS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS events") : SCHEMA.index(");") + 2]
+)
 
 _COLUMNS = (
     "stream_id, version, event_id, type, schema_version, data, metadata, recorded_at, "
