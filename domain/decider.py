@@ -1,3 +1,4 @@
+import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
@@ -22,10 +23,15 @@ class Personal:
 ERASED = "[erased]"
 
 
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
 def person_identifier(identifier: str) -> str:
     """How identifiers of persons compare: surrounding space dropped, ASCII letters in lower case (not
-    casefold(), which would make distinct addresses one: straße and strasse)."""
-    return "".join(c.lower() if c.isascii() else c for c in identifier.strip())
+    casefold(), which would make distinct addresses one: straße and strasse; nor lower(), which changes
+    non-ASCII letters too)."""
+    stripped = identifier.strip()
+    return stripped.lower() if stripped.isascii() else stripped.translate(_ASCII_LOWER)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ class Sealer:
         self.keys = keys
         self._cache_seconds = cache_seconds
         self._cache: BoundedCache[str, bytes | None] = BoundedCache(cache_size, cache_seconds)
+        # identifier -> subject id: an HMAC per row a projection files under a person, on every event
+        self._subjects: BoundedCache[str, str] = BoundedCache(cache_size, cache_seconds)
 
     @property
     def cache_seconds(self) -> float:
@@ -57,7 +59,11 @@ class Sealer:
 
     def subject_of(self, identifier: str) -> str:
         """The subject id of the person `identifier` (an email address) names."""
-        return self._hmac(b"subject:", person_identifier(identifier))
+        subject = self._subjects.get(identifier)
+        if subject is None:
+            subject = self._hmac(b"subject:", person_identifier(identifier))
+            self._subjects.put(identifier, subject)
+        return subject
 
     def keyed(self, text: str) -> str:
         """An HMAC of `text` under the lookup secret: what may hold personal data (an idempotency
