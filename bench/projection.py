@@ -5,6 +5,8 @@ the store's own append, a few events per account at a time, round-robin over the
 interleaves accounts as real traffic does, and a batch of 100 touches about 100 / events_per_append
 accounts. The rebuild reads the log in position order, as the embedded change feed does, and hands it
 to a ProjectionRunner over a fresh SqliteReadModelStore in batches of 100, as the hub would deliver.
+Then the operator's rebuild (infra/app/rebuild.py) replays the same log into a new generation of another
+fresh store: scanned pages, one transaction each, every document written once per page.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from domain import accounts
 from infra.adapters.sqlite.eventstore import SqliteEventStore
 from infra.adapters.sqlite.readmodels import SqliteReadModelStore
 from infra.app.projector import ProjectionRunner
+from infra.app.rebuild import Pace, rebuild
 from infra.formats.codec import EventCodec
 from infra.ports.eventstore import Metadata, NewEvent
 from projections import account_summary
@@ -37,16 +40,23 @@ class ProjectionResult:
     build_seconds: float
     rebuild_seconds: float
     read_seconds: float  # of the rebuild, reading the log
+    scan_page_size: int  # the operator's rebuild: pages of the log scan
+    scan_rebuild_seconds: float
 
     @property
     def events_per_second(self) -> float:
         return self.events / self.rebuild_seconds
+
+    @property
+    def scan_events_per_second(self) -> float:
+        return self.events / self.scan_rebuild_seconds
 
 
 def run(sizes: Sizes, workdir: Path) -> ProjectionResult:
     folder = workdir / "projection"
     store = SqliteEventStore(folder / "events.sqlite")
     read_models = SqliteReadModelStore(folder / "readmodels.sqlite")
+    scanned = SqliteReadModelStore(folder / "rebuilt.sqlite")
     codec: EventCodec[accounts.AccountEvent] = EventCodec(accounts.EVENT_TYPES, accounts.UPCASTERS)
     try:
         started = clock()
@@ -71,6 +81,17 @@ def run(sizes: Sizes, workdir: Path) -> ProjectionResult:
         expected_balance = (EVENTS_PER_ACCOUNT - 1) * DEPOSIT
         if applied != sizes.projection_events or summary is None or summary.balance != expected_balance:
             raise AssertionError(f"the rebuild applied {applied} events and ended at {summary}")
+
+        rebuilt = ProjectionRunner(
+            account_summary.projection, codec, scanned, store, generation_cache_seconds=0
+        )
+        pace = Pace()
+        started = clock()
+        report = rebuild(rebuilt, store, pace=pace)
+        scan_rebuild_seconds = clock() - started
+        summary = rebuilt.get(streams[-1])
+        if report.streams != len(streams) or summary is None or summary.balance != expected_balance:
+            raise AssertionError(f"the operator's rebuild met {report.streams} streams, ended at {summary}")
         return ProjectionResult(
             events=applied,
             accounts=len(streams),
@@ -80,10 +101,13 @@ def run(sizes: Sizes, workdir: Path) -> ProjectionResult:
             build_seconds=build_seconds,
             rebuild_seconds=rebuild_seconds,
             read_seconds=read_seconds,
+            scan_page_size=pace.page_size,
+            scan_rebuild_seconds=scan_rebuild_seconds,
         )
     finally:
         store.close()
         read_models.close()
+        scanned.close()
 
 
 def build_log(

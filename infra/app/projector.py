@@ -42,6 +42,11 @@ class EventReader(Protocol):
     ) -> list[StoredEvent]: ...
 
 
+# one stream's events by version, and how to run a function over many of them (map, a pool's map)
+StreamWork = tuple[str, dict[int, StoredEvent]]
+Each = Callable[[Callable[[StreamWork], int], Sequence[StreamWork]], Iterable[int]]
+
+
 class GapNotFilled(Exception):
     """Events between the read model's version and a delivered one are missing from the store too."""
 
@@ -118,11 +123,7 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         are still applied and then an ExceptionGroup is raised, so the batch is delivered again (the
         applied streams are no-ops then).
         """
-        by_stream: dict[str, dict[int, StoredEvent]] = defaultdict(dict)
-        prefix = f"{self.projection.category}-"
-        for event in delivered:
-            if event.stream_id.startswith(prefix):
-                by_stream[event.stream_id][event.version] = event
+        by_stream = self._by_stream(delivered)
         targets = self.generations.current().targets() if by_stream else []
         applied, failures = 0, []
         for generation in targets:
@@ -136,6 +137,21 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         if failures:
             raise ExceptionGroup(f"{len(failures)} stream updates of {self.projection.name} failed", failures)
         return applied
+
+    def apply_scanned(self, page: Iterable[StoredEvent], generation: int, each: Each = map) -> int:
+        """Apply a page of a scan of the whole log (a rebuild's, a verify's) to one generation: each
+        stream's events after its checkpoint, a stream parked at once at a poison event while the others
+        go on. Returns how many were new. `each(apply, streams)` runs `apply` on every stream: one after
+        the other by default, or a thread pool's map (the streams are independent)."""
+
+        def apply(work: StreamWork) -> int:
+            stream_id, events = work
+            try:
+                return self._apply_stream(generation, stream_id, events, park_at_once=True)
+            except PoisonEvent:  # parked: the rebuild lists the dead letters afterwards
+                return 0
+
+        return sum(each(apply, list(self._by_stream(page).items())))
 
     def catch_up(self, stream_id: str, generation: int | None = None) -> int:
         """Apply whatever the store holds after the stream's checkpoint (a rebuild, or a replay)."""
@@ -198,6 +214,15 @@ class ProjectionRunner[E: BaseModel, V: BaseModel]:
         return self.generations.current()
 
     # --- internals ---
+
+    def _by_stream(self, delivered: Iterable[StoredEvent]) -> dict[str, dict[int, StoredEvent]]:
+        """This projection's events by stream and version (a duplicate delivery kept once)."""
+        by_stream: dict[str, dict[int, StoredEvent]] = defaultdict(dict)
+        prefix = f"{self.projection.category}-"
+        for event in delivered:
+            if event.stream_id.startswith(prefix):
+                by_stream[event.stream_id][event.version] = event
+        return by_stream
 
     def _apply_stream(
         self, generation: int, stream_id: str, delivered: dict[int, StoredEvent] | None, park_at_once: bool

@@ -3,8 +3,8 @@
 Rebuild, with every writer caching the generation pointer for at most `cache_seconds`:
 1. mark a new generation `building` (or resume the one a crashed rebuild left), then wait out the cache:
    from then on every live batch is applied to it too;
-2. catch every stream of the store up in it: an event a live writer applied only to the old generation
-   was in the store before this read, so nothing falls between the two;
+2. replay the whole log into it, scanned in pages (`Pace`): an event a live writer applied only to the
+   old generation was in the store before the scan began, so nothing falls between the two;
 3. switch readers to it (`active`), keeping the old one written as `retiring` while caches expire;
 4. wait out the cache again and stop writing the old one; then delete its documents.
 A stream's checkpoint in the new generation makes the catch-up and the live writes idempotent, so they
@@ -13,20 +13,71 @@ can race freely.
 
 from __future__ import annotations
 
-import contextlib
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from infra.app.deadletters import DeadLetter, DeadLetterStatus
 from infra.app.generations import GenerationState
-from infra.app.projector import PoisonEvent, ProjectionRunner
+from infra.app.projector import Each, ProjectionRunner
 from infra.ports.eventstore import EventStore
 from infra.ports.readmodels import ReadModelStore, ViewDocument
 
 # a margin over the cache period, for clocks and a batch that read the pointer just before the change
 CACHE_MARGIN_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a rebuild or a verify replays the log: in pages of `page_size` events, read in one scan, each
+    page applied in one unit of work of the read-model store (SQLite: one transaction per page, each
+    document written once per page), its streams by `writers` threads (1 for SQLite, whose writes
+    serialise anyway). With `request_units_per_second`, the writers pause whenever what `charged()`
+    reports (the read-model store's request units so far) is ahead of that budget: a rebuild on Cosmos DB
+    leaves the rest of the throughput to live traffic."""
+
+    page_size: int = 5_000
+    writers: int = 1
+    request_units_per_second: float | None = None
+    charged: Callable[[], float] | None = None
+
+    @classmethod
+    def within(cls, request_units_per_second: float, charged: Callable[[], float]) -> Pace:
+        """For a store charged in request units (Cosmos DB): a writer per REQUEST_UNITS_PER_WRITER of the
+        budget, at most MAX_WRITERS, and the throttle holding them to it."""
+        writers = max(1, min(MAX_WRITERS, round(request_units_per_second / REQUEST_UNITS_PER_WRITER)))
+        return cls(1_000, writers, request_units_per_second, charged)
+
+
+# One writer applies a stream in two to four sequential round trips of a few milliseconds (its document
+# read, then its rows and document written, 1 and about 5 request units each): about 100 streams and
+# 500 request units a second.
+REQUEST_UNITS_PER_WRITER = 500
+MAX_WRITERS = 16
+
+
+class Throttle:
+    """Keeps spending under a budget per second: `wait()` sleeps while what `charged()` reports since
+    the start is more than the budget allows for the time gone by."""
+
+    def __init__(
+        self,
+        per_second: float,
+        charged: Callable[[], float],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._per_second, self._charged, self._clock, self._sleep = per_second, charged, clock, sleep
+        self._started, self._spent_before = clock(), charged()
+
+    def wait(self) -> None:
+        ahead = (self._charged() - self._spent_before) / self._per_second - (self._clock() - self._started)
+        if ahead > 0:
+            self._sleep(ahead)
 
 
 @dataclass(frozen=True)
@@ -43,11 +94,12 @@ class RebuildReport:
 def rebuild(
     runner: ProjectionRunner[Any, Any],
     events: EventStore,
-    on_stream: Callable[[int], None] = lambda total: None,
-    on_progress: Callable[[], None] = lambda: None,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[int], None] = lambda events: None,
     sleep: Callable[[float], None] = time.sleep,
     keep_previous: bool = False,
     allow_parked: bool = False,
+    pace: Pace = Pace(),
 ) -> RebuildReport:
     """Replay the whole store into a new generation of `runner`'s read model, switch readers to it, and
     (unless `keep_previous`) delete the previous generation once no worker can still use it.
@@ -57,7 +109,8 @@ def rebuild(
     rebuild again, which resumes it, retrying the parked streams first. A rebuild that stopped after its
     switch is finished (the old generation retired and deleted) before a new one starts.
 
-    `on_stream(total)` is called once with the number of streams, `on_progress()` after each."""
+    `on_start(total)` is called once with the number of events in the store, `on_progress(events)` after
+    each page with the number of events in it."""
     cache = runner.generations.cache_seconds
     wait = cache + CACHE_MARGIN_SECONDS if cache else 0.0
     _finish_retiring(runner, sleep, wait, keep_previous)
@@ -72,21 +125,14 @@ def rebuild(
     assert generation is not None
     runner.replay(generation=generation)  # a resumed rebuild retries what it parked, the cause now fixed
     sleep(wait)
-    streams = list(events.streams())
-    on_stream(len(streams))
-    for stream_id in streams:
-        with contextlib.suppress(PoisonEvent):  # parked: listed below, with any a live writer parked
-            runner.catch_up(stream_id, generation)
-        on_progress()
+    streams = replay_log(runner, events, generation, pace, on_start, on_progress)
     parked = [
         letter
         for letter in runner.dead_letters.all(runner.model(generation))
         if letter.status is DeadLetterStatus.PARKED
     ]
     if parked and not allow_parked:
-        return RebuildReport(
-            runner.projection.name, previous, generation, len(streams), parked, switched=False
-        )
+        return RebuildReport(runner.projection.name, previous, generation, streams, parked, switched=False)
 
     def switch(state: GenerationState) -> GenerationState:
         if state.building != generation:
@@ -95,7 +141,56 @@ def rebuild(
 
     runner.generations.update(switch)
     pruned = _finish_retiring(runner, sleep, wait, keep_previous or bool(parked))
-    return RebuildReport(runner.projection.name, previous, generation, len(streams), parked, pruned)
+    return RebuildReport(runner.projection.name, previous, generation, streams, parked, pruned)
+
+
+def replay_log(
+    runner: ProjectionRunner[Any, Any],
+    events: EventStore,
+    generation: int,
+    pace: Pace,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[int], None] = lambda events: None,
+) -> int:
+    """Apply every event of the store to a generation of `runner`'s read model, a scanned page at a time
+    (streams parked at a poison event are in its dead letters); returns how many streams the scan met."""
+    on_start(events.totals().events)
+    streams: set[str] = set()
+    with _writers(pace) as each:
+        for page in events.scan(pace.page_size):
+            with runner.store.unit_of_work():
+                runner.apply_scanned(page, generation, each)
+            streams.update(event.stream_id for event in page)
+            on_progress(len(page))
+    return len(streams)
+
+
+@contextmanager
+def _writers(pace: Pace) -> Iterator[Each]:
+    """How a page's streams are applied: one after the other, or by a pool of `pace.writers`, each
+    pausing after a stream while the throttle says the budget is spent."""
+    throttle = (
+        None
+        if pace.request_units_per_second is None or pace.charged is None
+        else Throttle(pace.request_units_per_second, pace.charged)
+    )
+    if pace.writers <= 1 and throttle is None:
+        yield map
+        return
+    lock = threading.Lock()  # one writer waits for the budget at a time; the others queue behind it
+
+    def paced[T](apply: Callable[[T], int]) -> Callable[[T], int]:
+        def run(work: T) -> int:
+            applied = apply(work)
+            if throttle is not None:
+                with lock:
+                    throttle.wait()
+            return applied
+
+        return run
+
+    with ThreadPoolExecutor(max(1, pace.writers), thread_name_prefix="rebuild") as pool:
+        yield lambda apply, streams: pool.map(paced(apply), streams)
 
 
 class RebuildConflict(Exception):
@@ -147,18 +242,15 @@ def verify(
     runner: ProjectionRunner[Any, Any],
     events: EventStore,
     scratch: ReadModelStore,
-    on_stream: Callable[[int], None] = lambda total: None,
-    on_progress: Callable[[], None] = lambda: None,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[int], None] = lambda events: None,
+    pace: Pace = Pace(),
 ) -> list[Difference]:
     """Every difference between the active generation of `runner`'s read model and a fresh replay of the
     store into `scratch` (an empty store the caller owns). Exact when no events are in flight."""
     replay = ProjectionRunner(runner.projection, runner.codec, scratch, runner.events, poison_attempts=1)
-    streams = list(events.streams())
-    on_stream(len(streams))
-    for stream_id in streams:
-        with contextlib.suppress(PoisonEvent):  # parked in the replay too: compared as parked
-            replay.catch_up(stream_id, 1)
-        on_progress()
+    # parked in the replay too: compared as parked
+    replay_log(replay, events, 1, pace, on_start, on_progress)
     active = runner.generation_state().active
     differences = []
     for stored_model, replayed_model in zip(runner.models(active), replay.models(1), strict=True):

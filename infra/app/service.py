@@ -9,6 +9,7 @@ from typing import Any
 from infra.app.commands import CommandHandler
 from infra.app.projector import ProjectionRunner
 from infra.app.reactions import Reactor
+from infra.app.rebuild import Pace
 from infra.app.relay import Relay
 from infra.ports.eventstore import StoredEvent
 
@@ -23,6 +24,8 @@ class Service:
     relay: Relay
     # its reactions to other services' events, by the name of the function that delivers them
     reactors: dict[str, Reactor] = field(default_factory=dict)
+    # how a rebuild or a verify of its read models replays the log on its backend
+    rebuild_pace: Pace = field(default_factory=Pace)
 
     def react(self, function: str, delivered: Sequence[StoredEvent]) -> int:
         """Apply a delivered batch of another service's events through the reaction `function` runs."""

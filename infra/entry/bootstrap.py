@@ -12,7 +12,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from infra.adapters.sqlite.sources import EmbeddedChangeFeed, EmbeddedPartition
 from infra.app.commands import CommandHandler
 from infra.app.projector import ProjectionRunner
 from infra.app.reactions import Reactor
+from infra.app.rebuild import Pace
 from infra.app.relay import Relay
 from infra.app.sealing import Sealer
 from infra.app.service import Service
@@ -72,6 +73,7 @@ class Backend:
     read_models: ReadModelStore
     publisher: Publisher
     keys: KeyStore
+    rebuild_pace: Pace = field(default_factory=Pace)
 
 
 class EmbeddedBackend:
@@ -112,6 +114,7 @@ class AzureBackend:
         containers: Mapping[str, CosmosContainer],
         producers: Mapping[str, ProducerClient[Any]],
         close: Callable[[], None] = lambda: None,
+        rebuild_request_units: float = Settings.model_fields["rebuild_request_units"].default,
     ) -> None:
         from infra.adapters.cosmos.keys import CosmosKeyStore
         from infra.adapters.cosmos.readmodels import CosmosReadModelStore
@@ -120,6 +123,7 @@ class AzureBackend:
         self.containers = dict(containers)
         self.producers = dict(producers)
         self._close = close
+        self.rebuild_request_units = rebuild_request_units
         self.snapshots = CosmosSnapshotStore(self.containers[SNAPSHOTS_CONTAINER])
         self.read_models = CosmosReadModelStore(self.containers[READMODELS_CONTAINER])
         self.keys = CosmosKeyStore(self.containers[KEYS_CONTAINER])
@@ -142,7 +146,12 @@ class AzureBackend:
                 producer.close()
             cosmos.close()
 
-        return cls({name: database.get_container_client(name) for name in names}, producers, close)
+        return cls(
+            {name: database.get_container_client(name) for name in names},
+            producers,
+            close,
+            settings.rebuild_request_units,
+        )
 
     def backend(self, service: ServiceDefinition) -> Backend:
         from infra.adapters.cosmos.eventstore import CosmosEventStore
@@ -155,6 +164,7 @@ class AzureBackend:
             self.read_models,
             EventHubsPublisher(self.producers[service.hub]),
             self.keys,
+            Pace.within(self.rebuild_request_units, self.read_models.request_units),
         )
 
     def container(self, name: str) -> CosmosContainer:
@@ -276,7 +286,12 @@ class Root:
             for subscription in definition.subscriptions
         }
         return Service(
-            definition.name, commands, runners, Relay(backend.publisher, definition.source), reactors
+            definition.name,
+            commands,
+            runners,
+            Relay(backend.publisher, definition.source),
+            reactors,
+            backend.rebuild_pace,
         )
 
     @property

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     poison_attempts: int = Field(default=3, ge=1, le=100)
     # how long a worker keeps a read model's generation pointer; a rebuild waits this long at each switch
     generation_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # the request units per second a rebuild of a read model may spend on Cosmos DB (its writers pause
+    # when ahead of it; the rest of the read models container's throughput stays with live traffic)
+    rebuild_request_units: float = Field(default=1_000, ge=50, le=1_000_000)
     # how long a transfer waits for its pending step before it gives up on it (debit, credit) or asks
     # for it again (reversal); the timer looks every TRANSFER_SWEEP seconds (transfers_api.py)
     transfer_timeout_seconds: float = Field(default=60.0, ge=0, le=86_400)

@@ -163,6 +163,14 @@ class EventStore(Protocol):
         """The id of every stream, in no particular order (for rebuilding read models)."""
         ...
 
+    def scan(self, page_size: int) -> Iterator[list[StoredEvent]]:
+        """Every event in the store, in pages of at most `page_size` (or of one append's events: Cosmos DB's
+        change feed keeps the items of a transactional batch together), each stream's events in version order
+        and the streams interleaved (SQLite: in position order; Cosmos DB: its change feed from the
+        beginning). What a rebuild or a verify reads the whole log with: a scan, not a query per stream.
+        Events appended while the scan runs may or may not be in it."""
+        ...
+
     def totals(self) -> StoreTotals:
         """How many events the store holds, and when the newest was recorded."""
         ...

@@ -22,7 +22,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Column, Table
 
 from infra.app import erasure, queries, rebuild, verify_log
@@ -94,14 +101,15 @@ def rebuild_command(
     failed = False
     with _services(backend, data_dir, settings, service) as services:
         for owner, runner in _chosen(services, names, all_):
-            with _progress(f"rebuilding {runner.projection.name}") as (on_stream, on_progress):
+            with _progress(f"rebuilding {runner.projection.name}") as (on_start, on_progress):
                 report = rebuild.rebuild(
                     runner,
                     owner.commands.store,
-                    on_stream,
+                    on_start,
                     on_progress,
                     keep_previous=keep_previous,
                     allow_parked=allow_parked,
+                    pace=owner.rebuild_pace,
                 )
             if not report.switched:
                 out.print(
@@ -137,10 +145,12 @@ def verify_command(
     with _services(backend, data_dir, settings, service) as services:
         for owner, runner in _chosen(services, names, all_):
             with (
-                _progress(f"replaying {runner.projection.name}") as (on_stream, on_progress),
+                _progress(f"replaying {runner.projection.name}") as (on_start, on_progress),
                 bootstrap.scratch_read_models() as scratch,
             ):
-                found = rebuild.verify(runner, owner.commands.store, scratch, on_stream, on_progress)
+                # the replay writes to a scratch store in this process: no budget to keep
+                pace = rebuild.Pace(page_size=owner.rebuild_pace.page_size)
+                found = rebuild.verify(runner, owner.commands.store, scratch, on_start, on_progress, pace)
             differences += len(found)
             out.print(f"{runner.projection.name}: {len(found)} differences")
             for difference in found:
@@ -312,11 +322,14 @@ def _progress(description: str) -> Iterator[tuple[Any, Any]]:
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("events"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=console,
     ) as bar:
         task = bar.add_task(description, total=None)
-        yield (lambda total: bar.update(task, total=total), lambda: bar.advance(task))
+        yield (lambda total: bar.update(task, total=total), lambda done: bar.advance(task, done))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from infra.adapters.memory.readmodels import InMemoryReadModelStore
 from infra.app.commands import CommandHandler
 from infra.app.generations import Generations, GenerationState, model_name
 from infra.app.projector import ProjectionRunner
-from infra.app.rebuild import CACHE_MARGIN_SECONDS, Difference, prune, rebuild, verify
+from infra.app.rebuild import CACHE_MARGIN_SECONDS, Difference, Pace, prune, rebuild, verify
 from infra.formats.codec import EventCodec
 from infra.ports.eventstore import Metadata, StoredEvent
 from infra.ports.readmodels import ViewDocument
@@ -213,15 +213,17 @@ def test_a_rebuild_that_stopped_half_way_is_resumed_in_the_same_generation(
     summaries: Summaries, read_models: InMemoryReadModelStore, events: InMemoryEventStore
 ) -> None:
     progressed = 0
+    total = events.totals().events
 
-    def crash_half_way() -> None:
+    def crash_half_way(scanned: int) -> None:
         nonlocal progressed
-        progressed += 1
-        if progressed == len(STREAMS) // 2:
+        progressed += scanned
+        if progressed >= total // 2:
             raise Crash
 
     with pytest.raises(Crash):
-        rebuild(summaries, events, on_progress=crash_half_way)
+        rebuild(summaries, events, on_progress=crash_half_way, pace=Pace(page_size=2))
+    assert 0 < len(list(read_models.scan(summaries.model(2)))) < len(STREAMS)
     assert pointer(read_models) == GenerationState(active=1, building=2)
     # meanwhile live updates keep both generations current
     CommandHandler(events, decider).handle(STREAMS[-1], DepositMoney(amount=5), METADATA)
@@ -317,7 +319,9 @@ def test_a_rebuild_under_live_load_loses_no_event_and_equals_a_cold_replay(
             time.sleep(seconds)
             load.wait_for(5)
 
-        report = rebuild(admin, events, on_progress=lambda: load.wait_for(1), sleep=sleep)
+        report = rebuild(
+            admin, events, on_progress=lambda _: load.wait_for(1), sleep=sleep, pace=Pace(page_size=3)
+        )
         load.wait_for(25)
 
     assert load.errors == []

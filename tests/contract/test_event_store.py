@@ -456,6 +456,28 @@ def test_streams_lists_every_stream_once(store: EventStore) -> None:
 def test_an_empty_store_has_no_streams_and_no_events(store: EventStore) -> None:
     assert list(store.streams()) == []
     assert store.totals() == StoreTotals(0, None)
+    assert list(store.scan(10)) == []
+
+
+@pytest.mark.parametrize("page_size", [1, 3, 100])
+def test_a_scan_yields_every_event_once_in_pages_each_stream_in_version_order(
+    store: EventStore, page_size: int
+) -> None:
+    third = "account-5d1c9e2b-3a4f-4b6c-8d7e-9f0a1b2c3d4e"
+    store.append(STREAM, 0, events(3), METADATA)
+    store.append(OTHER_STREAM, 0, events(1), METADATA)
+    store.append(STREAM, 3, events(2), METADATA)
+    store.append(third, 0, events(4), METADATA)
+    store.append(OTHER_STREAM, 1, events(2), METADATA)
+
+    pages = list(store.scan(page_size))
+
+    # a page may be larger only to keep one append's events together (Cosmos DB's change feed does)
+    assert all(0 < len(page) <= max(page_size, 4) for page in pages)
+    scanned = [event for page in pages for event in page]
+    for stream_id in (STREAM, OTHER_STREAM, third):
+        assert [e for e in scanned if e.stream_id == stream_id] == store.read(stream_id)
+    assert len(scanned) == store.totals().events == 12
 
 
 def test_totals_count_every_event_and_find_the_newest(store: EventStore, clock: FakeClock) -> None:

@@ -8,6 +8,9 @@ service's semantics and the SDK's own exceptions.
 - Queries: exactly the adapters' query texts, evaluated in Python; a cross-partition one only with
   enable_cross_partition_query, as the service requires.
 - The change feed: the latest version of each item, in the order of their last writes, across partitions.
+- Point operations return the SDK's CosmosDict with response headers, charged as Cosmos DB's published
+  figures for small items go: a read 1 request unit per started KB, a create or replace 5 (the service's
+  real charge also depends on the indexing policy and the consistency level).
 
 Anything else raises NotImplementedError rather than pretend.
 """
@@ -27,6 +30,7 @@ from azure.core import MatchConditions
 from azure.core.paging import ItemPaged
 from azure.core.utils import CaseInsensitiveDict
 from azure.cosmos._constants import _Constants
+from azure.cosmos._cosmos_responses import CosmosDict
 from azure.cosmos.exceptions import (
     CosmosAccessConditionFailedError,
     CosmosBatchOperationError,
@@ -119,7 +123,7 @@ class FakeContainer:
             stored = self._items.get((partition_key, item))
             if stored is None:
                 raise _not_found(item)
-            return copy.deepcopy(stored)
+            return _answer(stored, READ_CHARGE_PER_KB)
 
     def create_item(self, body: dict[str, Any]) -> dict[str, Any]:
         document = _as_sent(body)
@@ -127,7 +131,7 @@ class FakeContainer:
         with self._lock:
             if key in self._items:
                 raise _exists(key[1])
-            return copy.deepcopy(self._write(key, document))
+            return _answer(self._write(key, document), WRITE_CHARGE_PER_KB)
 
     def delete_item(self, item: str, partition_key: str) -> None:
         with self._lock:
@@ -159,7 +163,7 @@ class FakeContainer:
                     412,
                     "Operation cannot be performed because one of the specified precondition is not met.",
                 )
-            return copy.deepcopy(self._write(key, document))
+            return _answer(self._write(key, document), WRITE_CHARGE_PER_KB)
 
     # --- the transactional batch ---
 
@@ -361,6 +365,23 @@ class FakeContainer:
         self._items[key] = stored
         self._positions[key] = self._last_position
         return stored
+
+
+READ_CHARGE_PER_KB = 1.0
+WRITE_CHARGE_PER_KB = 5.0
+
+
+def _answer(stored: dict[str, Any], charge_per_kb: float) -> CosmosDict:
+    """A copy of the item, as the SDK returns it: with the response's headers."""
+    charge = charge_per_kb * max(1, -(-_size(stored) // 1024))
+    headers = CaseInsensitiveDict(
+        {
+            "x-ms-activity-id": str(uuid.uuid4()),
+            "x-ms-request-charge": f"{charge:.2f}",
+            "etag": stored["_etag"],
+        }
+    )
+    return CosmosDict(copy.deepcopy(stored), response_headers=headers)
 
 
 def _matches_read_events(document: dict[str, Any], values: dict[str, object]) -> bool:

@@ -121,6 +121,28 @@ def as_unavailable(error: AzureError) -> StoreUnavailable | None:
     return None
 
 
+REQUEST_CHARGE_HEADER = "x-ms-request-charge"
+
+
+def response_headers(result: object) -> Mapping[str, Any] | None:
+    """The headers of the response a point operation's result came from (the SDK returns a CosmosDict
+    that keeps them), or None."""
+    headers = getattr(result, "get_response_headers", None)
+    return headers() if callable(headers) else None
+
+
+def request_charge(headers: Mapping[str, Any] | None) -> float:
+    """The request units a response says it was charged; 0 without the header."""
+    for name, value in (headers or {}).items():
+        if name.lower() == REQUEST_CHARGE_HEADER:
+            try:
+                charge = float(value)
+            except (TypeError, ValueError):
+                return 0.0
+            return charge if math.isfinite(charge) and charge > 0 else 0.0
+    return 0.0
+
+
 def retry_after_seconds(headers: Mapping[str, Any] | None) -> int:
     """The service's x-ms-retry-after-ms hint in whole seconds, rounded up; 1 without a usable hint."""
     for name, value in (headers or {}).items():

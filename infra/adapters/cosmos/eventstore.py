@@ -24,7 +24,14 @@ from azure.cosmos.exceptions import (
 
 from infra.adapters.cosmos.container import BatchOperation, CosmosContainer, transient_errors_as_unavailable
 from infra.formats.chain import hashed_events
-from infra.formats.documents import EVENT_KIND, event_document_id, format_time, from_document, to_document
+from infra.formats.documents import (
+    EVENT_KIND,
+    event_document_id,
+    format_time,
+    from_document,
+    is_event_document,
+    to_document,
+)
 from infra.ports.eventstore import (
     MAX_VERSION,
     AppendTooLarge,
@@ -141,6 +148,18 @@ class CosmosEventStore:
         with transient_errors_as_unavailable():
             found = list(self._cross_partition(STREAM_IDS_QUERY))
         return iter(found)
+
+    def scan(self, page_size: int) -> Iterator[list[StoredEvent]]:
+        # the change feed from the beginning: in order within a partition key (a stream), except the
+        # items of one transactional batch (one append), sorted here
+        continuation = None
+        while True:
+            documents, continuation = read_changes(self._container, continuation, page_size)
+            if not documents:
+                return
+            events = [from_document(document) for document in documents if is_event_document(document)]
+            if events:
+                yield sorted(events, key=lambda event: (event.stream_id, event.version))
 
     def totals(self) -> StoreTotals:
         with transient_errors_as_unavailable():

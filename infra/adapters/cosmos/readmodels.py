@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,8 @@ from infra.adapters.cosmos.container import (
     LOST_RACE,
     CosmosContainer,
     check_id,
+    request_charge,
+    response_headers,
     transient_errors_as_unavailable,
 )
 from infra.formats.documents import format_time
@@ -76,6 +79,20 @@ class CosmosReadModelStore:
 
     def __init__(self, container: CosmosContainer) -> None:
         self._container = container
+        self._charged = 0.0
+        self._charged_lock = threading.Lock()
+
+    def request_units(self) -> float:
+        """The request units this store's point reads and writes were charged so far, refusals included
+        (a rebuild's throttle reads it)."""
+        with self._charged_lock:
+            return self._charged
+
+    def _charge(self, headers: Mapping[str, Any] | None) -> None:
+        charge = request_charge(headers)
+        if charge:
+            with self._charged_lock:
+                self._charged += charge
 
     def get(self, model: str, document_id: str, partition: str | None = None) -> ViewDocument | None:
         item_id = view_item_id(model, document_id)
@@ -84,8 +101,10 @@ class CosmosReadModelStore:
                 stored = self._container.read_item(
                     item_id, partition_key=partition_value(model, partition or document_id)
                 )
-            except CosmosResourceNotFoundError:
+            except CosmosResourceNotFoundError as error:
+                self._charge(error.headers)
                 return None
+        self._charge(response_headers(stored))
         return _document(stored)
 
     def put(self, model: str, document: ViewDocument) -> str:
@@ -110,7 +129,9 @@ class CosmosReadModelStore:
                         item_id, body, etag=document.etag, match_condition=MatchConditions.IfNotModified
                     )
             except LOST_RACE as error:  # 409 it exists, 412 it changed, 404 it is gone
+                self._charge(error.headers)
                 raise ReadModelConflict(f"{model}/{document.id} changed since it was read") from error
+        self._charge(response_headers(stored))
         return str(stored["_etag"])
 
     def unit_of_work(self) -> AbstractContextManager[object]:

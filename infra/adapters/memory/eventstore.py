@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -87,6 +88,12 @@ class InMemoryEventStore:
     def streams(self) -> Iterator[str]:
         with self._lock:
             return iter(list(self._streams))
+
+    def scan(self, page_size: int) -> Iterator[list[StoredEvent]]:
+        with self._lock:  # the streams as they are now; each is a prefix of what it will be
+            streams = [list(stream) for stream in self._streams.values()]
+        every = (event.model_copy(update={"data": copy.deepcopy(event.data)}) for s in streams for event in s)
+        return (list(page) for page in itertools.batched(every, page_size, strict=False))
 
     def totals(self) -> StoreTotals:
         with self._lock:

@@ -198,6 +198,12 @@ class SqliteEventStore:
         rows = self._db.connection().execute("SELECT stream_id FROM events WHERE version = 1").fetchall()
         return (row[0] for row in rows)
 
+    def scan(self, page_size: int) -> Iterator[list[StoredEvent]]:
+        after = 0
+        while page := self.read_all(after, page_size):
+            after = page[-1][0]
+            yield [event for _, event in page]
+
     def totals(self) -> StoreTotals:
         conn = self._db.connection()
         (count,) = conn.execute("SELECT count(*) FROM events").fetchone()
