@@ -13,6 +13,7 @@ from bench import (
     cosmos,
     http_load,
     machine,
+    memory,
     projection,
     rehydration,
     report,
@@ -50,22 +51,24 @@ def main(argv: list[str] | None = None) -> None:
     log.info("bench (%s) on %s, %s cores", sizes.mode, described["cpu"], described["cores"])
     with tempfile.TemporaryDirectory(prefix="eventbank-bench-") as folder:
         workdir = Path(folder)
-        log.info("1/8 command throughput in process")
+        log.info("1/9 command throughput in process")
         throughput_result = throughput.run(sizes, workdir)
-        log.info("2/8 rehydration vs stream length")
+        log.info("2/9 rehydration vs stream length")
         rehydration_result = rehydration.run(sizes, workdir)
-        log.info("3/8 through HTTP on the dev host")
+        log.info("3/9 through HTTP on the dev host")
         http_result = http_load.run(sizes, workdir)
-        log.info("4/8 projection rebuild from %s events", f"{sizes.projection_events:,}")
+        log.info("4/9 projection rebuild from %s events", f"{sizes.projection_events:,}")
         projection_result = projection.run(sizes, workdir)
-        log.info("5/8 Cosmos DB cost per command")
+        log.info("5/9 Cosmos DB cost per command")
         cosmos_result = cosmos.run(sizes)
-        log.info("6/8 what a call through the Python worker costs")
+        log.info("6/9 what a call through the Python worker costs")
         worker_result = worker_cost.run(sizes, workdir)
-        log.info("7/8 transfers on the dev host")
+        log.info("7/9 transfers on the dev host")
         transfers_result = transfers.run(sizes, workdir)
-        log.info("8/8 concurrent clients in process")
+        log.info("8/9 concurrent clients in process")
         concurrency_result = concurrency.run(sizes, workdir)
+        log.info("9/9 memory after %s events", f"{sizes.memory_events:,}")
+        memory_result = memory.run(sizes, workdir)
     results = report.Results(
         sizes=sizes,
         machine=described,
@@ -77,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         worker=worker_result,
         transfers=transfers_result,
         concurrency=concurrency_result,
+        memory=memory_result,
         seconds=clock() - started,
         load_average_at_end=machine.load_average(),
     )

@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 FRESHNESS_POLL_SECONDS = 0.005
+# the rate ladder: commands/s tried in turn until one is not sustained with p99 latency under the limit
+LADDER_RATES = (100, 200, 300, 400, 500, 600, 800, 1_000, 1_250, 1_500, 2_000, 2_500, 3_000)
+LADDER_PAUSE_SECONDS = 2.0
+LATENCY_LIMIT_SECONDS = 0.1
+SUSTAINED_SHARE = 0.95
 FRESHNESS_TIMEOUT_SECONDS = 10.0
 DEPOSIT = {"amount": 100}
 
@@ -82,6 +87,12 @@ class HttpResult:
     client_cpu_ms_per_command: float  # this process: the load client and the freshness polls
     latencies: list[float] = field(repr=False)
     freshness: list[float] = field(repr=False)
+    rate_steps: list[RateStep] = field(default_factory=list)
+
+    @property
+    def max_sustained_rate(self) -> float:
+        """The highest rate of the ladder sustained with p99 latency < 100 ms; 0 if none was."""
+        return max((step.rate for step in self.rate_steps if step.sustained), default=0.0)
 
 
 def run(sizes: Sizes, workdir: Path) -> HttpResult:
@@ -151,25 +162,72 @@ async def _drive(base_url: str, sizes: Sizes, host_pid: int) -> HttpResult:
         for account_id in account_ids:  # the whole pipeline is warm before the clock starts
             if await _freshness(session, account_id, 1, clock()) is None:
                 raise RuntimeError(f"account {account_id} never reached the read model")
-        total = int(sizes.http_rate * sizes.http_seconds)
         host_cpu, client_cpu = _process_cpu_seconds(host_pid), time.process_time()
         start = clock()
-        tasks = []
-        for index in range(total):
-            scheduled = start + index / sizes.http_rate
-            delay = scheduled - clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            account_id = account_ids[index % len(account_ids)]
-            follow = index % sizes.freshness_every == 0
-            tasks.append(asyncio.create_task(_deposit(session, account_id, scheduled, follow)))
-        sent = await asyncio.gather(*tasks)
+        sent = await _load(session, account_ids, sizes.http_rate, sizes.http_seconds, sizes.freshness_every)
         cpu = CpuUse(
             host_seconds=_process_cpu_seconds(host_pid) - host_cpu,
             client_seconds=time.process_time() - client_cpu,
             wall_seconds=clock() - start,
         )
-    return _summarise(sizes, start, list(sent), cpu)
+        steps = await _ladder(session, account_ids, sizes)
+    return _summarise(sizes, start, sent, cpu, steps)
+
+
+async def _load(
+    session: aiohttp.ClientSession, account_ids: list[str], rate: float, seconds: float, follow_every: int
+) -> list[Sent]:
+    """Deposits open-loop at `rate` for `seconds`, round-robin over the accounts; every `follow_every`-th
+    followed until the read model shows it."""
+    start = clock()
+    tasks = []
+    for index in range(int(rate * seconds)):
+        scheduled = start + index / rate
+        delay = scheduled - clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        account_id = account_ids[index % len(account_ids)]
+        follow = index % follow_every == 0
+        tasks.append(asyncio.create_task(_deposit(session, account_id, scheduled, follow)))
+    return list(await asyncio.gather(*tasks))
+
+
+@dataclass(frozen=True)
+class RateStep:
+    rate: float
+    achieved_rate: float
+    failed: int
+    latency_p99: float
+
+    @property
+    def sustained(self) -> bool:
+        """Kept up with (SUSTAINED_SHARE of the rate, nothing failed) with p99 latency under the limit."""
+        return (
+            self.failed == 0
+            and self.achieved_rate >= SUSTAINED_SHARE * self.rate
+            and self.latency_p99 < LATENCY_LIMIT_SECONDS
+        )
+
+
+async def _ladder(session: aiohttp.ClientSession, account_ids: list[str], sizes: Sizes) -> list[RateStep]:
+    """Open-loop steps of rising rate, each `sizes.ladder_seconds` long after a pause for the host to
+    drain, until one is not sustained: the highest sustained is the host's rate with p99 < 100 ms."""
+    steps: list[RateStep] = []
+    for rate in LADDER_RATES:
+        await asyncio.sleep(LADDER_PAUSE_SECONDS)
+        start = clock()
+        sent = await _load(session, account_ids, rate, sizes.ladder_seconds, follow_every=10**9)
+        last_response = max(one.responded_at for one in sent)
+        step = RateStep(
+            rate=rate,
+            achieved_rate=sum(one.ok for one in sent) / (last_response - start),
+            failed=sum(not one.ok for one in sent),
+            latency_p99=percentile([one.latency for one in sent], 99),
+        )
+        steps.append(step)
+        if not step.sustained:
+            break
+    return steps
 
 
 async def _open_account(session: aiohttp.ClientSession, index: int) -> str:
@@ -233,7 +291,9 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in found]
 
 
-def _summarise(sizes: Sizes, start: float, sent: list[Sent], cpu: CpuUse) -> HttpResult:
+def _summarise(
+    sizes: Sizes, start: float, sent: list[Sent], cpu: CpuUse, steps: list[RateStep]
+) -> HttpResult:
     succeeded = [one for one in sent if one.ok]
     latencies = [one.latency for one in sent]
     freshness = [one.freshness for one in sent if one.freshness is not None]
@@ -262,6 +322,7 @@ def _summarise(sizes: Sizes, start: float, sent: list[Sent], cpu: CpuUse) -> Htt
         client_cpu_ms_per_command=cpu.client_seconds / len(sent) * 1000,
         latencies=latencies,
         freshness=freshness,
+        rate_steps=steps,
     )
 
 

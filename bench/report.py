@@ -14,7 +14,8 @@ from typing import Any
 from bench import throughput as tp
 from bench.concurrency import ConcurrencyResult
 from bench.cosmos import CosmosResult
-from bench.http_load import HttpResult
+from bench.http_load import SUSTAINED_SHARE, HttpResult
+from bench.memory import MemoryResult
 from bench.projection import ProjectionResult
 from bench.rehydration import RehydrationResult
 from bench.sizes import Sizes
@@ -26,7 +27,6 @@ from bench.worker_cost import WorkerCostResult
 PASS, MISS, NOT_MEASURED = "PASS", "MISS", "NOT MEASURED"
 FRESHNESS_TARGET_SECONDS = 0.100
 # "at 200 commands/s": the host must actually have sustained the rate for the freshness to count.
-SUSTAINED_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Results:
     worker: WorkerCostResult
     transfers: TransferResult
     concurrency: ConcurrencyResult
+    memory: MemoryResult
     seconds: float
     load_average_at_end: str
 
@@ -129,6 +130,17 @@ def build(results: Results) -> dict[str, Any]:
                 "max": http.latency_max * 1000,
             },
             "client_lag_p99_ms": http.client_lag_p99 * 1000,
+            "max_rate_with_p99_under_100_ms": http.max_sustained_rate,
+            "rate_ladder": [
+                {
+                    "rate": step.rate,
+                    "achieved": step.achieved_rate,
+                    "failed": step.failed,
+                    "latency_p99_ms": step.latency_p99 * 1000,
+                    "sustained": step.sustained,
+                }
+                for step in http.rate_steps
+            ],
             "cpu": {
                 "host_ms_per_command": http.host_cpu_ms_per_command,
                 "host_cores_busy": http.host_cpu_cores,
@@ -199,6 +211,15 @@ def build(results: Results) -> dict[str, Any]:
                 for name, by_threads in results.concurrency.rates.items()
             },
         },
+        "memory": {
+            "events": results.memory.events,
+            "accounts": results.memory.accounts,
+            "seconds": results.memory.seconds,
+            "rss_mb_by_events": {str(n): mb for n, mb in results.memory.rss_mb_by_events.items()},
+            "peak_mb": results.memory.peak_mb,
+            "state_cache_size": results.memory.state_cache_size,
+            "read_model_cache_size": results.memory.read_model_cache_size,
+        },
     }
 
 
@@ -211,7 +232,21 @@ def targets(results: Results, rates: dict[str, float], ratios: dict[str, float])
         _transfer_target(results.transfers),
         *_concurrency_targets(results.concurrency),
         _rebuild_target(results.projection),
+        _memory_target(results.memory),
     ]
+
+
+def _memory_target(memory: MemoryResult) -> dict[str, str]:
+    name = "dev host RSS < 300 MB after 1M events"
+    if memory.events < 1_000_000:
+        name += f" (quick run: {memory.events:,} events; 1M in the full run)"
+    return _target(
+        name,
+        memory.final_mb < 300 and memory.peak_mb < 300,
+        f"{memory.final_mb:,.0f} MB at the end, peak {memory.peak_mb:,.0f} MB",
+        f"the caches are bounded (state {memory.state_cache_size:,} streams, each read model "
+        f"{memory.read_model_cache_size:,} documents): what grows beyond them is in the section's quarters",
+    )
 
 
 def _rebuild_target(projection: ProjectionResult) -> dict[str, str]:
@@ -500,6 +535,7 @@ def markdown(report: dict[str, Any]) -> str:
         _worker,
         _transfers,
         _concurrency,
+        _memory,
     ]
     return "\n\n".join(section(report) for section in sections) + "\n"
 
@@ -658,10 +694,29 @@ def _http(report: dict[str, Any]) -> str:
         ),
         ("load client CPU ms per command", f"{cpu['client_ms_per_command']:.2f}"),
     ]
+    ladder = [
+        (
+            f"{step['rate']:,.0f}",
+            f"{step['achieved']:,.0f}",
+            str(step["failed"]),
+            f"{step['latency_p99_ms']:,.1f}",
+            "yes" if step["sustained"] else "no",
+        )
+        for step in http["rate_ladder"]
+    ]
+    steps = (
+        "\n\nThe highest rate the dev host sustains with p99 latency under 100 ms: the same client, no "
+        "freshness polls, steps of rising rate after a pause for the host to drain, until a step is not "
+        f"sustained ({SUSTAINED_SHARE:.0%} of the rate achieved, nothing failed, p99 < 100 ms). The client "
+        "shares the machine's cores with the host. **Highest sustained: "
+        f"{http['max_rate_with_p99_under_100_ms']:,.0f} commands/s.**\n\n"
+        + _table(("commands/s sent", "achieved", "failed", "latency p99 ms", "sustained"), ladder, "rrrrl")
+    )
     return (
         f"## 3. Through HTTP on the dev host\n\n{text}\n\n"
         + _table(("", "value"), rows, "lr")
         + "\n\n![http latency](http_latency.png)"
+        + steps
     )
 
 
@@ -768,6 +823,21 @@ def _concurrency(report: dict[str, Any]) -> str:
         "fastest*: its Application shared alike; *raw*: a connection per thread, BEGIN IMMEDIATE, one "
         "single-row INSERT, COMMIT.\n\n"
         + _table(("threads", *(f"{name} commands/s" for name in rates)), rows, "r" * (len(rates) + 1))
+    )
+
+
+def _memory(report: dict[str, Any]) -> str:
+    section = report["memory"]
+    rows = [(f"{int(n):,}", f"{mb:,.0f}") for n, mb in section["rss_mb_by_events"].items()]
+    return (
+        "## 9. Memory\n\n"
+        "A fresh process builds the composition root the dev host's processes build (embedded backend, "
+        f"default settings: a state cache of {section['state_cache_size']:,} streams, each read model's "
+        f"cache of {section['read_model_cache_size']:,} documents) and handles {section['events']:,} "
+        f"commands over {section['accounts']:,} accounts, round-robin, projecting what was appended into "
+        "every read model a page at a time, as the dev host's HTTP and trigger processes do between them, in "
+        f"{section['seconds']:,.0f} s. Its resident set (VmRSS) after each quarter, and its peak "
+        f"(VmHWM) {section['peak_mb']:,.0f} MB:\n\n" + _table(("events", "RSS MB"), rows, "rr")
     )
 
 

@@ -34,6 +34,10 @@ class Sizes:
     transfer_seconds: float = 10
     # 8. concurrent clients in process: commands per contender and count of threads, split among them
     concurrency_commands: int = 2_400
+    # 3. the rate ladder on the dev host: seconds per step
+    ladder_seconds: float = 4
+    # 9. memory: events appended (and projected) in one process before its RSS is read
+    memory_events: int = 20_000
 
 
 QUICK = Sizes(
@@ -73,4 +77,6 @@ FULL = Sizes(
     cosmos_warm_commands=1_000,
     worker_calls=10_000,
     concurrency_commands=9_600,
+    ladder_seconds=10,
+    memory_events=1_000_000,
 )
